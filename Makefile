@@ -1,0 +1,42 @@
+# The two commands: `make run` and `make test`. Both install what is missing first.
+.PHONY: setup run test lint catalogs extract update compile doctor readme-image clean
+
+VENV := .venv/bin
+# The sample records are keyed to this as-of date (see data/samples/README.md).
+AS_OF ?= 2026-11-20
+SAMPLES := data/samples/accounts.csv data/samples/accounts.yaml
+
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	$(VENV)/dunning run $(SAMPLES) --as-of $(AS_OF) --out output/$(AS_OF)
+
+test: setup
+	$(VENV)/python -m pytest -q
+
+doctor: setup
+	$(VENV)/dunning doctor
+
+lint: setup
+	$(VENV)/python -m pip install -q -e '.[dev]'
+	$(VENV)/ruff check src tests
+	$(VENV)/mypy
+
+# Message catalogs: extract from templates and code, merge into each locale's .po, compile.
+catalogs: extract update compile
+
+extract: setup
+	$(VENV)/pybabel extract -F babel.cfg -o locales/messages.pot --no-location --omit-header --sort-output .
+
+update: setup
+	$(VENV)/pybabel update -i locales/messages.pot -d locales -D messages --no-location --omit-header --no-fuzzy-matching
+
+compile: setup
+	$(VENV)/pybabel compile -d locales -D messages --statistics
+
+readme-image: run
+	pdftoppm -png -r 70 -f 1 -l 1 -singlefile output/$(AS_OF)/mingtai/formal/MT-000004.pdf docs/sample-letter
+
+clean:
+	rm -rf output/*/ .pytest_cache .hypothesis

@@ -1,0 +1,99 @@
+"""The Python API: what the CLI does, a caller can do with one function each."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from .batch import today
+from .config import load_yaml_text
+from .errors import ConfigError, FieldProblem, InputError, RecordError
+from .letter import Dunning, Letter
+from .output import ManifestEntry, sha256, write_bytes_atomic
+from .records import Record, Rejection, Row, read_records, validate_row
+
+
+def load_records(paths: Iterable[Path | str], dunning: Dunning | None = None) -> Iterator[Row]:
+    """Stream the rows of CSV/YAML exports as Records or Rejections."""
+    dunning = dunning or Dunning.load()
+    return read_records([Path(p) for p in paths], dunning.record_rules())
+
+
+def render_letter(record: Record, as_of: date, dunning: Dunning | None = None) -> Letter:
+    """The letter for one record (ValueError if the record is suppressed: see
+    ``Dunning.plan`` for the reason)."""
+    dunning = dunning or Dunning.load()
+    plan = dunning.plan(record, as_of)
+    if plan.suppression:
+        raise ValueError(f"{record.account_id}: no letter: {plan.suppression}")
+    return dunning.render(plan)
+
+
+def _single_record(path: Path, stdin: bytes | None, dunning: Dunning) -> Row:
+    source = "<stdin>" if stdin is not None else str(path)
+    try:
+        text = stdin.decode("utf-8-sig") if stdin is not None else path.read_text("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read: {exc}", path=source) from exc
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else load_yaml_text(
+            text, path=source)
+    except (json.JSONDecodeError, ConfigError) as exc:
+        raise InputError(f"not a record: {exc}", path=source) from exc
+    if isinstance(data, dict) and set(data) == {"records"}:
+        data = data["records"]
+    if isinstance(data, list) and len(data) == 1:
+        data = data[0]
+    if not isinstance(data, dict):
+        raise InputError("expected one record (a mapping of field: value)", path=source)
+    try:
+        return validate_row(data, source=source, line=1, rules=dunning.record_rules())
+    except RecordError as exc:
+        return Rejection(exc)
+
+
+def render_one(
+    input_file: Path, *, output: Path, account_id: str | None = None,
+    as_of: date | None = None, dunning: Dunning | None = None, stdin: bytes | None = None,
+) -> dict[str, Any]:
+    """``dunning render``: one record (picked by ``account_id`` from an export, or the only
+    record of a YAML/JSON file) → one PDF at ``output``. Returns the manifest-style entry."""
+    dunning = dunning or Dunning.load()
+    as_of = as_of or today(dunning)
+    row: Row | None = None
+    if account_id is not None and stdin is None and input_file.suffix.lower() in (
+            ".csv", ".yaml", ".yml"):
+        for candidate in read_records([input_file], dunning.record_rules()):
+            if candidate.account_id == account_id:
+                row = candidate
+                break
+        if row is None:
+            raise InputError(f"no record with account_id {account_id!r}", path=str(input_file))
+    else:
+        row = _single_record(input_file, stdin, dunning)
+        if account_id is not None and row.account_id != account_id:
+            raise InputError(f"the record's account_id is not {account_id!r}",
+                             path=str(input_file))
+    if isinstance(row, Rejection):
+        entry = ManifestEntry(account_id=row.account_id, source=row.where, outcome="rejected",
+                              reason=row.error.reason)
+        return asdict(entry)
+    plan = dunning.plan(row, as_of)
+    base = {"account_id": row.account_id, "source": row.where, "brand": row.brand,
+            "locale": plan.locale}
+    if plan.suppression:
+        return asdict(ManifestEntry(**base, outcome="suppressed", reason=str(plan.suppression)))
+    letter = dunning.render(plan)
+    write_bytes_atomic(output, letter.pdf.data)
+    return asdict(ManifestEntry(
+        **base, outcome="rendered", stage=plan.stage, path=str(output), pages=letter.pdf.pages,
+        sha256=sha256(letter.pdf.data), total=str(plan.items.total),
+        currency=plan.items.currency, capped=plan.items.capped,
+    ))
+
+
+__all__ = ["FieldProblem", "load_records", "render_letter", "render_one"]

@@ -1,0 +1,159 @@
+"""``dunning`` on the command line: thin commands over the library.
+
+Exit codes (one place, :func:`main`): 0 every row rendered or suppressed; 1 some rows were
+rejected or failed (or a single letter could not be made); 2 the command could not proceed
+(bad config, unreadable input, bad arguments), with a one-line reason on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import log as logsetup
+from .errors import DunningError
+
+EXIT_OK, EXIT_ROWS, EXIT_FATAL = 0, 1, 2
+
+
+class _AsOf(click.ParamType):
+    name = "DATE"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> date:
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO date (YYYY-MM-DD)", param, ctx)
+
+
+AS_OF = _AsOf()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="DUNNING_HOME",
+              help="Project folder with templates/ and config/ (default: found from here).")
+@click.option("-v", "--verbose", count=True, help="More log detail (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.option("--allow-slow-subsetting", is_flag=True,
+              help="Render even without libharfbuzz-subset (about 60x slower for CJK).")
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None, verbose: int, quiet: bool,
+        allow_slow_subsetting: bool) -> None:
+    """Turn overdue-loan records into formal overdue-notice letters (PDF)."""
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else
+                                         logging.INFO if verbose else logging.WARNING)
+    logsetup.configure(level)
+    ctx.obj = {"home": home, "allow_slow": allow_slow_subsetting}
+
+
+def _dunning(ctx: click.Context) -> Any:
+    from .letter import Dunning
+    from .settings import Settings
+
+    obj = ctx.find_root().obj
+    settings = Settings.at(obj["home"]) if obj["home"] else Settings.discover()
+    if obj["allow_slow"]:
+        settings = settings.with_changes(allow_slow_subsetting=True)
+    return Dunning.load(settings)
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--as-of", type=AS_OF, help="Date the letters speak from (default: today in the "
+              "configured time zone).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (default: output/<as-of>/).")
+@click.pass_context
+def run(ctx: click.Context, inputs: tuple[Path, ...], as_of: date | None,
+        out_dir: Path | None) -> None:
+    """Run the batch: one PDF per overdue account, manifest.jsonl and summary.json."""
+    from .batch import run_batch
+
+    summary = run_batch(list(inputs), as_of=as_of, out_dir=out_dir, dunning=_dunning(ctx))
+    data = summary.to_dict()
+    outcomes = ", ".join(f"{k} {v}" for k, v in data["outcomes"].items())
+    click.echo(f"{summary.rows} rows as of {data['as_of']}: {outcomes}")
+    if data["rendered_by_stage"]:
+        click.echo("letters by stage: " + ", ".join(
+            f"{k} {v}" for k, v in data["rendered_by_stage"].items()))
+    if data["suppressed_by_reason"]:
+        click.echo("suppressed: " + ", ".join(
+            f"{k} {v}" for k, v in data["suppressed_by_reason"].items()))
+    click.echo(f"capped letters: {data['capped_letters']}; demanded: " + (", ".join(
+        f"{cur} {amt}" for cur, amt in data["total_demanded"].items()) or "nothing"))
+    click.echo(f"manifest: {summary.out_dir / 'manifest.jsonl'}")
+    ctx.exit(summary.exit_code)
+
+
+@cli.command()
+@click.option("--input", "input_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="A CSV/YAML export to pick the record from (with --id), or a file holding "
+                   "one record (YAML or JSON; '-' for stdin).")
+@click.option("--id", "account_id", help="Account id of the record to render.")
+@click.option("--as-of", type=AS_OF, help="Date the letter speaks from (default: today).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="Where to write the PDF.")
+@click.pass_context
+def render(ctx: click.Context, input_file: Path | None, account_id: str | None,
+           as_of: date | None, output: Path) -> None:
+    """Render one letter now, with the same templates and figures as the batch."""
+    from .api import render_one
+
+    if input_file is None:
+        raise click.UsageError("--input is required")
+    stdin = sys.stdin.buffer.read() if str(input_file) == "-" else None
+    result = render_one(input_file, account_id=account_id, as_of=as_of, output=output,
+                        dunning=_dunning(ctx), stdin=stdin)
+    click.echo(json.dumps(result, ensure_ascii=False))
+    ctx.exit(EXIT_OK if result["outcome"] == "rendered" else EXIT_ROWS)
+
+
+@cli.command()
+@click.pass_context
+def doctor(ctx: click.Context) -> None:
+    """Check Pango, HarfBuzz subsetting, fonts per locale and the config files."""
+    from .doctor import run_checks
+
+    obj = ctx.find_root().obj
+    ok = True
+    for check in run_checks(obj["home"]):
+        mark = "ok " if check.ok else "FAIL"
+        click.echo(f"[{mark}] {check.name}: {check.detail}")
+        if not check.ok and check.fix:
+            click.echo(f"       fix: {check.fix}")
+        ok &= check.ok
+    ctx.exit(EXIT_OK if ok else EXIT_FATAL)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; maps every error to an exit code in this one place."""
+    try:
+        cli.main(args=argv, prog_name="dunning", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_FATAL
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return EXIT_FATAL
+    except DunningError as exc:
+        click.echo(f"dunning: error: {exc}", err=True)
+        return EXIT_FATAL
+    except KeyboardInterrupt:
+        click.echo("dunning: interrupted", err=True)
+        return 130
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

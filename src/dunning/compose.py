@@ -1,0 +1,191 @@
+"""Jinja2: a sandboxed, autoescaping environment per locale, and record → letter HTML.
+
+Takes a validated record with its figures (``money``) and stage (``policy``); gives the HTML
+that ``pdf`` turns into a PDF. Record values reach templates only as data, through a context
+that holds the masked ID and phone, never the full ones. Undefined variables are errors.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
+
+from .config import Brand, localized
+from .errors import ConfigError, TemplateError
+from .identity import mask_id, mask_phone
+from .locale import filters_for, parse_locale, translations
+from .money import Itemization, Options
+from .policy import BrandPolicy, Stage
+from .records import Record
+
+
+def css_string(value: Any) -> Markup:
+    """Quote text as a CSS string, safe inside ``<style>``: quotes, backslashes, ``<`` and
+    control characters become CSS escapes.
+
+    >>> str(css_string('a"b</style>'))
+    '"a\\\\22 b\\\\3c /style>"'
+    """
+    text = value.unescape() if isinstance(value, Markup) else str(value)
+    out = []
+    for ch in text:
+        if ch in '"\\<>' or ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\{ord(ch):x} ")
+        else:
+            out.append(ch)
+    return Markup('"' + "".join(out) + '"')
+
+
+def css_page_counter(value: Any) -> Markup:
+    """Turn a translated "Page {page} of {pages}" into CSS ``content`` with page counters.
+
+    >>> str(css_page_counter("第 {page} 页，共 {pages} 页"))
+    '"第 " counter(page) " 页，共 " counter(pages) " 页"'
+    """
+    text = value.unescape() if isinstance(value, Markup) else str(value)
+    parts = re.split(r"(\{pages?\})", text)
+    out = []
+    for part in parts:
+        if part == "{page}":
+            out.append("counter(page)")
+        elif part == "{pages}":
+            out.append("counter(pages)")
+        elif part:
+            out.append(str(css_string(part)))
+    return Markup(" ".join(out))
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The template sandbox: no attribute starting with an underscore, no mutation of data,
+    no access to Python internals (Jinja's sandbox rules)."""
+
+
+@lru_cache(maxsize=16)
+def environment(templates_dir: Path, locales_dir: Path, locale: str) -> jinja2.Environment:
+    """The sandboxed environment for one letter locale, with its catalog and filters."""
+    env = _Sandbox(
+        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        auto_reload=False,
+        trim_blocks=False,
+    )
+    env.install_gettext_translations(translations(locales_dir, locale), newstyle=True)  # type: ignore[attr-defined]
+    env.filters.update(filters_for(locale))
+    env.filters["css_string"] = css_string
+    env.filters["css_page_counter"] = css_page_counter
+    return env
+
+
+def _template_location(exc: BaseException, templates_dir: Path) -> tuple[str | None, int | None]:
+    """The template file and line where ``exc`` happened (Jinja rewrites tracebacks so that
+    template frames carry the template's file name and line)."""
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return exc.name or exc.filename, exc.lineno
+    root = str(templates_dir)
+    found: tuple[str | None, int | None] = (None, None)
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        filename = frame.f_code.co_filename
+        if filename.startswith(root):
+            found = (str(Path(filename).relative_to(templates_dir)), lineno)
+    return found
+
+
+@dataclass(frozen=True)
+class LetterContext:
+    """Everything a letter template may use; built by :func:`letter_context`."""
+
+    values: Mapping[str, Any]
+
+
+def letter_context(
+    *,
+    record: Record,
+    brand: Brand,
+    policy: BrandPolicy,
+    stage: Stage,
+    locale: str,
+    items: Itemization,
+    options: Options,
+    as_of: date,
+) -> dict[str, Any]:
+    """The template context. Personal numbers arrive masked; nothing else of the record is
+    reachable than what is listed here."""
+
+    def text(value: Any) -> str:
+        try:
+            return localized(value, locale)
+        except ConfigError as exc:
+            raise ConfigError(f"brand {brand.key}: {exc}") from exc
+
+    lang = str(parse_locale(locale)).split("_")[0]
+    territory = parse_locale(locale).territory
+    return {
+        "letter": {
+            "reference": f"{record.contract_no}-{as_of:%Y%m%d}",
+            "as_of": as_of,
+            "stage": stage,
+            "locale": locale,
+            "lang": f"{lang}-{territory}" if territory else lang,
+        },
+        "brand": brand,
+        "brand_text": {
+            "legal_name": text(brand.legal_name),
+            "short_name": text(brand.short_name),
+            "app_path": text(brand.app_path),
+            "mailing_address": text(brand.mailing_address),
+            "regulator": text(brand.regulator),
+            "department": text(brand.department),
+            "credit_bureau": text(brand.credit_bureau),
+            "hours_days": text(brand.hotline_hours.days),
+            "bank": text(brand.repayment_account.bank),
+            "account_name": text(brand.repayment_account.account_name),
+        },
+        "borrower": {
+            "name": record.name,
+            "masked_id": mask_id(record.id_number, brand.id_mask.keep_start,
+                                 brand.id_mask.keep_end),
+            "masked_phone": mask_phone(record.phone) if record.phone else "",
+            "contract_no": record.contract_no,
+            "address": record.address,
+            "postal_code": record.postal_code,
+            "loan_amount": record.loan_amount,
+            "loan_date": record.loan_date,
+            "due_date": record.due_date,
+        },
+        "items": items,
+        "options": options,
+        "policy": policy,
+        "dates": {
+            "credit_report": as_of + timedelta(days=policy.credit_report_notice_days),
+            "dispute_by": as_of + timedelta(days=policy.dispute_days),
+        },
+    }
+
+
+def render_html(
+    context: dict[str, Any], *, templates_dir: Path, locales_dir: Path, template: str
+) -> str:
+    """Render the letter template with ``context``; template problems raise TemplateError
+    naming the template file and line."""
+    env = environment(templates_dir, locales_dir, context["letter"]["locale"])
+    try:
+        title = env.get_template("letter/titles.html").render(stage=context["letter"]["stage"])
+        return env.get_template(template).render({**context, "title": title.strip()})
+    except jinja2.TemplateError as exc:
+        name, line = _template_location(exc, templates_dir)
+        raise TemplateError(exc.message or type(exc).__name__, template=name, line=line) from exc
+    except (TypeError, ValueError, AttributeError, KeyError, ArithmeticError) as exc:
+        name, line = _template_location(exc, templates_dir)
+        raise TemplateError(f"{type(exc).__name__}: {exc}", template=name, line=line) from exc

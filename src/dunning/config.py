@@ -1,0 +1,305 @@
+"""Read the YAML configuration: brands (lender details) and the helpers the policy shares.
+
+YAML is only ever read through :class:`SafeDataLoader`: PyYAML's safe loader, with aliases
+refused (no "billion laughs") and decimal numbers kept exact as :class:`~decimal.Decimal`
+instead of float. Unknown keys fail with a "did you mean …?".
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Union
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+# --------------------------------------------------------------------------- YAML
+
+
+class SafeDataLoader(yaml.SafeLoader):
+    """Safe loader for data files: no aliases, decimals as Decimal, not float."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.constructor.ConstructorError(
+                None, None, "aliases (*name) are not allowed in dunning data files",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
+def _construct_decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    try:
+        return Decimal(text)
+    except ArithmeticError:  # .inf / .nan
+        return loader.construct_yaml_float(node)
+
+
+SafeDataLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
+
+
+def load_yaml_text(text: str, *, path: str) -> Any:
+    """Parse YAML text with :class:`SafeDataLoader`; errors name the file and line."""
+    try:
+        return yaml.load(text, Loader=SafeDataLoader)  # noqa: S506 - SafeDataLoader is safe
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}{line}: invalid YAML: {problem}") from exc
+
+
+def load_yaml_file(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", path=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError("not valid UTF-8", path=str(path)) from exc
+    return load_yaml_text(text, path=str(path))
+
+
+# --------------------------------------------------------------------------- key checks
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A " did you mean 'x'?" suffix, or an empty string.
+
+    >>> did_you_mean("hotlne", ["hotline", "email"])
+    " did you mean 'hotline'?"
+    """
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" did you mean {close[0]!r}?" if close else ""
+
+
+def reject_unknown_keys(
+    data: Any, allowed: Iterable[str], *, path: str, where: str, error: type[ConfigError] = ConfigError
+) -> None:
+    """Raise ``error`` naming the first key of mapping ``data`` that is not in ``allowed``."""
+    if not isinstance(data, Mapping):
+        raise error(f"expected a mapping, got {type(data).__name__}", path=path, key=where or None)
+    allowed = sorted(allowed)
+    for key in data:
+        if key not in allowed:
+            raise error(
+                f"unknown key {key!r};{did_you_mean(str(key), allowed)} "
+                f"accepted keys: {', '.join(allowed)}",
+                path=path,
+                key=f"{where}.{key}" if where else str(key),
+            )
+
+
+def _model_in(annotation: Any) -> tuple[str, type[BaseModel]] | None:
+    """('model'|'dict'|'list', Model) when a field's annotation holds a pydantic model."""
+    origin = typing.get_origin(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return ("model", annotation)
+    if origin in (Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if found:
+                return found
+    if origin in (dict, Mapping):
+        found = _model_in(typing.get_args(annotation)[1])
+        return ("dict", found[1]) if found and found[0] == "model" else None
+    if origin in (list, tuple):
+        found = _model_in(typing.get_args(annotation)[0])
+        return ("list", found[1]) if found and found[0] == "model" else None
+    return None
+
+
+def check_model_keys(
+    data: Any, model: type[BaseModel], *, path: str, where: str = "",
+    error: type[ConfigError] = ConfigError,
+) -> None:
+    """Walk ``data`` along ``model``'s fields and reject unknown keys at any depth."""
+    if not isinstance(data, Mapping):
+        return  # pydantic reports the type error
+    reject_unknown_keys(data, model.model_fields, path=path, where=where, error=error)
+    for name, info in model.model_fields.items():
+        if name not in data:
+            continue
+        found = _model_in(info.annotation)
+        if not found:
+            continue
+        kind, sub = found
+        value, here = data[name], f"{where}.{name}" if where else name
+        if kind == "model":
+            check_model_keys(value, sub, path=path, where=here, error=error)
+        elif kind == "dict" and isinstance(value, Mapping):
+            for key, item in value.items():
+                check_model_keys(item, sub, path=path, where=f"{here}.{key}", error=error)
+        elif kind == "list" and isinstance(value, list):
+            for i, item in enumerate(value):
+                check_model_keys(item, sub, path=path, where=f"{here}[{i}]", error=error)
+
+
+def validate_model(
+    model: type[BaseModel], data: Any, *, path: str, where: str = "",
+    error: type[ConfigError] = ConfigError,
+) -> Any:
+    """Check keys, then validate with pydantic; the first problem becomes ``error``."""
+    check_model_keys(data, model, path=path, where=where, error=error)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in (where, *first["loc"]) if p != "")
+        raise error(first["msg"], path=path, key=loc or None) from exc
+
+
+# --------------------------------------------------------------------------- brands
+
+def _localized_value(value: Any) -> Any:
+    ok = isinstance(value, str) or (
+        isinstance(value, Mapping) and value
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+    )
+    if not ok:
+        raise ValueError(
+            "expected text, or a mapping of locale to text like {zh_CN: ..., en: ...} "
+            "(quote values that contain commas or colons)"
+        )
+    return value
+
+
+Localized = Annotated[str | dict[str, str], BeforeValidator(_localized_value)]
+
+
+def localized(value: str | dict[str, str], locale: str) -> str:
+    """Pick the text of a brand value for ``locale``: exact locale, then its language.
+
+    >>> localized({"zh_CN": "明泰", "en": "Mingtai"}, "en_US")
+    'Mingtai'
+    >>> localized("12378", "zh_CN")
+    '12378'
+    """
+    if isinstance(value, str):
+        return value
+    if locale in value:
+        return value[locale]
+    language = locale.split("_")[0]
+    if language in value:
+        return value[language]
+    raise ConfigError(f"no text for locale {locale}; has {', '.join(sorted(value))}")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Hours(_Frozen):
+    """Service hours: ``days`` as text, ``open``/``close`` as HH:MM local time."""
+
+    days: Localized
+    open: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    close: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class IdMask(_Frozen):
+    """How many characters of an ID number stay visible at each end."""
+
+    keep_start: int = Field(default=3, ge=0, le=6)
+    keep_end: int = Field(default=4, ge=0, le=4)
+
+
+class RepaymentAccount(_Frozen):
+    bank: Localized
+    account_name: Localized
+    account_number: str
+
+
+class Brand(_Frozen):
+    """A lender (or product) letterhead: who writes, how to reach them, how the letter looks."""
+
+    key: str
+    legal_name: Localized
+    short_name: Localized
+    default_locale: str = "zh_CN"
+    currency: str = "CNY"
+    hotline: str
+    hotline_hours: Hours
+    complaint_hotline: str
+    website: str
+    app_path: Localized
+    email: str
+    mailing_address: Localized
+    postal_code: str
+    regulator: Localized
+    regulator_hotline: str = "12378"
+    credit_bureau: Localized
+    department: Localized
+    repayment_account: RepaymentAccount
+    logo: str
+    seal: str | None = None
+    stylesheet: str
+    id_mask: IdMask = IdMask()
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_code(cls, value: str) -> str:
+        if len(value) != 3 or not value.isalpha() or not value.isupper():
+            raise ValueError("currency must be an ISO 4217 code like CNY")
+        return value
+
+
+class _BrandsFile(_Frozen):
+    brands: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Brands:
+    """All configured brands by key."""
+
+    by_key: Mapping[str, Brand]
+    path: Path
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.by_key
+
+    def __getitem__(self, key: str) -> Brand:
+        return self.by_key[key]
+
+    def keys(self) -> list[str]:
+        return list(self.by_key)
+
+
+_ASSET_FIELDS = ("logo", "seal", "stylesheet")
+
+
+def load_brands(path: Path, assets_dir: Path) -> Brands:
+    """Read and validate the brands file; asset paths must exist under ``assets_dir``."""
+    raw = load_yaml_file(path)
+    validate_model(_BrandsFile, raw, path=str(path))
+    brands: dict[str, Brand] = {}
+    root = assets_dir.resolve()
+    for key, body in raw["brands"].items():
+        if not isinstance(body, Mapping):
+            raise ConfigError("expected a mapping", path=str(path), key=f"brands.{key}")
+        brand = validate_model(
+            Brand, {"key": str(key), **body}, path=str(path), where=f"brands.{key}"
+        )
+        for name in _ASSET_FIELDS:
+            rel = getattr(brand, name)
+            if rel is None:
+                continue
+            target = (root / rel).resolve()
+            if not target.is_relative_to(root) or not target.is_file():
+                raise ConfigError(
+                    f"{rel!r} is not a file under {assets_dir}",
+                    path=str(path), key=f"brands.{key}.{name}",
+                )
+        brands[str(key)] = brand
+    if not brands:
+        raise ConfigError("no brands configured", path=str(path), key="brands")
+    return Brands(by_key=brands, path=path)

@@ -1,0 +1,124 @@
+"""One record → one outcome: plan the letter (stage, suppression, figures), then render it.
+
+:class:`Dunning` holds what every letter needs (settings, brands, policy, the PDF renderer)
+and is what both the batch and ``dunning render`` call, so one record gives the same letter
+whichever way it is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+
+from .compose import letter_context, render_html
+from .config import Brands, load_brands
+from .errors import ConfigError
+from .money import Itemization, Options, itemize, repayment_options
+from .pdf import PdfRenderer, RenderedPdf
+from .policy import Policy, Stage, Suppression, load_policy, suppression_for
+from .records import Record, RecordRules
+from .settings import SUPPORTED_LOCALES, Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a record gets: a letter (``stage`` set) or a ``suppression``, with its figures."""
+
+    record: Record
+    as_of: date
+    locale: str
+    items: Itemization
+    stage: Stage | None
+    suppression: Suppression | None
+    options: Options | None
+
+
+@dataclass(frozen=True, slots=True)
+class Letter:
+    plan: Plan
+    html: str
+    pdf: RenderedPdf
+
+
+@dataclass
+class Dunning:
+    """The loaded configuration plus a warm renderer; make one per process."""
+
+    settings: Settings
+    brands: Brands
+    policy: Policy
+    _renderer: PdfRenderer | None = field(default=None, repr=False)
+
+    @classmethod
+    def load(cls, settings: Settings | None = None) -> Dunning:
+        """Read and validate brands and policy (ConfigError on any problem)."""
+        settings = settings or Settings.discover()
+        brands = load_brands(settings.brands_file, settings.assets_dir)
+        policy = load_policy(settings.policy_file, brands.keys())
+        for brand in brands.by_key.values():
+            if brand.default_locale not in SUPPORTED_LOCALES:
+                raise ConfigError(
+                    f"default_locale {brand.default_locale!r} is not supported "
+                    f"({', '.join(SUPPORTED_LOCALES)})",
+                    path=str(settings.brands_file), key=f"brands.{brand.key}.default_locale",
+                )
+        return cls(settings=settings, brands=brands, policy=policy)
+
+    @property
+    def renderer(self) -> PdfRenderer:
+        if self._renderer is None:
+            self._renderer = PdfRenderer(
+                self.settings.assets_dir, self.settings.fonts,
+                allow_slow_subsetting=self.settings.allow_slow_subsetting,
+            )
+        return self._renderer
+
+    def record_rules(self) -> RecordRules:
+        return RecordRules(brands=self.brands.by_key, supported_locales=SUPPORTED_LOCALES)
+
+    def locale_for(self, record: Record) -> str:
+        """The letter's locale: the record's, else its brand's, else the configured one."""
+        return (record.locale or self.brands[record.brand].default_locale
+                or self.settings.default_locale)
+
+    def plan(self, record: Record, as_of: date, *, last_notice: date | None = None) -> Plan:
+        """Stage, suppression and figures for ``record`` as of ``as_of``."""
+        policy = self.policy.for_brand(record.brand)
+        items = itemize(record, as_of, policy)
+        dpd = (as_of - record.due_date).days
+        notices = [d for d in (record.last_notice_date, last_notice) if d is not None]
+        suppression = suppression_for(
+            dpd=dpd, total=items.total, flags=record.flags,
+            last_notice=max(notices) if notices else None, as_of=as_of, policy=policy,
+        )
+        stage = None if suppression else policy.stage_for(dpd)
+        options = repayment_options(items, policy, stage) if stage else None
+        return Plan(record=record, as_of=as_of, locale=self.locale_for(record), items=items,
+                    stage=stage, suppression=suppression, options=options)
+
+    def html(self, plan: Plan) -> str:
+        if plan.stage is None or plan.options is None:
+            raise ValueError("a suppressed record has no letter")
+        record = plan.record
+        context = letter_context(
+            record=record, brand=self.brands[record.brand],
+            policy=self.policy.for_brand(record.brand), stage=plan.stage,
+            locale=plan.locale, items=plan.items, options=plan.options, as_of=plan.as_of,
+        )
+        return render_html(context, templates_dir=self.settings.templates_dir,
+                           locales_dir=self.settings.locales_dir,
+                           template=self.settings.letter_template)
+
+    def render(self, plan: Plan) -> Letter:
+        """The letter for a plan with a stage (TemplateError / RenderError on failure)."""
+        markup = self.html(plan)
+        return Letter(plan=plan, html=markup, pdf=self.renderer.render(markup, plan.locale))
+
+    def letter_path(self, plan: Plan) -> Path:
+        """Where the letter goes, relative to the run's output folder."""
+        from .output import safe_name
+
+        return Path(plan.record.brand) / str(plan.stage) / f"{safe_name(plan.record.account_id)}.pdf"
+

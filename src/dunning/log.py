@@ -1,0 +1,29 @@
+"""dunning's logger and what each level means.
+
+- ERROR: the run cannot go on (bad config, unreadable input, output not writable).
+- WARNING: one row did not become a letter because of a problem (rejected or failed); the
+  run goes on and the manifest records it.
+- INFO: numbered progress of the run's stages and its summary.
+- DEBUG: per-letter detail and tracebacks of per-letter failures.
+
+Messages carry account ids, file names and line numbers, never a borrower's name, ID number,
+phone or address.
+"""
+
+from __future__ import annotations
+
+import logging
+
+LOGGER = logging.getLogger("dunning")
+
+
+def configure(level: int = logging.INFO) -> None:
+    """Log to stderr with a plain, greppable format (for schedulers' logs)."""
+    if any(getattr(h, "_dunning", False) for h in LOGGER.handlers):
+        LOGGER.setLevel(level)
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler._dunning = True  # type: ignore[attr-defined]
+    LOGGER.addHandler(handler)
+    LOGGER.setLevel(level)

@@ -1,0 +1,293 @@
+"""Decimal arithmetic for the letter: itemization, the rate cap, settlement, installments.
+
+Takes a validated record and the as-of date; gives figures that are ``Decimal`` end to end,
+rounded half-up to the currency's minor unit at each itemized line and never in between
+(shared/domain.md §4). No float ever enters this module.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from functools import lru_cache
+from typing import Literal
+
+from babel.numbers import get_currency_precision
+
+from .policy import BrandPolicy, ExtensionSpec, InstallmentSpec
+from .records import Record
+
+ZERO = Decimal(0)
+
+
+@lru_cache(maxsize=64)
+def quantum(currency: str) -> Decimal:
+    """The currency's minor unit as a Decimal exponent.
+
+    >>> quantum("CNY"), quantum("JPY")
+    (Decimal('0.01'), Decimal('1'))
+    """
+    return Decimal(1).scaleb(-get_currency_precision(currency))
+
+
+def round_money(amount: Decimal, currency: str) -> Decimal:
+    """Round half-up to the currency's minor unit.
+
+    >>> round_money(Decimal("2.345"), "CNY"), round_money(Decimal("2.5"), "JPY")
+    (Decimal('2.35'), Decimal('3'))
+    """
+    if not isinstance(amount, Decimal):
+        raise TypeError(f"money must be Decimal, not {type(amount).__name__}")
+    return amount.quantize(quantum(currency), rounding=ROUND_HALF_UP)
+
+
+def add_months(start: date, months: int) -> date:
+    """Same day ``months`` later, clamped to the month's last day.
+
+    >>> add_months(date(2026, 1, 31), 1)
+    datetime.date(2026, 2, 28)
+    """
+    month_index = start.month - 1 + months
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+
+
+# --------------------------------------------------------------------------- itemization
+
+
+@dataclass(frozen=True, slots=True)
+class RateBasis:
+    """How an interest line was computed: ``base × daily_rate × days``."""
+
+    base: Decimal
+    daily_rate: Decimal
+    days: int
+    requested_daily_rate: Decimal
+    capped: bool
+
+    @property
+    def annual_rate(self) -> Decimal:
+        return self.daily_rate * 365
+
+
+@dataclass(frozen=True, slots=True)
+class Itemization:
+    """Every figure of the itemization table; ``total`` is the sum of the lines."""
+
+    currency: str
+    as_of: date
+    dpd: int
+    principal: Decimal
+    interest: Decimal
+    penalty: Decimal
+    penalty_basis: RateBasis
+    compound: Decimal
+    compound_basis: RateBasis | None
+    fees: Decimal
+    paid: Decimal
+    total: Decimal
+
+    @property
+    def capped(self) -> bool:
+        return self.penalty_basis.capped
+
+    @property
+    def overdue_amount(self) -> Decimal:
+        """What was missed on the due date: principal + contractual interest."""
+        return self.principal + self.interest
+
+    @property
+    def lines(self) -> list[tuple[str, Decimal]]:
+        """(key, signed amount) per line, in table order; they sum to ``total``."""
+        lines = [("principal", self.principal), ("interest", self.interest),
+                 ("penalty", self.penalty)]
+        if self.compound_basis is not None:
+            lines.append(("compound", self.compound))
+        lines += [("fees", self.fees), ("paid", -self.paid)]
+        return lines
+
+
+def applied_daily_rate(requested: Decimal, max_annual_rate: Decimal) -> tuple[Decimal, bool]:
+    """The daily penalty rate actually applied, and whether the cap cut it.
+
+    >>> applied_daily_rate(Decimal("0.0005"), Decimal("0.24"))
+    (Decimal('0.0005'), False)
+    >>> rate, capped = applied_daily_rate(Decimal("0.001"), Decimal("0.24")); capped
+    True
+    """
+    if requested * 365 > max_annual_rate:
+        with localcontext() as ctx:
+            ctx.prec = 28
+            return max_annual_rate / 365, True
+    return requested, False
+
+
+def itemize(record: Record, as_of: date, policy: BrandPolicy) -> Itemization:
+    """The itemization of ``record`` as of ``as_of`` under ``policy``'s rate cap."""
+    cur = record.currency
+    dpd = max((as_of - record.due_date).days, 0)
+    rate, capped = applied_daily_rate(record.penalty_rate_daily, policy.max_annual_rate)
+    penalty_basis = RateBasis(record.overdue_principal, rate, dpd, record.penalty_rate_daily,
+                              capped)
+    penalty = round_money(record.overdue_principal * rate * dpd, cur)
+    compound_basis = None
+    compound = ZERO
+    if record.compound:
+        compound_basis = RateBasis(record.overdue_interest, rate, dpd, record.penalty_rate_daily,
+                                   capped)
+        compound = round_money(record.overdue_interest * rate * dpd, cur)
+    principal = round_money(record.overdue_principal, cur)
+    interest = round_money(record.overdue_interest, cur)
+    fees = round_money(record.fees, cur)
+    paid = round_money(record.paid_since_due, cur)
+    total = principal + interest + penalty + compound + fees - paid
+    return Itemization(
+        currency=cur, as_of=as_of, dpd=dpd, principal=principal, interest=interest,
+        penalty=penalty, penalty_basis=penalty_basis, compound=compound,
+        compound_basis=compound_basis, fees=fees, paid=paid, total=total,
+    )
+
+
+# --------------------------------------------------------------------------- options
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """Pay ``amount`` by ``deadline`` and the penalty (and compound) interest is waived."""
+
+    amount: Decimal
+    waived: Decimal
+    deadline: date
+
+
+def settlement_offer(items: Itemization, days: int) -> Settlement | None:
+    """The settlement offer, or None when nothing would be waived or nothing is left."""
+    waived = items.penalty + items.compound
+    amount = items.total - waived
+    if waived <= 0 or amount <= 0:
+        return None
+    return Settlement(amount=amount, waived=waived,
+                      deadline=date.fromordinal(items.as_of.toordinal() + days))
+
+
+@dataclass(frozen=True, slots=True)
+class Installment:
+    number: int
+    due: date
+    principal: Decimal
+    interest: Decimal
+    payment: Decimal
+    balance: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class InstallmentPlan:
+    months: int
+    monthly_rate: Decimal
+    method: Literal["equal_installment", "equal_principal"]
+    principal: Decimal
+    schedule: tuple[Installment, ...]
+
+    @property
+    def payment(self) -> Decimal:
+        """The regular payment (the first period's; for equal installments all but the last
+        are equal, and the last differs by at most the rounding)."""
+        return self.schedule[0].payment
+
+    @property
+    def total(self) -> Decimal:
+        return sum((p.payment for p in self.schedule), ZERO)
+
+    @property
+    def cost(self) -> Decimal:
+        return self.total - self.principal
+
+
+def level_payment(principal: Decimal, monthly_rate: Decimal, months: int, currency: str) -> Decimal:
+    """Equal installment A = P·r·(1+r)^n / ((1+r)^n − 1), rounded; P/n when r = 0.
+
+    >>> level_payment(Decimal("12000"), Decimal("0.015"), 12, "CNY")
+    Decimal('1100.16')
+    """
+    with localcontext() as ctx:
+        ctx.prec = 34
+        if monthly_rate == 0:
+            return round_money(principal / months, currency)
+        growth = (1 + monthly_rate) ** months
+        return round_money(principal * monthly_rate * growth / (growth - 1), currency)
+
+
+def installment_plan(
+    principal: Decimal, spec: InstallmentSpec, first_due: date, currency: str
+) -> InstallmentPlan:
+    """The full schedule; principal parts sum to ``principal`` exactly (the last period
+    takes whatever balance is left)."""
+    n, r = spec.months, spec.monthly_rate
+    balance = principal
+    rows: list[Installment] = []
+    level = level_payment(principal, r, n, currency)
+    even_part = round_money(principal / n, currency)
+    for k in range(1, n + 1):
+        interest = round_money(balance * r, currency)
+        if k == n:
+            part = balance
+        elif spec.method == "equal_installment":
+            part = min(level - interest, balance)
+        else:
+            part = min(even_part, balance)
+        balance -= part
+        rows.append(Installment(k, add_months(first_due, k - 1), part, interest,
+                                part + interest, balance))
+    return InstallmentPlan(n, r, spec.method, principal, tuple(rows))
+
+
+@dataclass(frozen=True, slots=True)
+class Extension:
+    """Defer payment by ``days``; ``cost`` is the penalty accruing meanwhile."""
+
+    days: int
+    new_due: date
+    daily_rate: Decimal
+    cost: Decimal
+    total: Decimal
+
+
+def extension_offer(items: Itemization, spec: ExtensionSpec) -> Extension:
+    rate = spec.daily_rate if spec.daily_rate is not None else items.penalty_basis.daily_rate
+    cost = round_money(items.principal * rate * spec.max_days, items.currency)
+    return Extension(
+        days=spec.max_days,
+        new_due=date.fromordinal(items.as_of.toordinal() + spec.max_days),
+        daily_rate=rate, cost=cost, total=items.total + cost,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """The repayment options a letter offers, per the policy for its brand and stage."""
+
+    pay_in_full: Decimal | None
+    pay_by: date
+    settlement: Settlement | None
+    installments: tuple[InstallmentPlan, ...]
+    extension: Extension | None
+
+
+def repayment_options(items: Itemization, policy: BrandPolicy, stage: str) -> Options:
+    offered = policy.options.get(stage, [])  # type: ignore[call-overload]
+    pay_by = date.fromordinal(items.as_of.toordinal() + policy.pay_by_days)
+    first_due = add_months(items.as_of, 1)
+    return Options(
+        pay_in_full=items.total if "pay_in_full" in offered else None,
+        pay_by=pay_by,
+        settlement=settlement_offer(items, policy.settlement_days)
+        if "settlement" in offered else None,
+        installments=tuple(
+            installment_plan(items.total, spec, first_due, items.currency)
+            for spec in policy.installments
+        ) if "installments" in offered else (),
+        extension=extension_offer(items, policy.extension)
+        if "extension" in offered and policy.extension else None,
+    )

@@ -1,0 +1,511 @@
+"""Read CSV and YAML exports into validated :class:`Record` objects, one row at a time.
+
+:func:`read_records` streams every input row as either a :class:`Record` or a
+:class:`Rejection` (with every field problem found, the file and the line), so a run can
+account for each row exactly once. Nothing here is trusted: sizes, characters, encodings,
+numbers and identity numbers are all checked. Error messages never echo personal fields
+(name, ID number, phone, address), only field names and account ids.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import yaml
+from babel.numbers import get_currency_precision, is_currency
+
+from .config import SafeDataLoader, did_you_mean
+from .errors import FieldProblem, InputError, RecordError
+from .identity import ID_TYPES, IdNumberError, validate_id
+
+#: The public contract (shared/domain.md §3): fields may be added, none renamed.
+REQUIRED = (
+    "account_id", "contract_no", "brand", "name", "id_number", "address", "loan_date",
+    "loan_amount", "due_date", "overdue_principal", "overdue_interest", "penalty_rate_daily",
+)
+OPTIONAL = (
+    "id_type", "phone", "postal_code", "locale", "currency", "fees", "compound",
+    "paid_since_due", "disputed", "bankrupt", "deceased", "cease_contact", "last_notice_date",
+)
+FIELDS = REQUIRED + OPTIONAL
+FLAGS = ("disputed", "bankrupt", "deceased", "cease_contact")
+PERSONAL = frozenset({"name", "id_number", "phone", "address"})
+
+#: Longest accepted value per field (characters); anything else: DEFAULT_MAX_LENGTH.
+MAX_LENGTH = {"name": 100, "address": 400, "account_id": 64, "contract_no": 64}
+DEFAULT_MAX_LENGTH = 64
+#: Largest input file read (bytes); larger files are refused before reading.
+MAX_FILE_BYTES = 4 * 1024**3
+
+_DECIMAL = re.compile(r"\d{1,15}(?:\.(\d+))?")
+_RATE = re.compile(r"0(?:\.\d{1,10})?|1(?:\.0{1,10})?")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_TRUE = {"true", "yes", "1", "y"}
+_FALSE = {"false", "no", "0", "n", ""}
+_BIDI_AND_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One validated overdue account. Money is Decimal; dates are dates."""
+
+    account_id: str
+    contract_no: str
+    brand: str
+    name: str
+    id_number: str
+    id_type: str
+    phone: str
+    address: tuple[str, ...]
+    postal_code: str
+    locale: str | None
+    currency: str
+    loan_date: date
+    loan_amount: Decimal
+    due_date: date
+    overdue_principal: Decimal
+    overdue_interest: Decimal
+    fees: Decimal
+    penalty_rate_daily: Decimal
+    compound: bool
+    paid_since_due: Decimal
+    disputed: bool
+    bankrupt: bool
+    deceased: bool
+    cease_contact: bool
+    last_notice_date: date | None
+    source: str
+    line: int
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}:{self.line}"
+
+    @property
+    def flags(self) -> dict[str, bool]:
+        return {name: getattr(self, name) for name in FLAGS}
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A row that could not become a Record, with every problem found."""
+
+    error: RecordError
+
+    @property
+    def account_id(self) -> str | None:
+        return self.error.account_id
+
+    @property
+    def where(self) -> str:
+        return f"{self.error.source}:{self.error.line}"
+
+
+Row = Record | Rejection
+
+
+# --------------------------------------------------------------------------- field parsing
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[FieldProblem] = []
+
+    def add(self, field_name: str | None, problem: str, accepted: str = "") -> None:
+        self.items.append(FieldProblem(field_name, problem, accepted))
+
+
+def _text(raw: Any, name: str, problems: _Problems, *, multiline: bool = False) -> str:
+    if raw is None:
+        return ""
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, Decimal, date)):
+        problems.add(name, f"is a {type(raw).__name__}", "text")
+        return ""
+    value = str(raw)
+    if any("\udc80" <= c <= "\udcff" for c in value):
+        problems.add(name, "is not valid UTF-8", "UTF-8 text")
+        return ""
+    value = value.replace("\r\n", "\n").strip()
+    limit = MAX_LENGTH.get(name, DEFAULT_MAX_LENGTH)
+    if len(value) > limit:
+        problems.add(name, f"is {len(value)} characters long", f"at most {limit}")
+        return ""
+    for ch in value:
+        if (ch < " " and not (multiline and ch == "\n")) or "\x7f" <= ch <= "\x9f":
+            problems.add(name, f"contains control character U+{ord(ch):04X}", "printable text")
+            return ""
+    if _BIDI_AND_INVISIBLE.search(value):
+        ch = _BIDI_AND_INVISIBLE.search(value).group()  # type: ignore[union-attr]
+        problems.add(
+            name, f"contains invisible or direction-changing character U+{ord(ch):04X}",
+            "visible text",
+        )
+        return ""
+    return value
+
+
+def _shown(name: str, value: str) -> str:
+    """How a bad value may appear in a message: never for personal fields."""
+    if name in PERSONAL:
+        return ""
+    return f" {value[:40]!r}"
+
+
+def _date(raw: Any, name: str, problems: _Problems) -> date | None:
+    if isinstance(raw, date):
+        return raw
+    value = _text(raw, name, problems)
+    if not value:
+        return None
+    if not _DATE.fullmatch(value):
+        problems.add(name, f"{value[:40]!r} is not an ISO date", "YYYY-MM-DD, e.g. 2026-11-20")
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        problems.add(name, f"{value!r} is not a real calendar date", "YYYY-MM-DD")
+        return None
+
+
+def _money(raw: Any, name: str, problems: _Problems, digits: int) -> Decimal | None:
+    value = _text(raw, name, problems)
+    if not value:
+        return None
+    accepted = (
+        f"a plain decimal like 12000.{'0' * digits}" if digits else "a whole number like 12000"
+    ) + (f" with at most {digits} decimals" if digits else "")
+    if value.startswith("-"):
+        problems.add(name, f"{value[:40]!r} is negative", "an amount of 0 or more")
+        return None
+    match = _DECIMAL.fullmatch(value)
+    if not match:
+        hint = ""
+        if "," in value:
+            hint = " (thousands separators are not accepted)"
+        elif re.search(r"[^\d.,\s]", value):
+            hint = " (currency signs, letters and spaces are not accepted)"
+        problems.add(name, f"{value[:40]!r} is not a plain decimal amount{hint}", accepted)
+        return None
+    if match.group(1) is not None and len(match.group(1)) > digits:
+        problems.add(name, f"{value!r} has more decimals than the currency has", accepted)
+        return None
+    return Decimal(value)
+
+
+def _rate(raw: Any, name: str, problems: _Problems) -> Decimal | None:
+    value = _text(raw, name, problems)
+    if not value:
+        return None
+    if not _RATE.fullmatch(value):
+        problems.add(
+            name, f"{value[:40]!r} is not a daily rate",
+            "a decimal fraction from 0 to 1 with at most 10 decimals, e.g. 0.0005",
+        )
+        return None
+    return Decimal(value)
+
+
+def _bool(raw: Any, name: str, problems: _Problems) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    value = _text(raw, name, problems).lower()
+    if value in _TRUE:
+        return True
+    if value not in _FALSE:
+        problems.add(name, f"{value[:40]!r} is not a boolean", "true or false (or empty)")
+    return False
+
+
+@dataclass
+class RecordRules:
+    """What a record is checked against beyond its own fields."""
+
+    brands: Mapping[str, Any]
+    supported_locales: Iterable[str]
+    brand_locale: Callable[[str], str] = field(default=lambda _b: "")
+
+    def __post_init__(self) -> None:
+        self.supported_locales = tuple(self.supported_locales)
+
+
+def validate_row(
+    data: Mapping[str, Any], *, source: str, line: int, rules: RecordRules
+) -> Record:
+    """Turn one raw row (strings, or YAML scalars) into a Record, or raise RecordError
+    listing every problem in the row."""
+    problems = _Problems()
+    for key in data:
+        if key not in FIELDS:
+            problems.add(
+                str(key), f"unknown field;{did_you_mean(str(key), FIELDS)}",
+                "one of the fields in the record format (shared/domain.md §3)",
+            )
+    raw_id = data.get("account_id")
+    account_id = _text(raw_id, "account_id", problems) if raw_id is not None else ""
+    if account_id and not re.fullmatch(r"[\w.\-]+", account_id, flags=re.ASCII):
+        problems.add(
+            "account_id", f"{account_id[:40]!r} has characters outside letters, digits, . _ -",
+            "an id of ASCII letters, digits, '.', '_' and '-'",
+        )
+        account_id = ""
+    for name in REQUIRED:
+        value = data.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            problems.add(name, "is required but missing or empty")
+
+    currency = _text(data.get("currency"), "currency", problems).upper() or "CNY"
+    if not (len(currency) == 3 and currency.isalpha() and is_currency(currency)):
+        problems.add("currency", f"{currency[:40]!r} is not an ISO 4217 currency", "e.g. CNY")
+        currency, digits = "CNY", 2
+    else:
+        digits = get_currency_precision(currency)
+
+    brand = _text(data.get("brand"), "brand", problems)
+    if brand and brand not in rules.brands:
+        problems.add(
+            "brand", f"unknown brand {brand[:40]!r};{did_you_mean(brand, rules.brands)}",
+            "one of " + ", ".join(rules.brands),
+        )
+    locale = _text(data.get("locale"), "locale", problems) or None
+    if locale is not None and locale not in rules.supported_locales:
+        problems.add(
+            "locale", f"unsupported locale {locale[:40]!r}",
+            "one of " + ", ".join(rules.supported_locales),
+        )
+
+    id_type = _text(data.get("id_type"), "id_type", problems) or "cn_resident"
+    id_number = _text(data.get("id_number"), "id_number", problems)
+    if id_type not in ID_TYPES:
+        problems.add("id_type", f"unknown id type {id_type[:40]!r}", "one of " + ", ".join(ID_TYPES))
+    elif id_number:
+        try:
+            id_number = validate_id(id_number, id_type)
+        except IdNumberError as exc:
+            problems.add("id_number", exc.problem, exc.accepted)
+
+    address = _text(data.get("address"), "address", problems, multiline=True)
+    lines = tuple(part.strip() for part in address.split("\n") if part.strip())
+    phone = _text(data.get("phone"), "phone", problems)
+    if phone and not re.fullmatch(r"\+?[\d\- ]{5,20}", phone):
+        problems.add("phone", "is not a phone number", "digits, spaces, '-' and a leading '+'")
+    postal_code = _text(data.get("postal_code"), "postal_code", problems)
+    if postal_code and not re.fullmatch(r"[A-Za-z0-9 \-]{2,12}", postal_code):
+        problems.add(
+            "postal_code", f"{postal_code[:40]!r} is not a postal code",
+            "2-12 letters, digits, spaces or '-'",
+        )
+
+    loan_date = _date(data.get("loan_date"), "loan_date", problems)
+    due_date = _date(data.get("due_date"), "due_date", problems)
+    last_notice = _date(data.get("last_notice_date"), "last_notice_date", problems)
+    if loan_date and due_date and loan_date > due_date:
+        problems.add("loan_date", "is after due_date", "a loan date on or before the due date")
+
+    money = {
+        name: _money(data.get(name), name, problems, digits)
+        for name in ("loan_amount", "overdue_principal", "overdue_interest", "fees",
+                     "paid_since_due")
+    }
+    rate = _rate(data.get("penalty_rate_daily"), "penalty_rate_daily", problems)
+    flags = {name: _bool(data.get(name), name, problems) for name in (*FLAGS, "compound")}
+
+    text_fields = {
+        name: _text(data.get(name), name, problems) for name in ("contract_no", "name")
+    }
+    if problems.items:
+        # one message per field: the first problem found for it is the useful one
+        seen: set[str | None] = set()
+        unique = [p for p in problems.items if not (p.field in seen or seen.add(p.field))]
+        raise RecordError(unique, source=source, line=line, account_id=account_id or None)
+    assert loan_date and due_date and rate is not None  # noqa: S101 - required, checked above
+    zero = Decimal(0)
+    return Record(
+        account_id=account_id,
+        contract_no=text_fields["contract_no"],
+        brand=brand,
+        name=text_fields["name"],
+        id_number=id_number,
+        id_type=id_type,
+        phone=phone,
+        address=lines,
+        postal_code=postal_code,
+        locale=locale,
+        currency=currency,
+        loan_date=loan_date,
+        loan_amount=money["loan_amount"] or zero,
+        due_date=due_date,
+        overdue_principal=money["overdue_principal"] or zero,
+        overdue_interest=money["overdue_interest"] or zero,
+        fees=money["fees"] or zero,
+        penalty_rate_daily=rate,
+        compound=flags["compound"],
+        paid_since_due=money["paid_since_due"] or zero,
+        disputed=flags["disputed"],
+        bankrupt=flags["bankrupt"],
+        deceased=flags["deceased"],
+        cease_contact=flags["cease_contact"],
+        last_notice_date=last_notice,
+        source=source,
+        line=line,
+    )
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _raw_csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem]]:
+    """(start line, row dict or whole-row problem) for each data row of a CSV file."""
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+        reader = csv.reader(handle, strict=True)
+        try:
+            header = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputError(f"cannot read the header: {exc}", path=str(path), line=1) from exc
+        header = [h.strip() for h in header]
+        _check_header(header, path)
+        previous_end = reader.line_num
+        while True:
+            start = previous_end + 1
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                previous_end = reader.line_num
+                yield start, FieldProblem(None, f"malformed CSV: {exc}", "RFC 4180 CSV")
+                continue
+            previous_end = reader.line_num
+            if not values or all(not v.strip() for v in values):
+                continue  # blank line: not a row
+            if len(values) != len(header):
+                yield start, FieldProblem(
+                    None, f"{len(values)} values but the header has {len(header)} columns",
+                    "one value per header column",
+                )
+                continue
+            yield start, dict(zip(header, values, strict=True))
+
+
+def _check_header(header: list[str], path: Path) -> None:
+    for name in header:
+        if name not in FIELDS:
+            raise InputError(
+                f"unknown column {name!r};{did_you_mean(name, FIELDS)} "
+                "columns must be fields of the record format (shared/domain.md §3)",
+                path=str(path), line=1,
+            )
+    duplicates = {h for h in header if header.count(h) > 1}
+    if duplicates:
+        raise InputError(f"duplicate column {sorted(duplicates)[0]!r}", path=str(path), line=1)
+    missing = [name for name in REQUIRED if name not in header]
+    if missing:
+        raise InputError(f"missing required column(s): {', '.join(missing)}", path=str(path),
+                         line=1)
+
+
+def _raw_yaml_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError("not valid UTF-8", path=str(path)) from exc
+    loader = SafeDataLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return
+        items = root
+        if isinstance(root, yaml.MappingNode):
+            keys = {k.value: v for k, v in root.value if isinstance(k, yaml.ScalarNode)}
+            if set(keys) != {"records"}:
+                raise InputError(
+                    "a YAML input must be a list of records or a mapping with only 'records:'",
+                    path=str(path), line=root.start_mark.line + 1,
+                )
+            items = keys["records"]
+        if not isinstance(items, yaml.SequenceNode):
+            raise InputError(
+                "expected a list of records", path=str(path), line=items.start_mark.line + 1
+            )
+        for item in items.value:
+            line = item.start_mark.line + 1
+            if not isinstance(item, yaml.MappingNode):
+                yield line, FieldProblem(None, "record is not a mapping of field: value",
+                                         "a mapping like 'account_id: A-1'")
+                continue
+            value = loader.construct_object(item, deep=True)
+            if any(not isinstance(k, str) for k in value):
+                yield line, FieldProblem(None, "record has a key that is not text", "field names")
+                continue
+            yield line, {k: v for k, v in value.items()}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise InputError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}",
+                         path=str(path), line=line) from exc
+    finally:
+        loader.dispose()
+
+
+def raw_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem]]:
+    """Stream (line, raw row) from a CSV or YAML file, by its extension."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", path=str(path)) from exc
+    if not path.is_file():
+        raise InputError("not a file", path=str(path))
+    if size > MAX_FILE_BYTES:
+        raise InputError(f"{size} bytes is larger than the {MAX_FILE_BYTES} accepted",
+                         path=str(path))
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _raw_csv_rows(path)
+    if suffix in (".yaml", ".yml"):
+        return _raw_yaml_rows(path)
+    raise InputError(f"unknown input format {suffix!r}", path=str(path))
+
+
+def check_inputs(paths: Iterable[Path]) -> None:
+    """Fail fast (InputError) on a file that cannot be read at all, before any rendering."""
+    for path in paths:
+        rows = raw_rows(path)
+        if path.suffix.lower() == ".csv":
+            next(rows, None)  # reads and checks the header
+
+
+def read_records(paths: Iterable[Path], rules: RecordRules) -> Iterator[Row]:
+    """Every row of every file, in order, as a Record or a Rejection.
+
+    An account id seen before in the run rejects the later row. A file that cannot be read
+    at all raises InputError (call :func:`check_inputs` first to fail before rendering).
+    """
+    seen: dict[str, str] = {}
+    for path in paths:
+        source = str(path)
+        for line, raw in raw_rows(path):
+            if isinstance(raw, FieldProblem):
+                yield Rejection(RecordError([raw], source=source, line=line))
+                continue
+            try:
+                record = validate_row(raw, source=source, line=line, rules=rules)
+            except RecordError as exc:
+                yield Rejection(exc)
+                continue
+            if record.account_id in seen:
+                yield Rejection(RecordError(
+                    [FieldProblem("account_id", f"{record.account_id!r} already used at "
+                                  f"{seen[record.account_id]}", "an id unique in the run")],
+                    source=source, line=line, account_id=record.account_id,
+                ))
+                continue
+            seen[record.account_id] = record.where
+            yield record

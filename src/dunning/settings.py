@@ -1,0 +1,114 @@
+"""One typed, frozen settings object shared by the library and the CLI.
+
+``Settings.discover()`` finds the project folder (templates/, config/, locales/) and reads the
+optional ``config/settings.yaml``; every field has a documented default.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ConfigError
+
+#: Locales with a catalog, fonts and formats. A record asking for another locale is rejected.
+SUPPORTED_LOCALES: tuple[str, ...] = ("zh_CN",)
+
+#: Fonts per script, in CSS font-family order. The first family that covers a character is used;
+#: a character that none covers fails the letter instead of printing an empty box.
+DEFAULT_FONTS: dict[str, tuple[str, ...]] = {
+    "zh_CN": ("Noto Serif CJK SC", "Noto Sans CJK SC"),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where things are and the run-wide defaults.
+
+    ``root``: the project folder; ``templates_dir``, ``config_dir`` and ``locales_dir`` default
+    to ``templates/``, ``config/`` and ``locales/`` under it. ``timezone`` decides what "today"
+    is when no as-of date is given. ``default_locale`` applies when neither the record nor its
+    brand names one. ``letter_template`` is the entry template under ``templates_dir``.
+    ``allow_slow_subsetting``: render even when HarfBuzz subsetting is missing (about 60x slower
+    for CJK letters); off by default so that the slow path is never taken by accident.
+    """
+
+    root: Path
+    templates_dir: Path
+    config_dir: Path
+    locales_dir: Path
+    timezone: str = "Asia/Shanghai"
+    default_locale: str = "zh_CN"
+    letter_template: str = "letter/letter.html"
+    fonts: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_FONTS))
+    allow_slow_subsetting: bool = False
+
+    @property
+    def brands_file(self) -> Path:
+        return self.config_dir / "brands.yaml"
+
+    @property
+    def policy_file(self) -> Path:
+        return self.config_dir / "policy.yaml"
+
+    @property
+    def assets_dir(self) -> Path:
+        """The only folder WeasyPrint may read from while rendering."""
+        return self.templates_dir / "assets"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        try:
+            return ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(
+                f"unknown time zone {self.timezone!r}; expected an IANA name like Asia/Shanghai",
+                key="timezone",
+            ) from exc
+
+    def with_changes(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @classmethod
+    def at(cls, root: Path | str) -> Settings:
+        """Settings for the project folder ``root``, with ``config/settings.yaml`` applied."""
+        root = Path(root).resolve()
+        settings = cls(
+            root=root,
+            templates_dir=root / "templates",
+            config_dir=root / "config",
+            locales_dir=root / "locales",
+        )
+        overrides_file = settings.config_dir / "settings.yaml"
+        if overrides_file.exists():
+            from .config import load_yaml_file, reject_unknown_keys
+
+            data = load_yaml_file(overrides_file) or {}
+            allowed = {"timezone", "default_locale", "letter_template", "allow_slow_subsetting"}
+            reject_unknown_keys(data, allowed, path=str(overrides_file), where="")
+            settings = replace(settings, **data)
+        settings.tz  # noqa: B018 - validate the time zone early
+        return settings
+
+    @classmethod
+    def discover(cls, start: Path | str | None = None) -> Settings:
+        """Find the project folder: ``$DUNNING_HOME``, else the nearest folder upward from
+        ``start`` (default: the current folder) that holds ``templates/`` and ``config/``,
+        else the source checkout this package is installed from."""
+        env = os.environ.get("DUNNING_HOME")
+        if env:
+            return cls.at(env)
+        here = Path(start or Path.cwd()).resolve()
+        for folder in (here, *here.parents):
+            if (folder / "templates").is_dir() and (folder / "config").is_dir():
+                return cls.at(folder)
+        checkout = Path(__file__).resolve().parents[2]
+        if (checkout / "templates").is_dir():
+            return cls.at(checkout)
+        raise ConfigError(
+            "cannot find the project folder (one with templates/ and config/); "
+            "run from inside it or set DUNNING_HOME"
+        )
