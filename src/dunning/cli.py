@@ -137,7 +137,8 @@ def doctor(ctx: click.Context) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; maps every error to an exit code in this one place."""
     try:
-        cli.main(args=argv, prog_name="dunning", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="dunning", standalone_mode=False)
+        return code if isinstance(code, int) else EXIT_OK
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
@@ -152,7 +153,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("dunning: interrupted", err=True)
         return 130
-    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,117 @@
+"""Shared test helpers: sample paths, PDF text extraction, an independent figure computation.
+
+The figures here are computed from the raw sample rows with fractions and integer cents, not
+with dunning.money, so that a test compares two independent computations.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+from datetime import date
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "data" / "samples"
+SAMPLE_FILES = [SAMPLES / "accounts.csv", SAMPLES / "accounts.yaml"]
+BAD_FILES = [SAMPLES / "bad" / "bad_records.csv", SAMPLES / "bad" / "bad_records.yaml"]
+SAMPLES_AS_OF = date(2026, 11, 20)
+
+
+def pdf_text(path: Path | bytes) -> str:
+    """Text of a PDF via poppler's pdftotext (a tool independent of WeasyPrint)."""
+    if isinstance(path, bytes):
+        out = subprocess.run(["pdftotext", "-layout", "-enc", "UTF-8", "-", "-"], input=path,
+                             capture_output=True, check=True)
+    else:
+        out = subprocess.run(["pdftotext", "-layout", "-enc", "UTF-8", str(path), "-"],
+                             capture_output=True, check=True)
+    return out.stdout.decode("utf-8")
+
+
+def squash(text: str) -> str:
+    """Text without any whitespace, so that line breaks in the PDF do not matter."""
+    return "".join(text.split())
+
+
+def pdf_pages(path: Path) -> int:
+    out = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True)
+    for line in out.stdout.splitlines():
+        if line.startswith("Pages:"):
+            return int(line.split()[1])
+    raise AssertionError(f"pdfinfo gave no page count for {path}")
+
+
+def raw_rows(path: Path) -> list[dict[str, Any]]:
+    """The sample rows as plain dicts of strings (as the exporter wrote them)."""
+    if path.suffix == ".csv":
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            return list(csv.DictReader(handle))
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    rows = data["records"] if isinstance(data, dict) else data
+    return [{k: ("" if v is None else str(v).lower() if isinstance(v, bool) else str(v))
+             for k, v in row.items()} for row in rows]
+
+
+def cents(value: Fraction) -> int:
+    """Round half up to whole cents (value in yuan)."""
+    scaled = value * 100
+    floor = scaled.numerator // scaled.denominator
+    return floor + (1 if scaled - floor >= Fraction(1, 2) else 0)
+
+
+def fmt(c: int) -> str:
+    """Cents as the zh_CN table shows them: 12,345.67 / -200.00."""
+    sign = "-" if c < 0 else ""
+    c = abs(c)
+    return f"{sign}{c // 100:,}.{c % 100:02d}"
+
+
+def expected_figures(row: dict[str, Any], as_of: date, max_annual: Fraction) -> dict[str, Any]:
+    """dpd and every itemized line in cents, from shared/domain.md §4, independently."""
+    def money(name: str) -> Fraction:
+        return Fraction(row.get(name) or "0")
+
+    dpd = (as_of - date.fromisoformat(row["due_date"])).days
+    rate = Fraction(row["penalty_rate_daily"])
+    capped = rate * 365 > max_annual
+    if capped:
+        rate = max_annual / 365
+    principal, interest = money("overdue_principal"), money("overdue_interest")
+    penalty = cents(principal * rate * dpd) if dpd > 0 else 0
+    compound = cents(interest * rate * dpd) if dpd > 0 and row.get("compound") == "true" else 0
+    lines = {
+        "principal": cents(principal), "interest": cents(interest), "penalty": penalty,
+        "compound": compound, "fees": cents(money("fees")), "paid": -cents(money("paid_since_due")),
+    }
+    return {"dpd": dpd, "capped": capped, "lines": lines, "total": sum(lines.values())}
+
+
+def expected_outcome(row: dict[str, Any], as_of: date, max_annual: Fraction,
+                     stages: tuple[int, int] = (30, 90)) -> tuple[str, str | None]:
+    """(outcome, stage or suppression code) for a valid sample row, per shared/domain.md §1."""
+    figures = expected_figures(row, as_of, max_annual)
+    dpd = figures["dpd"]
+    if dpd < 1:
+        return "suppressed", "not_overdue"
+    for flag in ("deceased", "bankrupt", "disputed", "cease_contact"):
+        if row.get(flag) == "true":
+            return "suppressed", flag
+    if figures["total"] <= 0:
+        return "suppressed", "nothing_owed"
+    if row.get("last_notice_date"):
+        since = (as_of - date.fromisoformat(row["last_notice_date"])).days
+        if 0 <= since < 7:
+            return "suppressed", "recent_notice"
+    stage = "reminder" if dpd <= stages[0] else "formal" if dpd <= stages[1] else "final"
+    return "rendered", stage
+
+
+def check_id(id17: str) -> str:
+    """GB 11643 check character, written independently of dunning.identity."""
+    total = sum(int(d) * (2 ** (17 - i) % 11) for i, d in enumerate(id17))
+    return "10X98765432"[total % 11]
