@@ -22,7 +22,9 @@ def dunning() -> Dunning:
 
 
 @pytest.fixture(scope="session")
-def sample_run(tmp_path_factory: pytest.TempPathFactory, dunning: Dunning) -> tuple[RunSummary, Path]:
+def sample_run(
+    tmp_path_factory: pytest.TempPathFactory, dunning: Dunning
+) -> tuple[RunSummary, Path]:
     """The nightly batch over the good samples, as `make run` does it."""
     out = tmp_path_factory.mktemp("run") / "out"
     summary = run_batch(SAMPLE_FILES, as_of=SAMPLES_AS_OF, out_dir=out, dunning=dunning)
@@ -38,7 +40,7 @@ class _Fail(logging.Handler):
         self.records.append(record)
 
 
-@pytest.fixture()
+@pytest.fixture
 def assert_no_logs() -> Iterator[Any]:
     """Fail if dunning or WeasyPrint logs a warning or an error during the test."""
     handler = _Fail()

@@ -19,13 +19,24 @@ from dunning.letter import Dunning
 from dunning.words import zh_capitals
 
 from .helpers import (
-    BAD_FILES, SAMPLE_FILES, SAMPLES_AS_OF, check_id, expected_figures, expected_outcome, fmt,
-    pdf_pages, pdf_text, raw_rows, squash,
+    BAD_FILES,
+    SAMPLE_FILES,
+    SAMPLES_AS_OF,
+    check_id,
+    expected_figures,
+    expected_outcome,
+    fmt,
+    pdf_pages,
+    pdf_text,
+    raw_rows,
+    squash,
 )
 
 CAPS = {"mingtai": Fraction("0.24"), "jinqiao": Fraction("0.20")}
 TITLES = {"reminder": "逾期还款提醒函", "formal": "逾期还款通知函", "final": "催收函（诉前通知）"}
-SECTIONS = ["身份确认", "逾期情况", "欠款明细", "逾期未还的后果", "还款方案", "联系我们", "您的权利"]
+SECTIONS = [
+    "身份确认", "逾期情况", "欠款明细", "逾期未还的后果", "还款方案", "联系我们", "您的权利",
+]
 
 
 def _manifest(out: Path) -> list[dict[str, Any]]:
@@ -58,7 +69,8 @@ def test_manifest_accounts_for_every_row_once(sample_run: tuple[RunSummary, Path
             assert entry["reason"] is None
         else:
             assert entry["reason"].startswith(f"{detail}:"), entry
-            assert entry["path"] is None and entry["sha256"] is None
+            assert entry["path"] is None
+            assert entry["sha256"] is None
     pdfs = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.pdf"))
     assert pdfs == sorted(e["path"] for e in manifest if e["outcome"] == "rendered")
     assert not list(out.rglob("*.tmp")), "temp files left behind"
@@ -112,7 +124,8 @@ def test_every_letter_states_its_figures_and_sections(
         for key in ("principal", "interest", "penalty", "fees", "paid"):
             assert fmt(lines[key]) in text, (who, key, fmt(lines[key]))
         if row.get("compound") == "true":
-            assert "复利" in text and fmt(lines["compound"]) in text, who
+            assert "复利" in text, who
+            assert fmt(lines["compound"]) in text, who
         else:
             assert "复利" not in text.replace("罚息及复利", ""), who
         assert f"应还合计{fmt(figures['total'])}" in text, who
@@ -161,7 +174,8 @@ def test_pdf_metadata_has_no_personal_data(sample_run: tuple[RunSummary, Path]) 
     for row, pdf, _ in _rendered_rows(sample_run)[:10]:
         info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True,
                               check=True).stdout
-        assert row["name"] not in info and row["id_number"] not in info
+        assert row["name"] not in info
+        assert row["id_number"] not in info
         assert "Author:" in info
 
 
@@ -192,6 +206,6 @@ def test_bad_records_each_rejected_with_its_own_message(tmp_path: Path, dunning:
 def test_unreadable_input_stops_before_any_output(tmp_path: Path, dunning: Dunning) -> None:
     bad = tmp_path / "export.csv"
     bad.write_text("account_id,contract_nr\nA,B\n", encoding="utf-8")
-    with pytest.raises(InputError, match="contract_nr.*did you mean 'contract_no'"):
+    with pytest.raises(InputError, match=r"contract_nr.*did you mean 'contract_no'"):
         run_batch([bad], as_of=SAMPLES_AS_OF, out_dir=tmp_path / "out", dunning=dunning)
     assert not (tmp_path / "out").exists()

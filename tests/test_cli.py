@@ -57,11 +57,15 @@ def test_run_exit_1_when_rows_rejected(tmp_path: Path) -> None:
     assert any(e["outcome"] == "rejected" for e in _manifest(tmp_path))
 
 
-def test_run_exit_2_with_one_line_reason(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_exit_2_with_one_line_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(["run", str(tmp_path / "missing.csv"), "--as-of", AS_OF])
     assert code == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "missing.csv" in err and err.startswith("dunning: error:")
+    assert err.count("\n") == 0
+    assert "missing.csv" in err
+    assert err.startswith("dunning: error:")
 
 
 def test_bad_config_is_exit_2_naming_file_and_key(
@@ -77,7 +81,8 @@ def test_bad_config_is_exit_2_naming_file_and_key(
     code = main(["--home", str(home), "run", str(SAMPLE_FILES[0]), "--as-of", AS_OF])
     assert code == 2
     err = capsys.readouterr().err
-    assert "policy.yaml" in err and "did you mean 'min_notice_interval_days'" in err
+    assert "policy.yaml" in err
+    assert "did you mean 'min_notice_interval_days'" in err
 
 
 def test_bad_as_of_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -127,9 +132,11 @@ def test_render_suppressed_or_unknown(tmp_path: Path, capsys: pytest.CaptureFixt
     target = tmp_path / "x.pdf"
     code = main(["render", "--input", str(SAMPLE_FILES[0]), "--id", "MT-000013",
                  "--as-of", AS_OF, "-o", str(target)])
-    assert code == 1 and not target.exists()
+    assert code == 1
+    assert not target.exists()
     result = json.loads(capsys.readouterr().out)
-    assert result["outcome"] == "suppressed" and result["reason"].startswith("disputed")
+    assert result["outcome"] == "suppressed"
+    assert result["reason"].startswith("disputed")
     code = main(["render", "--input", str(SAMPLE_FILES[0]), "--id", "NOPE-1",
                  "--as-of", AS_OF, "-o", str(target)])
     assert code == 2
@@ -152,7 +159,9 @@ def test_console_script_in_a_subprocess(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     [entry] = _manifest(tmp_path / "out")
-    assert entry["outcome"] == "rendered" and (tmp_path / "out" / str(entry["path"])).is_file()
+    assert entry["outcome"] == "rendered"
+    assert (tmp_path / "out" / str(entry["path"])).is_file()
     proc = subprocess.run([str(exe), "run", "nope.csv"], capture_output=True, text=True,
                           cwd=tmp_path, check=False)
-    assert proc.returncode == 2 and proc.stderr.startswith("dunning: error:")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("dunning: error:")

@@ -83,7 +83,7 @@ def render_one(
                               reason=row.error.reason)
         return asdict(entry)
     plan = dunning.plan(row, as_of)
-    base = {"account_id": row.account_id, "source": row.where, "brand": row.brand,
+    base: dict[str, Any] = {"account_id": row.account_id, "source": row.where, "brand": row.brand,
             "locale": plan.locale}
     if plan.suppression:
         return asdict(ManifestEntry(**base, outcome="suppressed", reason=str(plan.suppression)))

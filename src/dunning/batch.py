@@ -21,7 +21,12 @@ from typing import Any
 from .errors import OutputError, RenderError, TemplateError
 from .letter import Dunning
 from .output import (
-    OUTCOMES, ManifestEntry, ManifestWriter, ensure_dir, sha256, write_bytes_atomic,
+    OUTCOMES,
+    ManifestEntry,
+    ManifestWriter,
+    ensure_dir,
+    sha256,
+    write_bytes_atomic,
     write_json_atomic,
 )
 from .records import Rejection, check_inputs, read_records

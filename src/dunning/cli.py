@@ -22,7 +22,7 @@ from .errors import DunningError
 EXIT_OK, EXIT_ROWS, EXIT_FATAL = 0, 1, 2
 
 
-class _AsOf(click.ParamType):
+class _AsOf(click.ParamType[date, Any]):
     name = "DATE"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> date:

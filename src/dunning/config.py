@@ -29,7 +29,7 @@ class SafeDataLoader(yaml.SafeLoader):
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             raise yaml.constructor.ConstructorError(
                 None, None, "aliases (*name) are not allowed in dunning data files",
                 event.start_mark,
@@ -51,7 +51,7 @@ SafeDataLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
 def load_yaml_text(text: str, *, path: str) -> Any:
     """Parse YAML text with :class:`SafeDataLoader`; errors name the file and line."""
     try:
-        return yaml.load(text, Loader=SafeDataLoader)  # noqa: S506 - SafeDataLoader is safe
+        return yaml.load(text, Loader=SafeDataLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -83,7 +83,8 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 
 def reject_unknown_keys(
-    data: Any, allowed: Iterable[str], *, path: str, where: str, error: type[ConfigError] = ConfigError
+    data: Any, allowed: Iterable[str], *, path: str, where: str,
+    error: type[ConfigError] = ConfigError,
 ) -> None:
     """Raise ``error`` naming the first key of mapping ``data`` that is not in ``allowed``."""
     if not isinstance(data, Mapping):

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-
 from .compose import letter_context, render_html
 from .config import Brands, load_brands
 from .errors import ConfigError
@@ -120,5 +119,6 @@ class Dunning:
         """Where the letter goes, relative to the run's output folder."""
         from .output import safe_name
 
-        return Path(plan.record.brand) / str(plan.stage) / f"{safe_name(plan.record.account_id)}.pdf"
+        name = f"{safe_name(plan.record.account_id)}.pdf"
+        return Path(plan.record.brand) / str(plan.stage) / name
 

@@ -63,7 +63,9 @@ def atomic_file(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
     ensure_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
+        handle: IO[Any]
+        with (os.fdopen(fd, mode) if "b" in mode else
+              os.fdopen(fd, mode, encoding="utf-8")) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

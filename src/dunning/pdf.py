@@ -105,7 +105,7 @@ def visible_text(markup: str) -> str:
 # --------------------------------------------------------------------------- URL fetching
 
 
-class FetchRefused(ValueError):
+class FetchRefusedError(ValueError):
     """A resource outside the allowed folder was requested."""
 
 
@@ -126,7 +126,7 @@ def _fetcher_class() -> type:
             if path is None or parts.netloc not in ("", "localhost") or \
                     not path.is_relative_to(self.root) or not path.is_file():
                 self.refused.append(url[:200])
-                raise FetchRefused(f"refused: only files under {self.root} may be loaded")
+                raise FetchRefusedError(f"refused: only files under {self.root} may be loaded")
             mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             return URLFetcherResponse(path.as_uri(), path.read_bytes(),
                                       headers={"Content-Type": mime})

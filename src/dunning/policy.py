@@ -66,7 +66,9 @@ class BrandPolicy(_Frozen):
     def _bands_cover_all_days(self) -> BrandPolicy:
         missing = [s for s in STAGES if s not in self.stages]
         if missing:
-            raise ValueError(f"stages {', '.join(missing)} missing; all of {', '.join(STAGES)} needed")
+            raise ValueError(
+                f"stages {', '.join(missing)} missing; all of {', '.join(STAGES)} needed"
+            )
         expected = 1
         for name in STAGES:
             band = self.stages[name]

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -283,7 +283,8 @@ def validate_row(
     id_type = _text(data.get("id_type"), "id_type", problems) or "cn_resident"
     id_number = _text(data.get("id_number"), "id_number", problems)
     if id_type not in ID_TYPES:
-        problems.add("id_type", f"unknown id type {id_type[:40]!r}", "one of " + ", ".join(ID_TYPES))
+        problems.add("id_type", f"unknown id type {id_type[:40]!r}",
+                     "one of " + ", ".join(ID_TYPES))
     elif id_number:
         try:
             id_number = validate_id(id_number, id_type)
@@ -321,10 +322,14 @@ def validate_row(
     }
     if problems.items:
         # one message per field: the first problem found for it is the useful one
-        seen: set[str | None] = set()
-        unique = [p for p in problems.items if not (p.field in seen or seen.add(p.field))]
+        first: dict[str | None, FieldProblem] = {}
+        for problem in problems.items:
+            first.setdefault(problem.field, problem)
+        unique = list(first.values())
         raise RecordError(unique, source=source, line=line, account_id=account_id or None)
-    assert loan_date and due_date and rate is not None  # noqa: S101 - required, checked above
+    assert loan_date
+    assert due_date
+    assert rate is not None
     zero = Decimal(0)
     return Record(
         account_id=account_id,
