@@ -33,8 +33,8 @@ def css_string(value: Any) -> Markup:
     """Quote text as a CSS string, safe inside ``<style>``: quotes, backslashes, ``<`` and
     control characters become CSS escapes.
 
-    >>> str(css_string('a"b</style>'))
-    '"a\\\\22 b\\\\3c /style>"'
+    >>> print(css_string('a"b</style>'))
+    "a\\22 b\\3c /style\\3e "
     """
     text = value.unescape() if isinstance(value, Markup) else str(value)
     out = []

@@ -40,12 +40,30 @@ class SafeDataLoader(yaml.SafeLoader):
 def _construct_decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
     text = str(loader.construct_scalar(node)).replace("_", "")
     try:
-        return Decimal(text)
-    except ArithmeticError:  # .inf / .nan
-        return loader.construct_yaml_float(node)
+        value = Decimal(text)
+    except ArithmeticError:
+        value = None
+    if value is None or not value.is_finite():
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{node.value!r} is not a plain decimal number", node.start_mark)
+    return value
 
 
 SafeDataLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
+
+
+class RecordLoader(SafeDataLoader):
+    """For record files: every scalar stays the text that was written (YAML would otherwise
+    turn ``010010`` into 4104, ``12_000`` into 12000 and ``No`` into False); only null is
+    None. The record validator then parses each field by its own rules."""
+
+
+def _construct_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    return str(node.value)
+
+
+for _tag in ("int", "float", "bool", "timestamp", "str", "binary"):
+    RecordLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _construct_text)
 
 
 def load_yaml_text(text: str, *, path: str) -> Any:
@@ -73,13 +91,15 @@ def load_yaml_file(path: Path) -> Any:
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """A " did you mean 'x'?" suffix, or an empty string.
+    """A "; did you mean 'x'?" suffix, or an empty string.
 
     >>> did_you_mean("hotlne", ["hotline", "email"])
-    " did you mean 'hotline'?"
+    "; did you mean 'hotline'?"
+    >>> did_you_mean("zzz", ["hotline"])
+    ''
     """
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" did you mean {close[0]!r}?" if close else ""
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def reject_unknown_keys(
@@ -93,8 +113,8 @@ def reject_unknown_keys(
     for key in data:
         if key not in allowed:
             raise error(
-                f"unknown key {key!r};{did_you_mean(str(key), allowed)} "
-                f"accepted keys: {', '.join(allowed)}",
+                f"unknown key {key!r}{did_you_mean(str(key), allowed)} "
+                f"(accepted keys: {', '.join(allowed)})",
                 path=path,
                 key=f"{where}.{key}" if where else str(key),
             )
@@ -150,6 +170,8 @@ def validate_model(
     error: type[ConfigError] = ConfigError,
 ) -> Any:
     """Check keys, then validate with pydantic; the first problem becomes ``error``."""
+    if not isinstance(data, Mapping):
+        raise error(f"expected a mapping, got {type(data).__name__}", path=path, key=where or None)
     check_model_keys(data, model, path=path, where=where, error=error)
     try:
         return model.model_validate(data)

@@ -32,6 +32,7 @@ class ConfigError(DunningError):
     """
 
     def __init__(self, message: str, *, path: str | None = None, key: str | None = None) -> None:
+        self.message = message
         self.path = path
         self.key = key
         where = ": ".join(p for p in (path, key) if p)

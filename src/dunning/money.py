@@ -59,17 +59,31 @@ def add_months(start: date, months: int) -> date:
 
 @dataclass(frozen=True, slots=True)
 class RateBasis:
-    """How an interest line was computed: ``base × daily_rate × days``."""
+    """How an interest line was computed: ``base × daily_rate × days``.
+
+    When the cap applies, ``daily_rate`` is ``cap_annual / 365`` (not a finite decimal, shown
+    rounded) and :meth:`accrued` computes ``base × cap_annual × days / 365`` with the division
+    last, so that an amount of exactly half a cent still rounds up.
+    """
 
     base: Decimal
     daily_rate: Decimal
     days: int
     requested_daily_rate: Decimal
     capped: bool
+    cap_annual: Decimal | None = None
 
     @property
     def annual_rate(self) -> Decimal:
-        return self.daily_rate * 365
+        return self.cap_annual if self.cap_annual is not None else self.daily_rate * 365
+
+    def accrued(self, base: Decimal, days: int, currency: str) -> Decimal:
+        """``base`` accruing at this rate for ``days``, rounded once, half-up."""
+        with localcontext() as ctx:
+            ctx.prec = 50
+            if self.cap_annual is not None:
+                return round_money(base * self.cap_annual * days / 365, currency)
+            return round_money(base * self.daily_rate * days, currency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,15 +143,16 @@ def itemize(record: Record, as_of: date, policy: BrandPolicy) -> Itemization:
     cur = record.currency
     dpd = max((as_of - record.due_date).days, 0)
     rate, capped = applied_daily_rate(record.penalty_rate_daily, policy.max_annual_rate)
+    cap = policy.max_annual_rate if capped else None
     penalty_basis = RateBasis(record.overdue_principal, rate, dpd, record.penalty_rate_daily,
-                              capped)
-    penalty = round_money(record.overdue_principal * rate * dpd, cur)
+                              capped, cap)
+    penalty = penalty_basis.accrued(record.overdue_principal, dpd, cur)
     compound_basis = None
-    compound = ZERO
+    compound = round_money(ZERO, cur)
     if record.compound:
         compound_basis = RateBasis(record.overdue_interest, rate, dpd, record.penalty_rate_daily,
-                                   capped)
-        compound = round_money(record.overdue_interest * rate * dpd, cur)
+                                   capped, cap)
+        compound = compound_basis.accrued(record.overdue_interest, dpd, cur)
     principal = round_money(record.overdue_principal, cur)
     interest = round_money(record.overdue_interest, cur)
     fees = round_money(record.fees, cur)
@@ -220,10 +235,13 @@ def level_payment(principal: Decimal, monthly_rate: Decimal, months: int, curren
 
 
 def installment_plan(
-    principal: Decimal, spec: InstallmentSpec, first_due: date, currency: str
+    principal: Decimal, spec: InstallmentSpec, first_due: date, currency: str,
+    *, anchor: date | None = None,
 ) -> InstallmentPlan:
     """The full schedule; principal parts sum to ``principal`` exactly (the last period
-    takes whatever balance is left)."""
+    takes whatever balance is left). Period k falls due ``k - 1`` months after ``first_due``,
+    or, with ``anchor``, ``k`` months after it (so a plan anchored on 31 January falls due on
+    28 February, then 31 March, not 28 March)."""
     n, r = spec.months, spec.monthly_rate
     balance = principal
     rows: list[Installment] = []
@@ -238,7 +256,8 @@ def installment_plan(
         else:
             part = min(even_part, balance)
         balance -= part
-        rows.append(Installment(k, add_months(first_due, k - 1), part, interest,
+        due = add_months(anchor, k) if anchor else add_months(first_due, k - 1)
+        rows.append(Installment(k, due, part, interest,
                                 part + interest, balance))
     return InstallmentPlan(n, r, spec.method, principal, tuple(rows))
 
@@ -255,8 +274,12 @@ class Extension:
 
 
 def extension_offer(items: Itemization, spec: ExtensionSpec) -> Extension:
-    rate = spec.daily_rate if spec.daily_rate is not None else items.penalty_basis.daily_rate
-    cost = round_money(items.principal * rate * spec.max_days, items.currency)
+    if spec.daily_rate is not None:
+        rate = spec.daily_rate
+        cost = round_money(items.principal * rate * spec.max_days, items.currency)
+    else:
+        rate = items.penalty_basis.daily_rate
+        cost = items.penalty_basis.accrued(items.principal, spec.max_days, items.currency)
     return Extension(
         days=spec.max_days,
         new_due=date.fromordinal(items.as_of.toordinal() + spec.max_days),
@@ -285,7 +308,7 @@ def repayment_options(items: Itemization, policy: BrandPolicy, stage: str) -> Op
         settlement=settlement_offer(items, policy.settlement_days)
         if "settlement" in offered else None,
         installments=tuple(
-            installment_plan(items.total, spec, first_due, items.currency)
+            installment_plan(items.total, spec, first_due, items.currency, anchor=items.as_of)
             for spec in policy.installments
         ) if "installments" in offered else (),
         extension=extension_offer(items, policy.extension)

@@ -38,7 +38,7 @@ def safe_name(account_id: str) -> str:
     >>> safe_name("MT-000001")
     'MT-000001'
     >>> safe_name("../etc/passwd")
-    '_etc_passwd~0d21ad5d'
+    '_etc_passwd~7fef78f5'
     """
     name = _UNSAFE.sub("_", account_id).lstrip(".") or "_"
     if _RESERVED.fullmatch(name):

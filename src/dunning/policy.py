@@ -114,7 +114,7 @@ class BrandPolicy(_Frozen):
 
 class _PolicyFile(_Frozen):
     defaults: dict[str, Any]
-    brands: dict[str, dict[str, Any]] = {}
+    brands: dict[str, dict[str, Any]] | None = None
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -153,7 +153,7 @@ def load_policy(path: Path, brand_keys: list[str] | None = None) -> Policy:
             from .config import did_you_mean
 
             raise PolicyError(
-                f"no brand {key!r} in the brands file;{did_you_mean(key, brand_keys)}",
+                f"no brand {key!r} in the brands file{did_you_mean(key, brand_keys)}",
                 path=str(path), key=f"brands.{key}",
             )
         brands[key] = validate_model(
@@ -205,7 +205,11 @@ def suppression_for(
         return Suppression("nothing_owed", "payments since the due date cover the debt")
     if last_notice is not None:
         days = (as_of - last_notice).days
-        if 0 <= days < policy.min_notice_interval_days:
+        if days < 0:
+            return Suppression(
+                "recent_notice", f"a letter was already sent on {last_notice}, after the as-of date"
+            )
+        if days < policy.min_notice_interval_days:
             return Suppression(
                 "recent_notice",
                 f"last letter {days} days ago; minimum interval "

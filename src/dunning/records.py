@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 from babel.numbers import get_currency_precision, is_currency
 
-from .config import SafeDataLoader, did_you_mean
+from .config import RecordLoader, did_you_mean
 from .errors import FieldProblem, InputError, RecordError
 from .identity import ID_TYPES, IdNumberError, validate_id
 
@@ -52,9 +52,10 @@ _FALSE = {"false", "no", "0", "n", ""}
 _BIDI_AND_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Record:
-    """One validated overdue account. Money is Decimal; dates are dates."""
+    """One validated overdue account. Money is Decimal; dates are dates. Its repr shows the
+    account id and source only, so that no log or traceback prints personal data."""
 
     account_id: str
     contract_no: str
@@ -87,6 +88,9 @@ class Record:
     @property
     def where(self) -> str:
         return f"{self.source}:{self.line}"
+
+    def __repr__(self) -> str:
+        return f"Record(account_id={self.account_id!r}, source={self.where!r})"
 
     @property
     def flags(self) -> dict[str, bool]:
@@ -189,6 +193,8 @@ def _money(raw: Any, name: str, problems: _Problems, digits: int) -> Decimal | N
         hint = ""
         if "," in value:
             hint = " (thousands separators are not accepted)"
+        elif re.search(r"\s", value):
+            hint = " (spaces are not accepted)"
         elif re.search(r"[^\d.,\s]", value):
             hint = " (currency signs, letters and spaces are not accepted)"
         problems.add(name, f"{value[:40]!r} is not a plain decimal amount{hint}", accepted)
@@ -244,7 +250,7 @@ def validate_row(
     for key in data:
         if key not in FIELDS:
             problems.add(
-                str(key), f"unknown field;{did_you_mean(str(key), FIELDS)}",
+                str(key), f"unknown field{did_you_mean(str(key), FIELDS)}",
                 "one of the fields in the record format (shared/domain.md §3)",
             )
     raw_id = data.get("account_id")
@@ -270,7 +276,7 @@ def validate_row(
     brand = _text(data.get("brand"), "brand", problems)
     if brand and brand not in rules.brands:
         problems.add(
-            "brand", f"unknown brand {brand[:40]!r};{did_you_mean(brand, rules.brands)}",
+            "brand", f"unknown brand {brand[:40]!r}{did_you_mean(brand, rules.brands)}",
             "one of " + ", ".join(rules.brands),
         )
     locale = _text(data.get("locale"), "locale", problems) or None
@@ -404,8 +410,8 @@ def _check_header(header: list[str], path: Path) -> None:
     for name in header:
         if name not in FIELDS:
             raise InputError(
-                f"unknown column {name!r};{did_you_mean(name, FIELDS)} "
-                "columns must be fields of the record format (shared/domain.md §3)",
+                f"unknown column {name!r}{did_you_mean(name, FIELDS)} "
+                "(columns must be fields of the record format, shared/domain.md §3)",
                 path=str(path), line=1,
             )
     duplicates = {h for h in header if header.count(h) > 1}
@@ -422,7 +428,7 @@ def _raw_yaml_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProb
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError("not valid UTF-8", path=str(path)) from exc
-    loader = SafeDataLoader(text)
+    loader = RecordLoader(text)
     try:
         root = loader.get_single_node()
         if root is None:
@@ -503,6 +509,8 @@ def read_records(paths: Iterable[Path], rules: RecordRules) -> Iterator[Row]:
             try:
                 record = validate_row(raw, source=source, line=line, rules=rules)
             except RecordError as exc:
+                if exc.account_id and exc.account_id not in seen:
+                    seen[exc.account_id] = f"{source}:{line}"
                 yield Rejection(exc)
                 continue
             if record.account_id in seen:

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
+
 from .errors import ConfigError
 
 #: Locales with a catalog, fonts and formats. A record asking for another locale is rejected.
@@ -22,6 +24,16 @@ SUPPORTED_LOCALES: tuple[str, ...] = ("zh_CN",)
 DEFAULT_FONTS: dict[str, tuple[str, ...]] = {
     "zh_CN": ("Noto Serif CJK SC", "Noto Sans CJK SC"),
 }
+
+
+class _SettingsFile(BaseModel):
+    """The keys ``config/settings.yaml`` may set, strictly typed."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    timezone: StrictStr = "Asia/Shanghai"
+    default_locale: StrictStr = "zh_CN"
+    letter_template: StrictStr = "letter/letter.html"
+    allow_slow_subsetting: StrictBool = False
 
 
 @dataclass(frozen=True)
@@ -84,13 +96,15 @@ class Settings:
         )
         overrides_file = settings.config_dir / "settings.yaml"
         if overrides_file.exists():
-            from .config import load_yaml_file, reject_unknown_keys
+            from .config import load_yaml_file, validate_model
 
             data = load_yaml_file(overrides_file) or {}
-            allowed = {"timezone", "default_locale", "letter_template", "allow_slow_subsetting"}
-            reject_unknown_keys(data, allowed, path=str(overrides_file), where="")
-            settings = replace(settings, **data)
-        settings.tz  # noqa: B018 - validate the time zone early
+            checked = validate_model(_SettingsFile, data, path=str(overrides_file))
+            settings = replace(settings, **checked.model_dump(exclude_unset=True))
+        try:
+            settings.tz  # noqa: B018 - validate the time zone early
+        except ConfigError as exc:
+            raise ConfigError(exc.message, path=str(overrides_file), key=exc.key) from exc
         return settings
 
     @classmethod
