@@ -863,3 +863,45 @@ def test_compound_line_is_quantized_when_off() -> None:
     items = itemize(make_record(compound=False), after(10), MINGTAI)
     assert items.compound == D("0.00")
     assert items.compound.as_tuple().exponent == -2
+
+
+# --- independent check with numpy-financial, plan filters -----------------------------------
+
+
+@SLOW
+@given(principal=st.integers(100_00, 10**8).map(lambda c: Decimal(c).scaleb(-2)),
+       rate=st.integers(1, 300).map(lambda r: Decimal(r).scaleb(-4)),
+       months=st.integers(2, 60))
+def test_level_payment_agrees_with_numpy_financial_pmt(
+    principal: Decimal, rate: Decimal, months: int
+) -> None:
+    import numpy_financial as npf
+
+    ours = level_payment(principal, rate, months, "CNY")
+    # npf works in binary floating point: compare to the cent, allowing the float error only
+    theirs = -npf.pmt(float(rate), months, float(principal))
+    assert abs(float(ours) - theirs) <= 0.005 + 1e-6, (ours, theirs)
+
+
+def test_tiny_plans_are_not_offered() -> None:
+    from dunning.money import repayment_options
+
+    spec = InstallmentSpec(months=60, monthly_rate=D("0"))
+    policy = MINGTAI.model_copy(update={"installments": [spec]})
+    record = make_record(overdue_principal="1.00", overdue_interest="0.00",
+                         penalty_rate_daily="0")
+    items = itemize(record, after(40), policy)
+    assert not installment_plan(items.total, spec, after(70), "CNY").workable
+    assert repayment_options(items, policy, "formal").installments == ()
+
+
+def test_plans_below_the_minimum_payment_are_not_offered() -> None:
+    from dunning.money import repayment_options
+
+    policy = MINGTAI.model_copy(update={"min_installment_payment": D("1000.00")})
+    items = itemize(make_record(), after(40), policy)
+    offered = repayment_options(items, policy, "formal").installments
+    all_plans = repayment_options(items, MINGTAI, "formal").installments
+    assert [p.months for p in offered] == [p.months for p in all_plans
+                                           if p.payment >= D("1000.00")]
+    assert len(offered) < len(all_plans)

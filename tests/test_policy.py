@@ -437,3 +437,33 @@ def test_empty_brands_section_is_allowed(tmp_path: Path) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text(yaml.safe_dump(MINIMAL) + "brands:\n", encoding="utf-8")
     assert load_policy(path, BRAND_KEYS).brands == {}
+
+
+def test_product_layers_merge_in_order(tmp_path: Path) -> None:
+    data = {
+        **MINIMAL,
+        "products": {"payday": {"max_annual_rate": "0.18", "dispute_days": 30}},
+        "brands": {
+            "jinqiao": {
+                "max_annual_rate": "0.20", "settlement_days": 20,
+                "products": {"payday": {"max_annual_rate": "0.15"}},
+            },
+        },
+    }
+    policy = load_policy(write_policy(tmp_path, data), BRAND_KEYS)
+    assert policy.for_brand("mingtai", "payday").max_annual_rate == Decimal("0.18")
+    assert policy.for_brand("mingtai", "payday").dispute_days == 30
+    assert policy.for_brand("mingtai", "car").max_annual_rate == policy.defaults.max_annual_rate
+    jq = policy.for_brand("jinqiao", "payday")
+    assert jq.max_annual_rate == Decimal("0.15")  # brand's product override wins
+    assert jq.settlement_days == 20  # brand layer kept
+    assert jq.dispute_days == 30  # product layer kept
+    assert policy.for_brand("jinqiao").max_annual_rate == Decimal("0.20")
+    assert policy.for_brand("jinqiao", "other").max_annual_rate == Decimal("0.20")
+
+
+def test_unknown_key_in_a_product_override_names_its_path(tmp_path: Path) -> None:
+    data = {**MINIMAL, "brands": {"jinqiao": {"products": {"payday": {"max_anual_rate": "0.1"}}}}}
+    with pytest.raises(PolicyError, match="did you mean 'max_annual_rate'") as info:
+        load_policy(write_policy(tmp_path, data), BRAND_KEYS)
+    assert info.value.key == "brands.jinqiao.products.payday.max_anual_rate"

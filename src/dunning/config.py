@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, TypeVar, Union
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
@@ -165,10 +165,13 @@ def check_model_keys(
                 check_model_keys(item, sub, path=path, where=f"{here}[{i}]", error=error)
 
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
 def validate_model(
-    model: type[BaseModel], data: Any, *, path: str, where: str = "",
+    model: type[ModelT], data: Any, *, path: str, where: str = "",
     error: type[ConfigError] = ConfigError,
-) -> Any:
+) -> ModelT:
     """Check keys, then validate with pydantic; the first problem becomes ``error``."""
     if not isinstance(data, Mapping):
         raise error(f"expected a mapping, got {type(data).__name__}", path=path, key=where or None)

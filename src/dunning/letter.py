@@ -16,7 +16,7 @@ from .config import Brands, load_brands
 from .errors import ConfigError
 from .money import Itemization, Options, itemize, repayment_options
 from .pdf import PdfRenderer, RenderedPdf
-from .policy import Policy, Stage, Suppression, load_policy, suppression_for
+from .policy import BrandPolicy, Policy, Stage, Suppression, load_policy, suppression_for
 from .records import Record, RecordRules
 from .settings import SUPPORTED_LOCALES, Settings
 
@@ -77,6 +77,10 @@ class Dunning:
     def record_rules(self) -> RecordRules:
         return RecordRules(brands=self.brands.by_key, supported_locales=SUPPORTED_LOCALES)
 
+    def policy_for(self, record: Record) -> BrandPolicy:
+        """The policy for the record's brand and product."""
+        return self.policy.for_brand(record.brand, record.product or None)
+
     def locale_for(self, record: Record) -> str:
         """The letter's locale: the record's, else its brand's, else the configured one."""
         return (record.locale or self.brands[record.brand].default_locale
@@ -84,7 +88,7 @@ class Dunning:
 
     def plan(self, record: Record, as_of: date, *, last_notice: date | None = None) -> Plan:
         """Stage, suppression and figures for ``record`` as of ``as_of``."""
-        policy = self.policy.for_brand(record.brand)
+        policy = self.policy_for(record)
         items = itemize(record, as_of, policy)
         dpd = (as_of - record.due_date).days
         notices = [d for d in (record.last_notice_date, last_notice) if d is not None]
@@ -103,7 +107,7 @@ class Dunning:
         record = plan.record
         context = letter_context(
             record=record, brand=self.brands[record.brand],
-            policy=self.policy.for_brand(record.brand), stage=plan.stage,
+            policy=self.policy_for(record), stage=plan.stage,
             locale=plan.locale, items=plan.items, options=plan.options, as_of=plan.as_of,
         )
         return render_html(context, templates_dir=self.settings.templates_dir,

@@ -219,6 +219,12 @@ class InstallmentPlan:
     def cost(self) -> Decimal:
         return self.total - self.principal
 
+    @property
+    def workable(self) -> bool:
+        """False when rounding pays the balance off early and leaves periods with nothing to
+        pay (tiny amounts over many months): such a plan is not offered."""
+        return all(p.payment > 0 for p in self.schedule)
+
 
 def level_payment(principal: Decimal, monthly_rate: Decimal, months: int, currency: str) -> Decimal:
     """Equal installment A = P·r·(1+r)^n / ((1+r)^n − 1), rounded; P/n when r = 0.
@@ -299,18 +305,26 @@ class Options:
 
 
 def repayment_options(items: Itemization, policy: BrandPolicy, stage: str) -> Options:
+    """The options ``policy`` offers at ``stage``. An installment plan is left out when its
+    regular payment would be below the policy's ``min_installment_payment`` or when rounding
+    would leave periods with nothing to pay."""
     offered = policy.options.get(stage, [])  # type: ignore[call-overload]
     pay_by = date.fromordinal(items.as_of.toordinal() + policy.pay_by_days)
     first_due = add_months(items.as_of, 1)
+    plans: tuple[InstallmentPlan, ...] = ()
+    if "installments" in offered:
+        candidates = (
+            installment_plan(items.total, spec, first_due, items.currency, anchor=items.as_of)
+            for spec in policy.installments
+        )
+        plans = tuple(p for p in candidates
+                      if p.workable and p.payment >= policy.min_installment_payment)
     return Options(
         pay_in_full=items.total if "pay_in_full" in offered else None,
         pay_by=pay_by,
         settlement=settlement_offer(items, policy.settlement_days)
         if "settlement" in offered else None,
-        installments=tuple(
-            installment_plan(items.total, spec, first_due, items.currency, anchor=items.as_of)
-            for spec in policy.installments
-        ) if "installments" in offered else (),
+        installments=plans,
         extension=extension_offer(items, policy.extension)
         if "extension" in offered and policy.extension else None,
     )

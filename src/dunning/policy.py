@@ -1,13 +1,16 @@
 """The collection policy (YAML): stage by days past due, suppression, options per stage.
 
-The file has ``defaults`` (a complete policy) and optional ``brands`` overrides, merged key by
-key over the defaults. Validated on load; unknown keys fail with "did you mean …?".
+The file has ``defaults`` (a complete policy), optional ``products`` overrides (by the
+record's ``product`` field, for any brand) and optional ``brands`` overrides, which may hold
+their own ``products``. For a record of brand *b* and product *p* the layers are merged key by
+key in this order: defaults ← products.*p* ← brands.*b* ← brands.*b*.products.*p*.
+Validated on load; unknown keys fail with "did you mean …?".
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -61,6 +64,8 @@ class BrandPolicy(_Frozen):
     extension: ExtensionSpec | None = None
     credit_report_notice_days: int = Field(default=15, ge=1)
     dispute_days: int = Field(default=15, ge=1)
+    min_installment_payment: Decimal = Field(default=Decimal(0), ge=0)
+    schedule: Literal["none", "table", "annex"] = "none"
 
     @model_validator(mode="after")
     def _bands_cover_all_days(self) -> BrandPolicy:
@@ -114,6 +119,7 @@ class BrandPolicy(_Frozen):
 
 class _PolicyFile(_Frozen):
     defaults: dict[str, Any]
+    products: dict[str, dict[str, Any]] | None = None
     brands: dict[str, dict[str, Any]] | None = None
 
 
@@ -129,13 +135,20 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Policy:
-    """Per-brand policies; ``for_brand`` falls back to the defaults."""
+    """Policies per brand and product; ``for_brand`` falls back to the defaults."""
 
     defaults: BrandPolicy
     brands: Mapping[str, BrandPolicy]
     path: Path
+    products: Mapping[tuple[str | None, str], BrandPolicy] = field(default_factory=dict)
 
-    def for_brand(self, brand: str) -> BrandPolicy:
+    def for_brand(self, brand: str, product: str | None = None) -> BrandPolicy:
+        """The policy for ``brand`` (and ``product``, when the file has overrides for it)."""
+        if product:
+            found = self.products.get((brand, product)) or (
+                None if brand in self.brands else self.products.get((None, product)))
+            if found is not None:
+                return found
         return self.brands.get(brand, self.defaults)
 
 
@@ -147,6 +160,19 @@ def load_policy(path: Path, brand_keys: list[str] | None = None) -> Policy:
     defaults = validate_model(
         BrandPolicy, raw["defaults"], path=str(path), where="defaults", error=PolicyError
     )
+    layer_products: dict[str, Any] = raw.get("products") or {}
+
+    def build(layers: list[tuple[str, Mapping[str, Any]]]) -> BrandPolicy:
+        merged: dict[str, Any] = {}
+        for _, layer in layers:
+            merged = _merge(merged, layer)
+        return validate_model(BrandPolicy, merged, path=str(path), where=layers[-1][0],
+                              error=PolicyError)
+
+    base = [("defaults", raw["defaults"])]
+    products: dict[tuple[str | None, str], BrandPolicy] = {}
+    for name, override in layer_products.items():
+        products[(None, name)] = build([*base, (f"products.{name}", override)])
     brands: dict[str, BrandPolicy] = {}
     for key, override in (raw.get("brands") or {}).items():
         if brand_keys is not None and key not in brand_keys:
@@ -156,11 +182,20 @@ def load_policy(path: Path, brand_keys: list[str] | None = None) -> Policy:
                 f"no brand {key!r} in the brands file{did_you_mean(key, brand_keys)}",
                 path=str(path), key=f"brands.{key}",
             )
-        brands[key] = validate_model(
-            BrandPolicy, _merge(raw["defaults"], override), path=str(path),
-            where=f"brands.{key}", error=PolicyError,
-        )
-    return Policy(defaults=defaults, brands=brands, path=path)
+        own_products = dict(override.get("products") or {}) if isinstance(override, Mapping) \
+            else {}
+        body = {k: v for k, v in override.items() if k != "products"} \
+            if isinstance(override, Mapping) else override
+        brands[key] = build([*base, (f"brands.{key}", body)])
+        for name in {*layer_products, *own_products}:
+            layers = [*base]
+            if name in layer_products:
+                layers.append((f"products.{name}", layer_products[name]))
+            layers.append((f"brands.{key}", body))
+            if name in own_products:
+                layers.append((f"brands.{key}.products.{name}", own_products[name]))
+            products[(key, name)] = build(layers)
+    return Policy(defaults=defaults, brands=brands, path=path, products=products)
 
 
 # --------------------------------------------------------------------------- suppression

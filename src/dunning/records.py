@@ -33,6 +33,7 @@ REQUIRED = (
 OPTIONAL = (
     "id_type", "phone", "postal_code", "locale", "currency", "fees", "compound",
     "paid_since_due", "disputed", "bankrupt", "deceased", "cease_contact", "last_notice_date",
+    "product",
 )
 FIELDS = REQUIRED + OPTIONAL
 FLAGS = ("disputed", "bankrupt", "deceased", "cease_contact")
@@ -84,6 +85,7 @@ class Record:
     last_notice_date: date | None
     source: str
     line: int
+    product: str = ""
 
     @property
     def where(self) -> str:
@@ -324,8 +326,12 @@ def validate_row(
     flags = {name: _bool(data.get(name), name, problems) for name in (*FLAGS, "compound")}
 
     text_fields = {
-        name: _text(data.get(name), name, problems) for name in ("contract_no", "name")
+        name: _text(data.get(name), name, problems)
+        for name in ("contract_no", "name", "product")
     }
+    if text_fields["product"] and not re.fullmatch(r"[\w.\-]+", text_fields["product"]):
+        problems.add("product", "has characters outside letters, digits, . _ -",
+                     "a product key like consumer_loan")
     if problems.items:
         # one message per field: the first problem found for it is the useful one
         first: dict[str | None, FieldProblem] = {}
@@ -365,6 +371,7 @@ def validate_row(
         last_notice_date=last_notice,
         source=source,
         line=line,
+        product=text_fields["product"],
     )
 
 
