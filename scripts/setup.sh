@@ -11,6 +11,7 @@ DEB_PACKAGES=(
   fontconfig fonts-noto-cjk          # CJK faces (Noto Serif/Sans CJK SC/TC/HK)
   fonts-noto-core                    # Latin faces
   poppler-utils                      # pdftotext/pdftoppm: tests and the README picture
+  postgresql                         # server binaries: the tests start a private ledger server
 )
 
 missing=()

@@ -51,3 +51,34 @@ def assert_no_logs() -> Iterator[Any]:
     for logger in loggers:
         logger.removeHandler(handler)
     assert not handler.records, [r.getMessage() for r in handler.records]
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A real PostgreSQL server, private to this test session."""
+    from .postgres import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty ledger database: SQLite in tmp_path, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+        return
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    base = request.getfixturevalue("pg_url")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base.replace("postgresql://", "postgresql+psycopg://"),
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield base.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()

@@ -1,0 +1,255 @@
+"""The run ledger: every letter ever made, so that runs resume, never duplicate, and prove
+what was sent.
+
+Takes the outcome of each rendered letter; gives, for a record about to be rendered, the
+letter already made for it (to skip it), the last letter sent to the account (for the
+minimum-interval rule), and the history of an account. SQLite in the output folder by default
+(``ledger.sqlite``); PostgreSQL (or any SQLAlchemy URL) with ``--ledger URL``.
+
+A letter is identified by (account id, as-of date). A record rendered again for the same
+as-of date with the same data and the same template version is *resumed* (not re-rendered);
+with different data or templates it gets a new version and the old one is marked
+``superseded`` (its file is kept). Rows carry no personal data: account ids and hashes only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from .errors import OutputError
+from .records import FIELDS, Record
+
+LEDGER_FILE = "ledger.sqlite"
+
+metadata = MetaData()
+
+letters = Table(
+    "dunning_letters", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(64), nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("brand", String(64), nullable=False),
+    Column("stage", String(16), nullable=False),
+    Column("locale", String(16), nullable=False),
+    Column("template_version", String(64), nullable=False),
+    Column("record_hash", String(64), nullable=False),
+    Column("out_dir", Text, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("pages", Integer, nullable=False),
+    Column("total", String(32), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(16), nullable=False, default="current"),
+    Column("superseded_by", Integer, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_dunning_letters_account", "account_id", "as_of"),
+)
+
+runs = Table(
+    "dunning_runs", metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("as_of", Date, nullable=False),
+    Column("out_dir", Text, nullable=False),
+    Column("inputs", Text, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("summary", Text, nullable=True),
+)
+
+
+def record_hash(record: Record) -> str:
+    """A hash of the record's data (every field of the record format, not its location), so a
+    changed export row is recognized as a new version of the letter."""
+    data = {name: getattr(record, name) for name in FIELDS}
+    text = json.dumps(data, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def tree_hash(paths: Iterable[Path]) -> str:
+    """A hash of every file under ``paths`` (names and contents), in a stable order: the
+    template version is the tree hash of the templates, catalogs and policy."""
+    digest = hashlib.sha256()
+    for root in paths:
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for path in files:
+            if path.suffix in (".mo", ".pyc"):
+                continue  # built from the .po / .py that are hashed
+            digest.update(str(path.relative_to(root.parent)).encode("utf-8") + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class LetterRow:
+    """One ledger row, as read back."""
+
+    id: int
+    account_id: str
+    as_of: date
+    run_id: str
+    brand: str
+    stage: str
+    locale: str
+    template_version: str
+    record_hash: str
+    out_dir: str
+    path: str
+    sha256: str
+    pages: int
+    total: str
+    currency: str
+    status: str
+    superseded_by: int | None
+    created_at: datetime
+
+    @classmethod
+    def from_mapping(cls, row: Any) -> LetterRow:
+        return cls(**{name: row[name] for name in cls.__slots__})
+
+
+def _engine_url(url: str) -> str:
+    """``postgresql://`` means psycopg 3 here (the driver the project installs)."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+class Ledger:
+    """The ledger behind one run (or behind ``dunning report`` / ``history``)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine: Engine = create_engine(_engine_url(url), future=True)
+            metadata.create_all(self.engine)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise OutputError(f"cannot open the ledger {redact(url)}: {exc}") from exc
+
+    @classmethod
+    def for_output(cls, out_dir: Path, url: str | None = None) -> Ledger:
+        """The ledger at ``url``, or the SQLite file in the output folder."""
+        return cls(url or f"sqlite:///{(out_dir / LEDGER_FILE).resolve()}")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ runs
+
+    def start_run(self, *, run_id: str, as_of: date, out_dir: Path, inputs: list[str]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(runs.insert().values(
+                run_id=run_id, as_of=as_of, out_dir=str(out_dir), inputs=json.dumps(inputs),
+                host=socket.gethostname(), pid=os.getpid(), started_at=_now(),
+                status="running",
+            ))
+
+    def finish_run(self, run_id: str, summary: Mapping[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.run_id == run_id).values(
+                finished_at=_now(), status="finished",
+                summary=json.dumps(summary, ensure_ascii=False, default=str),
+            ))
+
+    def runs(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(runs).order_by(runs.c.started_at)).mappings().all()
+        return [dict(r) for r in rows]
+
+    # ------------------------------------------------------------------ letters
+
+    def current(self, account_id: str, as_of: date, out_dir: Path) -> LetterRow | None:
+        """The current letter for this account and as-of date in this output folder."""
+        query = select(letters).where(
+            letters.c.account_id == account_id, letters.c.as_of == as_of,
+            letters.c.out_dir == str(out_dir), letters.c.status == "current",
+        ).order_by(letters.c.id.desc()).limit(1)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return LetterRow.from_mapping(row) if row else None
+
+    def last_sent_before(self, account_id: str, as_of: date) -> date | None:
+        """The as-of date of the latest letter to this account dated before ``as_of`` (any
+        output folder): the minimum-interval rule reads this."""
+        query = select(letters.c.as_of).where(
+            letters.c.account_id == account_id, letters.c.as_of < as_of,
+        ).order_by(letters.c.as_of.desc()).limit(1)
+        with self.engine.connect() as conn:
+            value = conn.execute(query).scalar()
+        return value if isinstance(value, date) else None
+
+    def record_letter(self, *, run_id: str, account_id: str, as_of: date, brand: str,
+                      stage: str, locale: str, template_version: str, record_hash: str,
+                      out_dir: Path, path: str, sha256: str, pages: int, total: Decimal,
+                      currency: str, supersedes: int | None = None) -> int:
+        """Add a letter (after its file is in place); mark ``supersedes`` as superseded."""
+        with self.engine.begin() as conn:
+            result = conn.execute(letters.insert().values(
+                account_id=account_id, as_of=as_of, run_id=run_id, brand=brand, stage=stage,
+                locale=locale, template_version=template_version, record_hash=record_hash,
+                out_dir=str(out_dir), path=path, sha256=sha256, pages=pages, total=str(total),
+                currency=currency, status="current", created_at=_now(),
+            ))
+            new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+            if supersedes is not None:
+                conn.execute(update(letters).where(letters.c.id == supersedes).values(
+                    status="superseded", superseded_by=new_id))
+        return int(new_id)
+
+    def history(self, account_id: str) -> list[LetterRow]:
+        query = select(letters).where(letters.c.account_id == account_id).order_by(
+            letters.c.as_of, letters.c.id)
+        with self.engine.connect() as conn:
+            return [LetterRow.from_mapping(r) for r in conn.execute(query).mappings()]
+
+    def letters_in(self, out_dir: Path) -> Iterator[LetterRow]:
+        query = select(letters).where(letters.c.out_dir == str(out_dir)).order_by(letters.c.id)
+        with self.engine.connect() as conn:
+            for row in conn.execute(query).mappings():
+                yield LetterRow.from_mapping(row)
+
+
+def redact(url: str) -> str:
+    """A database URL without its password, for messages.
+
+    >>> redact("postgresql://dunning:s3cret@db:5432/letters")
+    'postgresql://dunning:***@db:5432/letters'
+    """
+    head, sep, tail = url.partition("://")
+    if "@" in tail and ":" in tail.split("@", 1)[0]:
+        user = tail.split("@", 1)[0].split(":", 1)[0]
+        return f"{head}{sep}{user}:***@{tail.split('@', 1)[1]}"
+    return url
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
