@@ -272,3 +272,47 @@ def test_en_words_round_trip_no_minor(amount: int) -> None:
     text = en_words(Decimal(amount), currency_major="yen", minor_digits=0)
     assert " and " not in text
     assert parse_en(text, "yen") == amount, text
+
+
+# --- regional conventions: 正 in Hong Kong, the British "and" -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("amount", "whole", "expected"),
+    [
+        ("12522", "正", "壹萬貳仟伍佰貳拾貳元正"),
+        ("0", "正", "零元正"),
+        ("12522.30", "正", "壹萬貳仟伍佰貳拾貳元參角"),  # not whole: no 正
+        ("12522", "整", "壹萬貳仟伍佰貳拾貳元整"),
+    ],
+)
+def test_zh_capitals_whole_word(amount: str, whole: str, expected: str) -> None:
+    assert zh_capitals(Decimal(amount), traditional=True, whole=whole) == expected
+
+
+@pytest.mark.parametrize(
+    ("amount", "expected"),
+    [
+        ("101", "one hundred and one and 00/100"),
+        ("2118.41", "two thousand one hundred and eighteen and 41/100"),
+        ("1005", "one thousand and five and 00/100"),
+        ("1000000.07", "one million and 07/100"),
+        ("2000100", "two million one hundred and 00/100"),
+        ("2000099", "two million and ninety-nine and 00/100"),
+        ("120", "one hundred and twenty and 00/100"),
+        ("0.5", "zero and 50/100"),
+    ],
+)
+def test_en_words_british(amount: str, expected: str) -> None:
+    assert en_words(Decimal(amount), british=True) == expected
+
+
+def _without_british_and(text: str) -> str:
+    words, _, fraction = text.rpartition(" and ")
+    return words.replace(" and ", " ") + " and " + fraction
+
+
+@given(amounts_en)
+def test_en_words_british_differs_only_by_and(amount: Decimal) -> None:
+    us, gb = en_words(amount), en_words(amount, british=True)
+    assert _without_british_and(gb) == us

@@ -26,7 +26,8 @@ four digits and 万/亿 for the groups (万亿 for 10^12), then the currency uni
   shorter form, as most bank systems print it.)
 - Integer part zero: only the fraction is written: 0.50 → 伍角, 0.05 → 伍分, 0.55 → 伍角伍分.
 - ``traditional=True`` uses 零壹貳參肆伍陸柒捌玖, 拾佰仟萬億 and 角/分/整; the currency unit is
-  whatever the caller passes (元, 圓, …).
+  whatever the caller passes (元, 圓, …), and so is the word for a whole amount (``whole``:
+  整 by default; Hong Kong cheques write 正).
 
 English words (:func:`en_words`)
 --------------------------------
@@ -34,6 +35,9 @@ US cheque wording, lower case: the integer part in words (no "and" inside it, hy
 "one hundred one", "twenty-two"), scale words up to trillions (amount < 10^15), the optional
 currency word after it exactly as the caller gives it (no pluralization), then ``and NN/100``: the
 minor unit as a fraction over ``10**minor_digits``, left out when ``minor_digits`` is 0 (e.g. JPY).
+``british=True`` puts "and" where British English says it: before the tens and units of each
+hundred ("one hundred and one") and before a last group below a hundred ("two thousand and
+five"); the rest is the same.
 """
 
 from __future__ import annotations
@@ -120,12 +124,14 @@ def _zh_integer(n: int, traditional: bool) -> str:
     return "".join(out)
 
 
-def zh_capitals(amount: Decimal, *, traditional: bool = False, unit: str = "元") -> str:
+def zh_capitals(
+    amount: Decimal, *, traditional: bool = False, unit: str = "元", whole: str = "整"
+) -> str:
     """Spell ``amount`` in Chinese financial capitals (大写), as on a payment instrument.
 
     ``amount`` is a non-negative Decimal below 10^16 with at most two decimals. ``unit`` is the
     currency unit written after the integer part; ``traditional`` switches to traditional
-    characters.
+    characters; ``whole`` is written after the unit when there are no jiao and no fen.
     See the module docstring for the conventions.
 
     >>> zh_capitals(Decimal("12522.00"))
@@ -142,6 +148,8 @@ def zh_capitals(amount: Decimal, *, traditional: bool = False, unit: str = "元"
     '零元整'
     >>> zh_capitals(Decimal("30020.50"), traditional=True, unit="圓")
     '參萬零貳拾圓伍角'
+    >>> zh_capitals(Decimal("12522"), traditional=True, whole="正")
+    '壹萬貳仟伍佰貳拾貳元正'
     >>> zh_capitals(Decimal("1.005"))
     Traceback (most recent call last):
     ...
@@ -161,18 +169,20 @@ def zh_capitals(amount: Decimal, *, traditional: bool = False, unit: str = "元"
     if fen:
         parts.append(digits[fen] + "分")
     if not parts:
-        return digits[0] + unit + "整"
+        return digits[0] + unit + whole
     if not jiao and not fen:
-        parts.append("整")
+        parts.append(whole)
     return "".join(parts)
 
 
-def _en_below_thousand(n: int) -> list[str]:
+def _en_below_thousand(n: int, british: bool = False) -> list[str]:
     """Words for 1..999, e.g. ``['one', 'hundred', 'twenty-two']``."""
     words: list[str] = []
     hundreds, rest = divmod(n, 100)
     if hundreds:
         words += [_EN_ONES[hundreds], "hundred"]
+        if british and rest:
+            words.append("and")
     if rest >= 20:
         tens, ones = divmod(rest, 10)
         words.append(_EN_TENS[tens] + (f"-{_EN_ONES[ones]}" if ones else ""))
@@ -181,7 +191,7 @@ def _en_below_thousand(n: int) -> list[str]:
     return words
 
 
-def _en_integer(n: int) -> str:
+def _en_integer(n: int, british: bool = False) -> str:
     """Spell a non-negative integer below 10^15 in English words."""
     if n == 0:
         return _EN_ONES[0]
@@ -189,19 +199,23 @@ def _en_integer(n: int) -> str:
     for scale in reversed(range(len(_EN_SCALES))):
         group = n // 1000**scale % 1000
         if group:
-            words += _en_below_thousand(group)
+            if british and scale == 0 and group < 100 and words:
+                words.append("and")
+            words += _en_below_thousand(group, british)
             if _EN_SCALES[scale]:
                 words.append(_EN_SCALES[scale])
     return " ".join(words)
 
 
-def en_words(amount: Decimal, *, currency_major: str = "", minor_digits: int = 2) -> str:
+def en_words(
+    amount: Decimal, *, currency_major: str = "", minor_digits: int = 2, british: bool = False
+) -> str:
     """Spell ``amount`` in English cheque wording, lower case.
 
     ``amount`` is a non-negative Decimal below 10^15 with at most ``minor_digits`` decimals.
     ``currency_major`` (e.g. ``"dollars"``) is written after the integer words exactly as given.
     The minor unit is written as a fraction, ``and NN/100`` for two digits, and left out when
-    ``minor_digits`` is 0.
+    ``minor_digits`` is 0. ``british`` adds the British "and" inside the integer words.
 
     >>> en_words(Decimal("12522.00"))
     'twelve thousand five hundred twenty-two and 00/100'
@@ -215,6 +229,10 @@ def en_words(amount: Decimal, *, currency_major: str = "", minor_digits: int = 2
     'one million and 00/100'
     >>> en_words(Decimal("15000"), currency_major="yen", minor_digits=0)
     'fifteen thousand yen'
+    >>> en_words(Decimal("2118.41"), currency_major="pounds sterling", british=True)
+    'two thousand one hundred and eighteen pounds sterling and 41/100'
+    >>> en_words(Decimal("1005"), british=True)
+    'one thousand and five and 00/100'
     >>> en_words(Decimal("-1"))
     Traceback (most recent call last):
     ...
@@ -226,7 +244,7 @@ def en_words(amount: Decimal, *, currency_major: str = "", minor_digits: int = 2
         raise ValueError(f"minor_digits must be >= 0, got {minor_digits}")
     minor = _minor_units(amount, minor_digits, _EN_LIMIT)
     major, fraction = divmod(minor, 10**minor_digits)
-    text = _en_integer(major)
+    text = _en_integer(major, british)
     if currency_major:
         text += f" {currency_major}"
     if minor_digits:
