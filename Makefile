@@ -1,5 +1,5 @@
 # The two commands: `make run` and `make test`. Both install what is missing first.
-.PHONY: setup run test lint catalogs extract update compile doctor readme-image clean
+.PHONY: setup run test lint catalogs extract update compile new-locale doctor readme-image clean
 
 VENV := .venv/bin
 # The sample records are keyed to this as-of date (see data/samples/README.md).
@@ -24,16 +24,23 @@ lint: setup
 	$(VENV)/mypy
 
 # Message catalogs: extract from templates and code, merge into each locale's .po, compile.
+# New entries arrive with an empty msgstr; removed ones stay as `#~` (obsolete) entries for
+# reuse. tests/test_catalogs.py fails until every entry is translated and no `#~` is left.
+# A new locale: make new-locale LOCALE=xx_YY (see docs/locales.md).
 catalogs: extract update compile
 
 extract: setup
-	$(VENV)/pybabel extract -F babel.cfg -o locales/messages.pot --no-location --omit-header --sort-output .
+	$(VENV)/pybabel extract -F babel.cfg -o locales/messages.pot --no-location --omit-header --sort-output -w 100 .
 
 update: setup
-	$(VENV)/pybabel update -i locales/messages.pot -d locales -D messages --no-location --omit-header --no-fuzzy-matching
+	$(VENV)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching -w 100
 
 compile: setup
 	$(VENV)/pybabel compile -d locales -D messages --statistics
+
+new-locale: setup
+	@test -n "$(LOCALE)" || { echo "usage: make new-locale LOCALE=xx_YY"; exit 2; }
+	$(VENV)/pybabel init -i locales/messages.pot -d locales -D messages -l $(LOCALE) -w 100
 
 readme-image: run
 	pdftoppm -png -r 70 -f 1 -l 1 -singlefile output/$(AS_OF)/mingtai/formal/MT-000004.pdf docs/sample-letter

@@ -21,9 +21,10 @@ from dunning.config import (
 )
 from dunning.errors import ConfigError, PolicyError
 from dunning.letter import Dunning
+from dunning.records import Record, read_records
 from dunning.settings import Settings
 
-from .helpers import ROOT
+from .helpers import ROOT, SAMPLE_FILES
 
 BRANDS_FILE = ROOT / "config" / "brands.yaml"
 ASSETS = ROOT / "templates" / "assets"
@@ -61,7 +62,7 @@ def write_settings(root: Path, text: str) -> Path:
 
 def test_real_brands_load() -> None:
     brands = load_brands(BRANDS_FILE, ASSETS)
-    assert brands.keys() == ["mingtai", "jinqiao"]
+    assert brands.keys() == ["mingtai", "jinqiao", "lungmun", "risheng"]
     assert "mingtai" in brands
     assert "yinhe" not in brands
     mingtai, jinqiao = brands["mingtai"], brands["jinqiao"]
@@ -89,7 +90,7 @@ def test_real_brand_assets_exist_under_the_assets_folder() -> None:
 def test_round_tripped_brands_file_loads(tmp_path: Path) -> None:
     """The helper that writes modified brand files gives a loadable file when unchanged."""
     brands = load_brands(write_brands(tmp_path, brands_data()), ASSETS)
-    assert brands.keys() == ["mingtai", "jinqiao"]
+    assert brands.keys() == ["mingtai", "jinqiao", "lungmun", "risheng"]
 
 
 # --- bad brands files -------------------------------------------------------------------------
@@ -261,7 +262,8 @@ def test_dunning_load_rejects_a_policy_override_for_a_missing_brand(tmp_path: Pa
 # --- localized() -----------------------------------------------------------------------------
 
 
-VALUE = {"zh_CN": "明泰", "zh": "明泰（中文）", "en": "Mingtai", "en_GB": "Mingtai (UK)"}
+VALUE = {"zh_CN": "明泰", "zh": "明泰（中文）", "en": "Mingtai", "en_GB": "Mingtai (UK)",
+         "zh_Hant": "明泰（繁體）", "zh_TW": "明泰（臺灣）"}
 
 
 @pytest.mark.parametrize(
@@ -270,12 +272,40 @@ VALUE = {"zh_CN": "明泰", "zh": "明泰（中文）", "en": "Mingtai", "en_GB"
         ("zh_CN", "明泰"),  # exact locale
         ("en_GB", "Mingtai (UK)"),  # exact beats language
         ("en_US", "Mingtai"),  # language
-        ("zh_TW", "明泰（中文）"),  # language
+        ("zh_TW", "明泰（臺灣）"),  # exact
+        ("zh_HK", "明泰（臺灣）"),  # zh_HK → zh_TW
         ("en", "Mingtai"),
     ],
 )
-def test_localized_picks_locale_then_language(locale: str, expected: str) -> None:
+def test_localized_follows_the_fallback_chain(locale: str, expected: str) -> None:
     assert localized(VALUE, locale) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "locale", "expected"),
+    [
+        ({"zh_Hant": "明泰", "zh_CN": "明泰（简）"}, "zh_HK", "明泰"),
+        ({"zh_Hant": "明泰", "zh_CN": "明泰（简）"}, "zh_TW", "明泰"),
+        ({"zh_Hans": "明泰（简）", "zh_Hant": "明泰"}, "zh_CN", "明泰（简）"),
+        ({"zh": "明泰（简）", "zh_Hant": "明泰"}, "zh_CN", "明泰（简）"),
+        ({"zh_HK": "港", "zh_TW": "臺", "zh_Hant": "繁"}, "zh_HK", "港"),
+    ],
+)
+def test_localized_keeps_to_the_script(
+    value: dict[str, str], locale: str, expected: str
+) -> None:
+    assert localized(value, locale) == expected
+
+
+@pytest.mark.parametrize("locale", ["zh_TW", "zh_HK"])
+def test_localized_never_gives_simplified_text_to_a_traditional_letter(locale: str) -> None:
+    with pytest.raises(ConfigError, match=f"no text for locale {locale}"):
+        localized({"zh_CN": "明泰", "zh": "明泰", "zh_Hans": "明泰", "en": "Mingtai"}, locale)
+
+
+def test_localized_never_gives_traditional_text_to_a_simplified_letter() -> None:
+    with pytest.raises(ConfigError, match=r"looked for zh_CN, zh_Hans, zh\)"):
+        localized({"zh_TW": "明泰", "zh_Hant": "明泰", "en": "Mingtai"}, "zh_CN")
 
 
 def test_localized_plain_text_is_for_every_locale() -> None:
@@ -283,8 +313,45 @@ def test_localized_plain_text_is_for_every_locale() -> None:
 
 
 def test_localized_without_a_match_raises() -> None:
-    with pytest.raises(ConfigError, match="no text for locale fr_FR; has en, zh_CN"):
+    with pytest.raises(ConfigError, match=r"no text for locale fr_FR .*; has en, zh_CN"):
         localized({"zh_CN": "明泰", "en": "Mingtai"}, "fr_FR")
+
+
+def test_every_brand_text_must_cover_every_supported_locale(tmp_path: Path) -> None:
+    data = brands_data(short_name={"zh_CN": "明泰", "en": "Mingtai"})
+    with pytest.raises(ConfigError, match="no text for locale zh_TW") as info:
+        load_brands(write_brands(tmp_path, data), ASSETS)
+    assert info.value.key == "brands.mingtai.short_name"
+
+
+def test_a_misspelt_locale_key_in_a_brand_text_is_refused(tmp_path: Path) -> None:
+    data = brands_data(short_name={"zh_CN": "明泰", "zh_Hnat": "明泰", "en": "Mingtai"})
+    with pytest.raises(ConfigError, match="unknown locale key 'zh_Hnat'; did you mean 'zh_Hant'"):
+        load_brands(write_brands(tmp_path, data), ASSETS)
+
+
+def test_nested_brand_texts_are_checked_too(tmp_path: Path) -> None:
+    data = brands_data(hotline_hours={"days": {"zh_CN": "每日", "en": "daily"},
+                                      "open": "09:00", "close": "21:00"})
+    with pytest.raises(ConfigError, match="no text for locale zh_TW") as info:
+        load_brands(write_brands(tmp_path, data), ASSETS)
+    assert info.value.key == "brands.mingtai.hotline_hours.days"
+
+
+def test_dunning_load_rejects_an_unsupported_default_locale_in_settings(tmp_path: Path) -> None:
+    settings = config_folder(tmp_path, brands_data()).with_changes(default_locale="fr_FR")
+    with pytest.raises(ConfigError, match="default_locale 'fr_FR' is not supported") as info:
+        Dunning.load(settings)
+    assert info.value.key == "default_locale"
+
+
+def test_a_brand_without_default_locale_uses_the_configured_one(tmp_path: Path) -> None:
+    settings = config_folder(tmp_path, brands_data(default_locale=None))
+    dunning = Dunning.load(settings.with_changes(default_locale="en_GB"))
+    assert dunning.brands["mingtai"].default_locale is None
+    record = next(r for r in read_records([SAMPLE_FILES[0]], dunning.record_rules())
+                  if isinstance(r, Record) and r.account_id == "MT-000004")
+    assert dunning.locale_for(record) == "en_GB"
 
 
 # --- the safe YAML loader ------------------------------------------------------------------

@@ -25,7 +25,7 @@ from dunning.policy import (
 from .helpers import ROOT
 
 POLICY_FILE = ROOT / "config" / "policy.yaml"
-BRAND_KEYS = ["mingtai", "jinqiao"]
+BRAND_KEYS = ["mingtai", "jinqiao", "lungmun", "risheng"]
 AS_OF = date(2026, 11, 20)
 
 #: A small complete policy; rates are strings so that safe_dump writes them quoted.

@@ -422,7 +422,7 @@ def test_unknown_currency_is_rejected(tmp_path: Path, rules: RecordRules, value:
     assert "ISO 4217" in str(error)
 
 
-@pytest.mark.parametrize("value", ["fr_FR", "xx_YY", "zh-CN"])
+@pytest.mark.parametrize("value", ["fr_FR", "xx_YY", "zh-CN", "zh_MO", "zh", "en", "zh_Hant"])
 def test_unsupported_locale_is_rejected(tmp_path: Path, rules: RecordRules, value: str) -> None:
     error = only_error(one_csv_row(tmp_path, rules, locale=value))
     assert fields_of(error) == ["locale"]
@@ -430,10 +430,11 @@ def test_unsupported_locale_is_rejected(tmp_path: Path, rules: RecordRules, valu
     assert "zh_CN" in error.problems[0].accepted
 
 
-def test_supported_locale_is_kept(tmp_path: Path, rules: RecordRules) -> None:
-    (record,) = one_csv_row(tmp_path, rules, locale="zh_CN")
+@pytest.mark.parametrize("value", ["zh_CN", "zh_TW", "zh_HK", "en_US", "en_GB"])
+def test_supported_locale_is_kept(tmp_path: Path, rules: RecordRules, value: str) -> None:
+    (record,) = one_csv_row(tmp_path, rules, locale=value)
     assert isinstance(record, Record)
-    assert record.locale == "zh_CN"
+    assert record.locale == value
 
 
 def test_unknown_brand_suggests_the_near_miss(tmp_path: Path, rules: RecordRules) -> None:

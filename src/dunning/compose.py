@@ -65,6 +65,18 @@ def css_page_counter(value: Any) -> Markup:
     return Markup(" ".join(out))
 
 
+def nobr(value: Any) -> Markup:
+    """Keep a number (phone, account, contract) on one line: a line never breaks at its
+    hyphens or spaces. The value is escaped.
+
+    >>> print(nobr("400-820-1234"))
+    <span class="nobr">400-820-1234</span>
+    >>> print(nobr("<b>"))
+    <span class="nobr">&lt;b&gt;</span>
+    """
+    return Markup('<span class="nobr">{}</span>').format(value)
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     """The template sandbox: no attribute starting with an underscore, no mutation of data,
     no access to Python internals (Jinja's sandbox rules)."""
@@ -85,6 +97,7 @@ def environment(templates_dir: Path, locales_dir: Path, locale: str) -> jinja2.E
     env.filters.update(filters_for(locale))
     env.filters["css_string"] = css_string
     env.filters["css_page_counter"] = css_page_counter
+    env.filters["nobr"] = nobr
     return env
 
 
@@ -124,20 +137,23 @@ def letter_context(
     reachable than what is listed here."""
 
     def text(value: Any) -> str:
+        if value is None:
+            return ""
         try:
             return localized(value, locale)
         except ConfigError as exc:
             raise ConfigError(f"brand {brand.key}: {exc}") from exc
 
-    lang = str(parse_locale(locale)).split("_")[0]
-    territory = parse_locale(locale).territory
+    parsed = parse_locale(locale)
+    language, territory = parsed.language, parsed.territory
     return {
         "letter": {
             "reference": f"{record.contract_no}-{as_of:%Y%m%d}",
             "as_of": as_of,
             "stage": stage,
             "locale": locale,
-            "lang": f"{lang}-{territory}" if territory else lang,
+            "language": language,
+            "lang": f"{language}-{territory}" if territory else language,
         },
         "brand": brand,
         "brand_text": {
@@ -146,6 +162,8 @@ def letter_context(
             "app_path": text(brand.app_path),
             "mailing_address": text(brand.mailing_address),
             "regulator": text(brand.regulator),
+            "regulator_channel": text(brand.regulator_channel),
+            "dispute_body": text(brand.dispute_body.name if brand.dispute_body else None),
             "department": text(brand.department),
             "credit_bureau": text(brand.credit_bureau),
             "hours_days": text(brand.hotline_hours.days),
@@ -156,6 +174,7 @@ def letter_context(
             "name": record.name,
             "masked_id": mask_id(record.id_number, brand.id_mask.keep_start,
                                  brand.id_mask.keep_end),
+            "id_type": record.id_type,
             "masked_phone": mask_phone(record.phone) if record.phone else "",
             "contract_no": record.contract_no,
             "address": record.address,

@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
+from .settings import SUPPORTED_LOCALES, fallback_chain
 
 # --------------------------------------------------------------------------- YAML
 
@@ -203,21 +204,31 @@ Localized = Annotated[str | dict[str, str], BeforeValidator(_localized_value)]
 
 
 def localized(value: str | dict[str, str], locale: str) -> str:
-    """Pick the text of a brand value for ``locale``: exact locale, then its language.
+    """Pick the text of a brand value for ``locale``: the locale itself, then its fallback
+    chain (:func:`dunning.settings.fallback_chain`), never a key of another script.
 
     >>> localized({"zh_CN": "明泰", "en": "Mingtai"}, "en_US")
     'Mingtai'
+    >>> localized({"zh_CN": "明泰", "zh_Hant": "明泰（繁）"}, "zh_HK")
+    '明泰（繁）'
     >>> localized("12378", "zh_CN")
     '12378'
     """
     if isinstance(value, str):
         return value
-    if locale in value:
-        return value[locale]
-    language = locale.split("_")[0]
-    if language in value:
-        return value[language]
-    raise ConfigError(f"no text for locale {locale}; has {', '.join(sorted(value))}")
+    chain = fallback_chain(locale)
+    for key in chain:
+        if key in value:
+            return value[key]
+    raise ConfigError(
+        f"no text for locale {locale} (looked for {', '.join(chain)}); "
+        f"has {', '.join(sorted(value))}"
+    )
+
+
+def text_keys() -> frozenset[str]:
+    """The keys a per-locale brand text may use: supported locales and their fallbacks."""
+    return frozenset(key for locale in SUPPORTED_LOCALES for key in fallback_chain(locale))
 
 
 class _Frozen(BaseModel):
@@ -239,6 +250,14 @@ class IdMask(_Frozen):
     keep_end: int = Field(default=4, ge=0, le=4)
 
 
+class DisputeBody(_Frozen):
+    """Where a borrower may take a complaint the lender did not settle (an ombudsman or
+    dispute-resolution centre): its name and phone number."""
+
+    name: Localized
+    hotline: str
+
+
 class RepaymentAccount(_Frozen):
     bank: Localized
     account_name: Localized
@@ -246,12 +265,19 @@ class RepaymentAccount(_Frozen):
 
 
 class Brand(_Frozen):
-    """A lender (or product) letterhead: who writes, how to reach them, how the letter looks."""
+    """A lender (or product) letterhead: who writes, how to reach them, how the letter looks.
+
+    Text fields are plain text or per-locale mappings (:func:`localized`); every one must
+    have a text for every supported locale. ``default_locale`` applies to records without a
+    ``locale`` (unset: the configured default). The rights section names ``regulator`` and
+    its ``regulator_hotline`` (through ``regulator_channel``, e.g. the financial consumer
+    hotline, when set) and, when set, the ``dispute_body`` that handles unresolved complaints.
+    """
 
     key: str
     legal_name: Localized
     short_name: Localized
-    default_locale: str = "zh_CN"
+    default_locale: str | None = None
     currency: str = "CNY"
     hotline: str
     hotline_hours: Hours
@@ -260,9 +286,11 @@ class Brand(_Frozen):
     app_path: Localized
     email: str
     mailing_address: Localized
-    postal_code: str
+    postal_code: str = ""
     regulator: Localized
     regulator_hotline: str = "12378"
+    regulator_channel: Localized | None = None
+    dispute_body: DisputeBody | None = None
     credit_bureau: Localized
     department: Localized
     repayment_account: RepaymentAccount
@@ -303,6 +331,28 @@ class Brands:
 _ASSET_FIELDS = ("logo", "seal", "stylesheet")
 
 
+def check_texts(model: BaseModel, locales: Iterable[str], *, path: str, where: str) -> None:
+    """Every per-locale text of ``model`` (at any depth) has a text for each of ``locales``
+    and uses only known locale keys; else ConfigError naming the key path."""
+    known = text_keys()
+    for name in type(model).model_fields:
+        value, here = getattr(model, name), f"{where}.{name}"
+        if isinstance(value, BaseModel):
+            check_texts(value, locales, path=path, where=here)
+        elif isinstance(value, Mapping):
+            for key in value:
+                if key not in known:
+                    raise ConfigError(
+                        f"unknown locale key {key!r}{did_you_mean(key, known)} "
+                        f"(accepted: {', '.join(sorted(known))})", path=path, key=here,
+                    )
+            for locale in locales:
+                try:
+                    localized(dict(value), locale)
+                except ConfigError as exc:
+                    raise ConfigError(exc.message, path=path, key=here) from exc
+
+
 def load_brands(path: Path, assets_dir: Path) -> Brands:
     """Read and validate the brands file; asset paths must exist under ``assets_dir``."""
     raw = load_yaml_file(path)
@@ -325,6 +375,7 @@ def load_brands(path: Path, assets_dir: Path) -> Brands:
                     f"{rel!r} is not a file under {assets_dir}",
                     path=str(path), key=f"brands.{key}.{name}",
                 )
+        check_texts(brand, SUPPORTED_LOCALES, path=str(path), where=f"brands.{key}")
         brands[str(key)] = brand
     if not brands:
         raise ConfigError("no brands configured", path=str(path), key="brands")

@@ -14,6 +14,7 @@ from pathlib import Path
 from .compose import letter_context, render_html
 from .config import Brands, load_brands
 from .errors import ConfigError
+from .locale import translations
 from .money import Itemization, Options, itemize, repayment_options
 from .pdf import PdfRenderer, RenderedPdf
 from .policy import BrandPolicy, Policy, Stage, Suppression, load_policy, suppression_for
@@ -56,13 +57,22 @@ class Dunning:
         settings = settings or Settings.discover()
         brands = load_brands(settings.brands_file, settings.assets_dir)
         policy = load_policy(settings.policy_file, brands.keys())
+        supported = ", ".join(SUPPORTED_LOCALES)
+        if settings.default_locale not in SUPPORTED_LOCALES:
+            raise ConfigError(
+                f"default_locale {settings.default_locale!r} is not supported ({supported})",
+                path=str(settings.config_dir / "settings.yaml"), key="default_locale",
+            )
         for brand in brands.by_key.values():
-            if brand.default_locale not in SUPPORTED_LOCALES:
+            if brand.default_locale is not None and brand.default_locale not in SUPPORTED_LOCALES:
                 raise ConfigError(
-                    f"default_locale {brand.default_locale!r} is not supported "
-                    f"({', '.join(SUPPORTED_LOCALES)})",
+                    f"default_locale {brand.default_locale!r} is not supported ({supported})",
                     path=str(settings.brands_file), key=f"brands.{brand.key}.default_locale",
                 )
+        for locale in SUPPORTED_LOCALES:  # every catalog loads, before any letter is made
+            translations(settings.locales_dir, locale)
+            if not settings.fonts.get(locale):
+                raise ConfigError(f"no fonts configured for locale {locale}")
         return cls(settings=settings, brands=brands, policy=policy)
 
     @property
@@ -82,7 +92,8 @@ class Dunning:
         return self.policy.for_brand(record.brand, record.product or None)
 
     def locale_for(self, record: Record) -> str:
-        """The letter's locale: the record's, else its brand's, else the configured one."""
+        """The letter's locale: the record's, else its brand's, else the configured one.
+        (Its wording may come from fallbacks: ``settings.LOCALE_FALLBACKS``.)"""
         return (record.locale or self.brands[record.brand].default_locale
                 or self.settings.default_locale)
 

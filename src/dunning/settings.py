@@ -17,13 +17,47 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
 from .errors import ConfigError
 
 #: Locales with a catalog, fonts and formats. A record asking for another locale is rejected.
-SUPPORTED_LOCALES: tuple[str, ...] = ("zh_CN",)
+SUPPORTED_LOCALES: tuple[str, ...] = ("zh_CN", "zh_TW", "zh_HK", "en_US", "en_GB")
 
-#: Fonts per script, in CSS font-family order. The first family that covers a character is used;
-#: a character that none covers fails the letter instead of printing an empty box.
+#: Where a letter's text comes from when its own locale has none, after the locale itself and
+#: in this order: first for gettext catalogs (``locales/<key>/``), then for brand texts in
+#: ``config/brands.yaml`` (``{zh_Hant: ..., en: ...}``). A chain never crosses a script or a
+#: language: zh_HK borrows Taiwan's Traditional wording, never zh_CN's Simplified; a bare
+#: ``zh`` key is Simplified (as CLDR's likely subtags say) and serves zh_CN only. Past the end
+#: of the chain an English letter uses the templates' English source text and a Chinese one
+#: fails. See docs/locales.md.
+LOCALE_FALLBACKS: dict[str, tuple[str, ...]] = {
+    "zh_CN": ("zh_Hans", "zh"),
+    "zh_TW": ("zh_Hant",),
+    "zh_HK": ("zh_TW", "zh_Hant"),
+    "en_US": ("en",),
+    "en_GB": ("en",),
+}
+
+#: Fonts per locale: every family the locale's font stacks in ``templates/assets/letter.css``
+#: (``html:lang(...)`` rules) name, body face first. Glyph coverage is checked against their
+#: union, so a character that none covers fails the letter instead of printing an empty box.
+#: Chinese letters use the glyph forms of their region (SC, TC, HK); English letters a Latin
+#: face, then Noto CJK SC for names and addresses written in Chinese.
 DEFAULT_FONTS: dict[str, tuple[str, ...]] = {
     "zh_CN": ("Noto Serif CJK SC", "Noto Sans CJK SC"),
+    "zh_TW": ("Noto Serif CJK TC", "Noto Sans CJK TC"),
+    "zh_HK": ("Noto Serif CJK HK", "Noto Sans CJK HK"),
+    "en_US": ("Noto Serif", "Noto Sans", "Noto Serif CJK SC", "Noto Sans CJK SC"),
+    "en_GB": ("Noto Serif", "Noto Sans", "Noto Serif CJK SC", "Noto Sans CJK SC"),
 }
+
+
+def fallback_chain(locale: str) -> tuple[str, ...]:
+    """The locale, then the keys its text may come from (:data:`LOCALE_FALLBACKS`).
+
+    >>> fallback_chain("zh_HK")
+    ('zh_HK', 'zh_TW', 'zh_Hant')
+    >>> fallback_chain("fr_FR")
+    ('fr_FR', 'fr')
+    """
+    language = locale.split("_")[0]
+    return (locale, *LOCALE_FALLBACKS.get(locale, (language,) if language != locale else ()))
 
 
 class _SettingsFile(BaseModel):
