@@ -112,6 +112,25 @@ class Dunning:
         return Plan(record=record, as_of=as_of, locale=self.locale_for(record), items=items,
                     stage=stage, suppression=suppression, options=options)
 
+    def plan_as(self, record: Record, stage: Stage, *, locale: str | None = None,
+                as_of: date | None = None) -> Plan:
+        """A ``stage`` letter for ``record`` in ``locale`` (default: the record's), whatever
+        its dates and flags say: for template previews and checks, never the batch.
+
+        No suppression applies. The letter is dated ``as_of`` when its days past due fall in
+        the stage's band, else the band's first day after the due date, so its figures are
+        those of a real letter at that stage."""
+        policy = self.policy_for(record)
+        band = policy.stages[stage]
+        dpd = (as_of - record.due_date).days if as_of else 0
+        if as_of is None or dpd < band.min_dpd or (band.max_dpd is not None
+                                                   and dpd > band.max_dpd):
+            as_of = date.fromordinal(record.due_date.toordinal() + band.min_dpd)
+        items = itemize(record, as_of, policy)
+        return Plan(record=record, as_of=as_of, locale=locale or self.locale_for(record),
+                    items=items, stage=stage, suppression=None,
+                    options=repayment_options(items, policy, stage))
+
     def html(self, plan: Plan) -> str:
         if plan.stage is None or plan.options is None:
             raise ValueError("a suppressed record has no letter")
