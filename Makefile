@@ -1,5 +1,5 @@
 # The two commands: `make run` and `make test`. Both install what is missing first.
-.PHONY: setup run test lint catalogs extract update compile new-locale doctor readme-image clean
+.PHONY: setup run test lint catalogs extract update compile new-locale doctor readme-image clean check
 
 VENV := .venv/bin
 # The sample records are keyed to this as-of date (see data/samples/README.md).
@@ -13,10 +13,14 @@ run: setup
 	$(VENV)/dunning run $(SAMPLES) --as-of $(AS_OF) --out output/$(AS_OF)
 
 test: setup
+	$(VENV)/dunning check    # every template x stage x locale x brand x sample (docs/preview.md)
 	$(VENV)/python -m pytest -q
 
 doctor: setup
 	$(VENV)/dunning doctor
+
+check: setup
+	$(VENV)/dunning check
 
 lint: setup
 	$(VENV)/python -m pip install -q -e '.[dev]'

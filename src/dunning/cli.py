@@ -134,6 +134,27 @@ def doctor(ctx: click.Context) -> None:
     ctx.exit(EXIT_OK if ok else EXIT_FATAL)
 
 
+@cli.command()
+@click.option("--samples", "samples", multiple=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Sample export(s) to render (default: data/samples/*.csv|yaml).")
+@click.option("--no-pdf", is_flag=True, help="Check the HTML only (faster; no footer, "
+              "stylesheet or asset checks).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON finding per line.")
+@click.pass_context
+def check(ctx: click.Context, samples: tuple[Path, ...], no_pdf: bool, as_json: bool) -> None:
+    """Render every template × stage × locale × brand × sample and report what to fix."""
+    from .check import format_report, run_checks
+
+    report = run_checks(_dunning(ctx), samples=list(samples) or None, pdf=not no_pdf)
+    if as_json:
+        for finding in report.findings:
+            click.echo(json.dumps(finding.to_dict(), ensure_ascii=False))
+    else:
+        click.echo(format_report(report))
+    ctx.exit(report.exit_code)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; maps every error to an exit code in this one place."""
     try:

@@ -1,0 +1,254 @@
+"""``dunning check``: passes on the real templates; each kind of defect, planted in a temporary
+copy of the project, gives its finding (kind, file, line) and a non-zero exit."""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dunning.check import (
+    Finding,
+    WordingRules,
+    format_report,
+    load_wording,
+    prohibited_in,
+    run_checks,
+)
+from dunning.cli import main
+from dunning.letter import Dunning
+from dunning.settings import SUPPORTED_LOCALES, Settings
+
+from .helpers import ROOT, SAMPLE_FILES, raw_rows
+
+
+def copy_project(target: Path) -> Path:
+    for folder in ("templates", "config", "locales", "data/samples"):
+        shutil.copytree(ROOT / folder, target / folder)
+    return target
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return copy_project(tmp_path / "home")
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text("utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1), "utf-8")
+
+
+def check(home: Path, **scope: object) -> list[Finding]:
+    """Findings for a quick check of ``home``: zh_CN, the YAML samples, HTML only."""
+    dunning = Dunning.load(Settings.at(home))
+    options: dict[str, object] = {"locales": ["zh_CN"], "pdf": False,
+                                  "samples": [home / "data" / "samples" / "accounts.yaml"]}
+    options.update(scope)
+    return run_checks(dunning, **options).findings  # type: ignore[arg-type]
+
+
+def kinds(findings: list[Finding]) -> set[str]:
+    return {f.kind for f in findings}
+
+
+def test_real_templates_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--home", str(ROOT), "check", "--no-pdf"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "ok: 0 distinct finding(s)" in out
+    # every sample record was rendered at least once
+    records = sum(len(raw_rows(p)) for p in SAMPLE_FILES)
+    assert f"{records} sample record(s) once each" in out
+
+
+def test_real_templates_pass_in_pdf(dunning: Dunning) -> None:
+    """The PDF-level checks (fonts, footer on every page, assets) on one brand."""
+    brand = dunning.brands.keys()[0]
+    report = run_checks(dunning, brands=[brand], samples=[SAMPLE_FILES[1]])
+    assert report.pdfs >= 3
+    assert not report.findings, format_report(report)
+
+
+def test_wording_lists_cover_every_locale() -> None:
+    rules = load_wording(Settings.at(ROOT))
+    for locale in SUPPORTED_LOCALES:
+        assert rules.has_list(locale), locale
+    assert {"传票", "法院执行", "公安", "拘留", "坐牢", "通讯录", "逮捕"} <= set(
+        rules.prohibited_for("zh_CN"))
+    assert {"arrest", "jail", "police", "summons", "your employer", "your family"} <= set(
+        rules.prohibited_for("en_GB"))
+
+
+@pytest.mark.parametrize(("locale", "statement"), [
+    ("zh_CN", "我司仅以合法方式催收，不会威胁、骚扰或侮辱您，"
+              "也不会向与本债务无关的第三人透露本债务。"),
+    ("en_US", "We collect debts only by lawful means. We will not threaten, harass or insult "
+              "you, and we will not discuss this debt with third parties who have no part in it."),
+])
+def test_lawful_collection_statement_is_not_prohibited(locale: str, statement: str) -> None:
+    assert prohibited_in(statement, locale, load_wording(Settings.at(ROOT))) == []
+
+
+def test_prohibited_word(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    po = home / "locales" / "zh_CN" / "LC_MESSAGES" / "messages.po"
+    text = po.read_text("utf-8")
+    # the lawful-collection statement of zh_CN, made unlawful
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if "我司仅以合法方式催收" in t)
+    edit(po, "我司仅以合法方式催收", "如不还款我司将通知您的家人和公安机关。我司仅以合法方式催收")
+    findings = [f for f in check(home) if f.kind == "wording"]
+    assert {f.message.split("'")[1] for f in findings} == {"家人", "公安"}
+    assert {(f.file, f.line) for f in findings} == {
+        ("locales/zh_CN/LC_MESSAGES/messages.po", line)}
+    assert all(f.locale == "zh_CN" and f.stage and f.brand and f.sample for f in findings)
+    assert main(["--home", str(home), "check", "--no-pdf"]) == 1
+    out = capsys.readouterr().out
+    assert f"locales/zh_CN/LC_MESSAGES/messages.po:{line}: error [wording]" in out
+
+
+def test_allowed_phrase_is_not_a_finding(home: Path) -> None:
+    rules = WordingRules(prohibited={"zh_CN": ["公安"]}, allowed={"zh_CN": ["公安路"]})
+    assert prohibited_in("请寄往公安路 12 号", "zh_CN", rules) == []
+    assert prohibited_in("请联系公安", "zh_CN", rules) == ["公安"]
+
+
+def test_borrower_address_is_not_wording(home: Path, tmp_path: Path) -> None:
+    rows = [r for r in raw_rows(SAMPLE_FILES[0]) if r["account_id"] == "MT-000004"]
+    rows[0]["address"] = "云南省昆明市\n公安路 1 号"
+    export = tmp_path / "one.csv"
+    with export.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert check(home, samples=[export]) == []
+
+
+def test_removed_section(home: Path) -> None:
+    edit(home / "templates" / "letter" / "letter.html",
+         '{% include "letter/partials/rights.html" %}', "")
+    findings = check(home)
+    missing = [f for f in findings if f.kind == "section"]
+    assert missing
+    assert all("'rights'" in f.message for f in missing)
+    assert {f.stage for f in missing} == {"reminder", "formal", "final"}
+    assert missing[0].file == "letter/letter.html"
+
+
+def test_removed_credit_notice(home: Path) -> None:
+    edit(home / "templates" / "letter" / "partials" / "consequences.html",
+         'class="credit-notice"', 'class="notice"')
+    findings = [f for f in check(home) if f.kind == "section"]
+    assert findings
+    assert {f.stage for f in findings} == {"formal", "final"}
+    assert all("credit-reporting advance notice" in f.message for f in findings)
+
+
+def test_undefined_variable(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    partial = home / "templates" / "letter" / "partials" / "signature.html"
+    partial.write_text('<section class="signature" data-section="signature">\n'
+                       "<p>{{ borrower.nickname }}</p>\n</section>\n", "utf-8")
+    findings = check(home)
+    assert kinds(findings) == {"undefined"}
+    assert {(f.file, f.line) for f in findings} == {("letter/partials/signature.html", 2)}
+    assert "nickname" in findings[0].message
+    assert main(["--home", str(home), "check", "--no-pdf"]) == 1
+    out = capsys.readouterr().out
+    assert "letter/partials/signature.html:2: error [undefined]" in out
+    assert "Traceback" not in out
+
+
+def test_syntax_error(home: Path) -> None:
+    (home / "templates" / "letter" / "partials" / "status.html").write_text(
+        "<section>\n{% if items.dpd %}\n<p>x</p>\n", "utf-8")
+    findings = check(home)
+    assert kinds(findings) == {"syntax"}
+    assert findings[0].file == "letter/partials/status.html"
+
+
+def test_out_of_hours_brand(home: Path) -> None:
+    brands = home / "config" / "brands.yaml"
+    dunning = Dunning.load(Settings.at(home))
+    key = dunning.brands.keys()[0]
+    hours = dunning.brands[key].hotline_hours
+    text = brands.read_text("utf-8")
+    block = text.index(f"\n  {key}:")
+    body = text[block:].replace(f'open: "{hours.open}"', 'open: "07:00"', 1)
+    brands.write_text(text[:block] + body, "utf-8")
+    line = next(n for n, t in enumerate(brands.read_text("utf-8").splitlines(), 1)
+                if 'open: "07:00"' in t)
+    findings = [f for f in check(home, brands=[key]) if f.kind == "hours"]
+    assert [(f.file, f.line, f.brand) for f in findings] == [("config/brands.yaml", line, key)]
+    assert "07:00" in findings[0].message
+    # a brand may say otherwise, in config/wording.yaml
+    edit(home / "config" / "wording.yaml", "  brands: {}",
+         f'  brands: {{{key}: {{earliest: "07:00", latest: "21:00"}}}}')
+    assert [f for f in check(home, brands=[key]) if f.kind == "hours"] == []
+
+
+def test_hours_in_a_template(home: Path) -> None:
+    edit(home / "templates" / "letter" / "partials" / "contacts.html",
+         "close=brand.hotline_hours.close", 'close="23:30"')
+    findings = [f for f in check(home) if f.kind == "hours"]
+    assert findings
+    assert findings[0].file == "letter/partials/contacts.html"
+
+
+def test_missing_translation(home: Path) -> None:
+    partial = home / "templates" / "letter" / "partials" / "contacts.html"
+    line = next(n for n, t in enumerate(partial.read_text("utf-8").splitlines(), 1)
+                if '_("Email")' in t)
+    edit(partial, '_("Email")', '_("E-mail address")')
+    findings = [f for f in check(home, samples=[]) if f.kind == "translation"]
+    assert [(f.file, f.line, f.locale) for f in findings] == [
+        ("letter/partials/contacts.html", line, "zh_CN")]
+    assert "'E-mail address'" in findings[0].message
+
+
+def test_untranslated_entry(home: Path) -> None:
+    po = home / "locales" / "zh_CN" / "LC_MESSAGES" / "messages.po"
+    text = po.read_text("utf-8")
+    entry = re.search(r'msgid "Email"\nmsgstr "([^"]+)"', text)
+    assert entry
+    po.write_text(text.replace(entry.group(0), 'msgid "Email"\nmsgstr ""'), "utf-8")
+    findings = [f for f in check(home, samples=[]) if f.kind == "translation"]
+    assert len(findings) == 1
+    assert "left empty in locales/zh_CN/LC_MESSAGES/messages.po" in findings[0].message
+
+
+def test_uncovered_glyph(home: Path, tmp_path: Path) -> None:
+    rows = [r for r in raw_rows(SAMPLE_FILES[0]) if r["account_id"] == "MT-000004"]
+    rows[0]["name"] = "王\U00031350明"
+    export = tmp_path / "glyph.csv"
+    with export.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    findings = check(home, samples=[export])
+    assert kinds(findings) == {"glyph"}
+    assert "U+31350" in findings[0].message
+    assert findings[0].sample
+    assert "MT-000004" in findings[0].sample
+
+
+def test_missing_footer(home: Path) -> None:
+    base = home / "templates" / "letter" / "base.html"
+    lines = base.read_text("utf-8").splitlines(keepends=True)
+    base.write_text("".join(t for t in lines if "@bottom-right" not in t), "utf-8")
+    dunning = Dunning.load(Settings.at(home))
+    report = run_checks(dunning, locales=["zh_CN"], brands=[dunning.brands.keys()[0]],
+                        stages=["final"], samples=[home / "data/samples/accounts.yaml"])
+    findings = [f for f in report.findings if f.kind == "section"]
+    assert findings
+    assert "page number" in findings[0].message
+    assert findings[0].file == "letter/base.html"
+    assert report.exit_code == 1
+
+
+def test_bad_sample_record_is_reported(home: Path) -> None:
+    findings = check(home, samples=[home / "data/samples/bad/bad_records.yaml"])
+    records = [f for f in findings if f.kind == "record"]
+    assert records
+    assert all(f.file == "data/samples/bad/bad_records.yaml" and f.line for f in records)
