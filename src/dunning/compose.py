@@ -7,6 +7,7 @@ that holds the masked ID and phone, never the full ones. Undefined variables are
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import traceback
 from collections.abc import Mapping
@@ -17,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.exceptions import SecurityError
+from jinja2.loaders import split_template_path
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
+from pydantic import BaseModel
 
 from .config import Brand, localized
 from .errors import ConfigError, TemplateError
@@ -77,16 +81,74 @@ def nobr(value: Any) -> Markup:
     return Markup('<span class="nobr">{}</span>').format(value)
 
 
+#: The longest string or list a template may build with ``*``.
+MAX_TEMPLATE_REPEAT = 100_000
+#: The largest result (in bits) a template may compute with ``**``.
+MAX_TEMPLATE_POWER_BITS = 4096
+
+
+def _is_context_object(obj: Any) -> bool:
+    """Whether ``obj`` is one of dunning's own objects (a pydantic model, a dataclass or
+    anything defined in the package), whose methods templates may not call."""
+    module = type(obj).__module__.split(".")[0]
+    return isinstance(obj, BaseModel) or dataclasses.is_dataclass(obj) or module in (
+        "dunning", "pydantic")
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
-    """The template sandbox: no attribute starting with an underscore, no mutation of data,
-    no access to Python internals (Jinja's sandbox rules)."""
+    """The template sandbox. Jinja's rules (no attribute starting with an underscore, no
+    mutation of data, no Python internals), plus:
+
+    - dunning's own objects in the context (brand, policy, items, options) show their data
+      only: a template cannot call their methods (a pydantic model's ``parse_file`` would
+      read any file the process can read);
+    - ``*`` and ``**`` are bounded, so that ``'x' * 10**10`` fails instead of exhausting
+      memory.
+    """
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if not super().is_safe_attribute(obj, attr, value):
+            return False
+        return not (callable(value) and _is_context_object(obj))
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(times, int) \
+                        and len(seq) * times > MAX_TEMPLATE_REPEAT:
+                    raise SecurityError(
+                        f"a template may not build a value longer than {MAX_TEMPLATE_REPEAT}")
+        elif operator == "**" and isinstance(left, int) and isinstance(right, int) \
+                and abs(left) > 1 and right * abs(left).bit_length() > MAX_TEMPLATE_POWER_BITS:
+            raise SecurityError(
+                f"a template may not compute a power above {MAX_TEMPLATE_POWER_BITS} bits")
+        return super().call_binop(context, operator, left, right)
+
+
+class _ConfinedLoader(jinja2.FileSystemLoader):
+    """Jinja's FileSystemLoader (which refuses ``..`` and treats ``/etc/passwd`` as
+    ``etc/passwd`` under the folder), also refusing a template that is a symbolic link out of
+    the templates folder, before anything is read."""
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Any]:
+        pieces = split_template_path(template)
+        for searchpath in self.searchpath:
+            candidate = Path(searchpath, *pieces)
+            if candidate.is_file() and not candidate.resolve().is_relative_to(
+                    Path(searchpath).resolve()):
+                raise jinja2.TemplateNotFound(template)
+        return super().get_source(environment, template)
 
 
 @lru_cache(maxsize=16)
 def environment(templates_dir: Path, locales_dir: Path, locale: str) -> jinja2.Environment:
     """The sandboxed environment for one letter locale, with its catalog and filters."""
     env = _Sandbox(
-        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        loader=_ConfinedLoader(str(templates_dir)),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         extensions=["jinja2.ext.i18n"],
@@ -204,7 +266,26 @@ def render_html(
         return env.get_template(template).render({**context, "title": title.strip()})
     except jinja2.TemplateError as exc:
         name, line = _template_location(exc, templates_dir)
-        raise TemplateError(exc.message or type(exc).__name__, template=name, line=line) from exc
+        message = _redact(exc.message or type(exc).__name__, context)
+        raise TemplateError(message, template=name, line=line) from exc
     except (TypeError, ValueError, AttributeError, KeyError, ArithmeticError) as exc:
         name, line = _template_location(exc, templates_dir)
-        raise TemplateError(f"{type(exc).__name__}: {exc}", template=name, line=line) from exc
+        message = _redact(f"{type(exc).__name__}: {exc}", context)
+        raise TemplateError(message, template=name, line=line) from exc
+
+
+def _redact(message: str, context: Mapping[str, Any]) -> str:
+    """``message`` with the borrower's name and address lines replaced by ``<name>`` and
+    ``<address>``: Jinja and Python quote values in some messages (a missing key, a bad
+    literal), and an error message goes to the log and the manifest.
+
+    >>> _redact("'dict object' has no attribute '王小明'", {"borrower": {"name": "王小明"}})
+    "'dict object' has no attribute '<name>'"
+    """
+    borrower = context.get("borrower") or {}
+    values = [(str(borrower.get("name") or ""), "<name>")]
+    values += [(str(line), "<address>") for line in borrower.get("address") or ()]
+    for value, label in sorted(values, key=lambda pair: -len(pair[0])):
+        if len(value) >= 2:
+            message = message.replace(value, label)
+    return message

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 import logging
-import mimetypes
 import re
 import shutil
 import subprocess
@@ -109,6 +108,35 @@ class FetchRefusedError(ValueError):
     """A resource outside the allowed folder was requested."""
 
 
+#: What templates may load from the assets folder, with its content type (a fixed table, so
+#: that the machine's /etc/mime.types is neither read nor relied on).
+ASSET_TYPES = {
+    ".css": "text/css", ".svg": "image/svg+xml", ".png": "image/png", ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg", ".gif": "image/gif", ".webp": "image/webp", ".otf": "font/otf",
+    ".ttf": "font/ttf", ".woff": "font/woff", ".woff2": "font/woff2",
+}
+
+
+def asset_path(url: str, root: Path) -> Path | None:
+    """The file under ``root`` (resolved) that ``url`` names, or None when it may not be
+    loaded: not a local ``file:`` URL, outside ``root`` once percent-escapes, ``..`` and
+    symbolic links are resolved, not a regular file, or not one of :data:`ASSET_TYPES`.
+
+    >>> asset_path("http://example.com/letter.css", Path("/")) is None
+    True
+    """
+    try:
+        parts = urlsplit(url)
+        if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+            return None
+        path = Path(unquote(parts.path)).resolve()
+        if path.is_relative_to(root) and path.suffix.lower() in ASSET_TYPES and path.is_file():
+            return path
+    except (ValueError, OSError):  # e.g. an embedded NUL
+        pass
+    return None
+
+
 def _fetcher_class() -> type:
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
@@ -121,13 +149,11 @@ def _fetcher_class() -> type:
             self.refused: list[str] = []
 
         def fetch(self, url: str, headers: Any = None) -> Any:
-            parts = urlsplit(url)
-            path = Path(unquote(parts.path)).resolve() if parts.scheme == "file" else None
-            if path is None or parts.netloc not in ("", "localhost") or \
-                    not path.is_relative_to(self.root) or not path.is_file():
+            path = asset_path(url, self.root)
+            if path is None:
                 self.refused.append(url[:200])
                 raise FetchRefusedError(f"refused: only files under {self.root} may be loaded")
-            mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            mime = ASSET_TYPES[path.suffix.lower()]
             return URLFetcherResponse(path.as_uri(), path.read_bytes(),
                                       headers={"Content-Type": mime})
 
