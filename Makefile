@@ -1,5 +1,5 @@
 # The two commands: `make run` and `make test`. Both install what is missing first.
-.PHONY: setup run test lint catalogs extract update compile new-locale doctor readme-image clean check
+.PHONY: setup run test lint catalogs extract update compile new-locale doctor readme-image clean check preview
 
 VENV := .venv/bin
 # The sample records are keyed to this as-of date (see data/samples/README.md).
@@ -21,6 +21,9 @@ doctor: setup
 
 check: setup
 	$(VENV)/dunning check
+
+preview: setup
+	$(VENV)/dunning preview --port $(or $(PORT),8000)
 
 lint: setup
 	$(VENV)/python -m pip install -q -e '.[dev]'

@@ -12,6 +12,7 @@ DEB_PACKAGES=(
   fonts-noto-core                    # Latin faces
   poppler-utils                      # pdftotext/pdftoppm: tests and the README picture
   postgresql                         # server binaries: the tests start a private ledger server
+  chromium                           # the preview's browser tests (Playwright drives it)
 )
 
 missing=()

@@ -155,6 +155,17 @@ def check(ctx: click.Context, samples: tuple[Path, ...], no_pdf: bool, as_json: 
     ctx.exit(report.exit_code)
 
 
+@cli.command()
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="Port on 127.0.0.1 (0: any free port).")
+@click.pass_context
+def preview(ctx: click.Context, port: int) -> None:
+    """Serve the live preview for template authors on http://127.0.0.1:PORT/."""
+    from .preview import serve
+
+    serve(_dunning(ctx).settings, port=port)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; maps every error to an exit code in this one place."""
     try:

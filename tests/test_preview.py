@@ -1,0 +1,304 @@
+"""The live preview: in a real browser (Playwright driving Debian's Chromium) against
+``dunning preview`` started on a temporary copy of the project; and the workspace behind it.
+
+The browser tests edit files of the copy while the page is open and wait for the page to
+follow, as an author would see it.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dunning.letter import Dunning
+from dunning.preview.workspace import WATERMARK, Selection, Workspace, watermarked
+from dunning.settings import Settings
+
+from .helpers import ROOT, pdf_text, squash
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+WAIT_MS = 30_000  # a render takes about a second; generous for a loaded CI machine
+
+
+def copy_project(target: Path) -> Path:
+    """templates/, config/, locales/ and data/samples/ of the project, copied to ``target``."""
+    for folder in ("templates", "config", "locales", "data/samples"):
+        shutil.copytree(ROOT / folder, target / folder)
+    return target
+
+
+# --------------------------------------------------------------------------- workspace
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return copy_project(tmp_path / "home")
+
+
+def test_watermark_only_in_the_preview(home: Path, dunning: Dunning) -> None:
+    workspace = Workspace(Settings.at(home))
+    result = workspace.render(Selection(stage="formal", sample="MT-000004"))
+    assert result.problem is None, result.problem
+    assert result.pages
+    assert all(png.startswith(b"\x89PNG") for png in result.pages)
+    assert "DRAFT" in squash("".join(result.page_text))  # pdftotext -raw keeps it whole
+    # the batch's letter for the same plan has no watermark, in its HTML or its PDF
+    record = workspace.samples()[0][0]
+    plan = dunning.plan_as(record, "formal")
+    markup = dunning.html(plan)
+    assert "dunning-preview-watermark" not in markup
+    batch_pdf = dunning.render(plan).pdf.data
+    assert "DRAFT" not in squash(pdf_text(batch_pdf))
+    assert "DRAFT" not in squash(subprocess.run(
+        ["pdftotext", "-raw", "-", "-"], input=batch_pdf, capture_output=True, check=True,
+    ).stdout.decode())
+    assert watermarked(markup).count(WATERMARK) == 1
+
+
+def test_forced_stage_locale_and_brand(home: Path) -> None:
+    workspace = Workspace(Settings.at(home))
+    dunning = workspace.dunning()
+    other = dunning.brands.keys()[-1]
+    # MT-000001 is a reminder in the samples; shown as a final letter of another brand
+    result = workspace.render(Selection(stage="final", sample="MT-000001", brand=other))
+    assert result.problem is None, result.problem
+    assert result.meta["stage"] == "final"
+    assert result.meta["brand"] == other
+    assert result.meta["dpd"] >= dunning.policy.for_brand(other).stages["final"].min_dpd
+    text = squash("".join(result.page_text))
+    assert squash(dunning.brands[other].hotline) in text
+
+
+def test_suppressed_record_is_previewed_with_a_note(home: Path) -> None:
+    result = Workspace(Settings.at(home)).render(Selection(stage="formal", sample="MT-000013"))
+    assert result.problem is None, result.problem
+    assert "disputed" in result.meta["batch"]
+
+
+def test_template_error_names_file_line_and_excerpt(home: Path) -> None:
+    partial = home / "templates" / "letter" / "partials" / "contacts.html"
+    partial.write_text("<section>\n<p>fine</p>\n<p>{{ borrower.nickname }}</p>\n</section>\n")
+    result = Workspace(Settings.at(home)).render(Selection(stage="formal"))
+    problem = result.problem
+    assert problem is not None
+    assert (problem.kind, problem.file, problem.line) == (
+        "undefined", "letter/partials/contacts.html", 3)
+    assert "nickname" in problem.message
+    assert "Traceback" not in problem.message
+    assert (3, "<p>{{ borrower.nickname }}</p>") in problem.excerpt
+
+
+def test_broken_config_is_shown_with_its_file(home: Path) -> None:
+    brands = home / "config" / "brands.yaml"
+    brands.write_text(brands.read_text("utf-8").replace("hotline:", "hotlne:", 1), "utf-8")
+    workspace = Workspace(Settings.at(home))
+    options = workspace.options()
+    assert options["problem"]["file"] == "config/brands.yaml"
+    assert "hotlne" in options["problem"]["message"]
+    assert workspace.render(Selection()).problem is not None
+
+
+def test_reload_picks_up_catalog_changes(home: Path) -> None:
+    from babel.messages.pofile import read_po, write_po
+
+    workspace = Workspace(Settings.at(home))
+    before = workspace.render(Selection(stage="formal", sample="MT-000004", locale="zh_CN"))
+    assert before.problem is None, before.problem
+    po = home / "locales" / "zh_CN" / "LC_MESSAGES" / "messages.po"
+    with po.open("rb") as handle:
+        catalog = read_po(handle, locale="zh_CN")
+    catalog["Overdue status"].string = "逾期情况（已改）"
+    time.sleep(0.01)  # the .po must be newer than the .mo
+    with po.open("wb") as handle:
+        write_po(handle, catalog)
+    workspace.reload()
+    after = workspace.render(Selection(stage="formal", sample="MT-000004", locale="zh_CN"))
+    assert "逾期情况（已改）" in squash("".join(after.page_text))
+    assert "逾期情况（已改）" not in squash("".join(before.page_text))
+
+
+# --------------------------------------------------------------------------- browser
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make setup` (Debian package chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class PreviewServer:
+    def __init__(self, home: Path, log: Path) -> None:
+        self.home = home
+        self.log = log.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "dunning.cli", "--home", str(home), "preview", "--port", "0"],
+            stdout=subprocess.PIPE, stderr=self.log, text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        found = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        if not found:
+            self.stop()
+            raise AssertionError(f"preview did not start: {line!r} {log.read_text()}")
+        self.url = found.group(0)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout:
+            self.process.stdout.close()
+        self.log.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[PreviewServer]:
+    running = PreviewServer(copy_project(tmp_path / "home"), tmp_path / "server.log")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def page(browser: Any, server: PreviewServer) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(server.url + "?stage=formal&sample=MT-000004")
+    wait_ready(page)
+    yield page
+    context.close()
+
+
+def wait_ready(page: Any, after: int = -1) -> None:
+    """Wait until the page shows a letter or a problem rendered after generation ``after``."""
+    page.wait_for_function(
+        "(after) => ['ready', 'problem'].includes(document.body.dataset.state)"
+        " && Number(document.body.dataset.generation) > after", arg=after, timeout=WAIT_MS)
+
+
+def wait_shown(page: Any, choice: str) -> None:
+    """Wait until the page shows the letter for ``choice`` (a locale or brand)."""
+    page.wait_for_function(
+        "(choice) => document.body.dataset.state === 'ready'"
+        " && document.querySelector('#meta').textContent.includes(`· ${choice} ·`)",
+        arg=choice, timeout=WAIT_MS)
+
+
+def letter_text(page: Any) -> str:
+    return squash(" ".join(page.locator("#pages img").evaluate_all(
+        "(images) => images.map((img) => img.alt)")))
+
+
+def generation(page: Any) -> int:
+    return int(page.evaluate("document.body.dataset.generation"))
+
+
+def test_page_loads_with_the_letter(page: Any, tmp_path: Path) -> None:
+    assert page.locator("#pages img").count() >= 1
+    assert page.locator("#pages img").first.evaluate("(img) => img.naturalWidth") > 500
+    text = letter_text(page)
+    assert "DRAFT" in text
+    assert "MT-LN-" in text  # the letter reference
+    assert page.locator("#live").get_attribute("class") == "live on"
+    assert "No findings" in page.locator("#findings").inner_text()
+    page.screenshot(path=str(tmp_path / "preview.png"))
+
+
+def test_switching_locale_changes_the_letter(page: Any) -> None:
+    before = letter_text(page)
+    locales = page.locator("#locale option").evaluate_all("(os) => os.map((o) => o.value)")
+    current = page.locator("#locale").input_value()
+    others = [loc for loc in locales if loc != current]
+    if others:
+        choice = next((loc for loc in others if loc.startswith("en")), others[0])
+        page.select_option("#locale", choice)
+        wait_shown(page, choice)
+        if choice.startswith("en"):
+            assert "Overdue" in letter_text(page)
+    else:  # only one locale configured: the brand is the next thing that changes the text
+        brands = page.locator("#brand option").evaluate_all("(os) => os.map((o) => o.value)")
+        choice = next(b for b in brands if b != page.locator("#brand").input_value())
+        page.select_option("#brand", choice)
+        wait_shown(page, choice)
+    assert letter_text(page) != before
+    assert f"{choice}" in page.url
+
+
+def test_editing_a_template_updates_the_page(page: Any, server: PreviewServer) -> None:
+    partial = server.home / "templates" / "letter" / "partials" / "signature.html"
+    text = partial.read_text("utf-8")
+    start = generation(page)
+    saved = time.monotonic()
+    partial.write_text(text.replace("</section>", "<p>LIVE EDIT 4711</p>\n</section>"), "utf-8")
+    page.wait_for_function("document.querySelector('#pages img') && [...document.querySelectorAll"
+                           "('#pages img')].some((img) => img.alt.includes('LIVE EDIT 4711'))",
+                           timeout=WAIT_MS)
+    assert generation(page) > start
+    assert time.monotonic() - saved < WAIT_MS / 1000
+
+
+def test_broken_template_shows_file_and_line(page: Any, server: PreviewServer) -> None:
+    partial = server.home / "templates" / "letter" / "partials" / "contacts.html"
+    start = generation(page)
+    partial.write_text("<section>\n<p>ok</p>\n<p>{{ brand.hotline }</p>\n</section>\n", "utf-8")
+    wait_ready(page, after=start)
+    page.wait_for_selector("#problem:not([hidden])", timeout=WAIT_MS)
+    assert page.locator("#problem-where").inner_text() == "letter/partials/contacts.html, line 3"
+    assert "unexpected '}'" in page.locator("#problem-message").inner_text()
+    assert "{{ brand.hotline }" in page.locator("#problem-excerpt .hit").inner_text()
+    assert "Traceback" not in page.locator("body").inner_text()
+    # fixing it brings the letter back
+    fixed = generation(page)
+    shutil.copy(ROOT / "templates/letter/partials/contacts.html", partial)
+    wait_ready(page, after=fixed)
+    page.wait_for_selector("#problem[hidden]", state="attached", timeout=WAIT_MS)
+    assert page.locator("#pages img").count() >= 1
+
+
+def test_config_change_shows_findings(page: Any, server: PreviewServer) -> None:
+    brands = server.home / "config" / "brands.yaml"
+    brand = page.locator("#brand").input_value()
+    text = brands.read_text("utf-8")
+    block = text.index(f"\n  {brand}:")
+    hours = re.compile(r'open: "\d\d:\d\d"')
+    start = generation(page)
+    brands.write_text(text[:block] + hours.sub('open: "06:30"', text[block:], count=1), "utf-8")
+    wait_ready(page, after=start)
+    page.wait_for_function("document.querySelector('#findings').textContent.includes('06:30')",
+                           timeout=WAIT_MS)
+    finding = page.locator("#findings li", has_text="06:30").first.inner_text()
+    assert "config/brands.yaml" in finding
+    assert "08:00" in finding
+
+
+def test_only_local_hosts_are_answered(server: PreviewServer) -> None:
+    import urllib.error
+    import urllib.request
+
+    with urllib.request.urlopen(server.url + "api/options", timeout=30) as response:
+        assert response.status == 200
+    request = urllib.request.Request(server.url + "api/options",
+                                     headers={"Host": "evil.example"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=30)
+    info.value.close()
+    assert info.value.code == 400
