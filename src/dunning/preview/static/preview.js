@@ -81,6 +81,7 @@ function showMeta(data) {
     ? `${m.account_id} · ${m.stage} · ${m.brand} · ${m.locale} · dated ${m.as_of}, ${m.dpd} days past due · ` +
       `total ${m.total} ${m.currency}` + (m.pages ? ` · ${m.pages} page(s)` : "") + ` · ${data.seconds} s`
     : "";
+  if (data.pdf) $("meta").append(" · ", el("a", { href: data.pdf, target: "_blank", textContent: "draft PDF" }));
   $("batch-note").hidden = !m.batch;
   $("batch-note").textContent = m.batch || "";
 }
