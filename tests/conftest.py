@@ -25,9 +25,11 @@ def dunning() -> Dunning:
 def sample_run(
     tmp_path_factory: pytest.TempPathFactory, dunning: Dunning
 ) -> tuple[RunSummary, Path]:
-    """The nightly batch over the good samples, as `make run` does it."""
+    """The nightly batch over the good samples, as `make run` does it (two worker processes;
+    tests/test_workers.py checks that one process gives the same bytes)."""
     out = tmp_path_factory.mktemp("run") / "out"
-    summary = run_batch(SAMPLE_FILES, as_of=SAMPLES_AS_OF, out_dir=out, dunning=dunning)
+    summary = run_batch(SAMPLE_FILES, as_of=SAMPLES_AS_OF, out_dir=out, dunning=dunning,
+                        workers=2)
     return summary, out
 
 

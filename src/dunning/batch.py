@@ -1,9 +1,17 @@
-"""The nightly run: read rows → plan → render → write letters, manifest and summary.
+"""The nightly run: read rows → plan → render in workers → write letters, manifest, summary.
 
 Every input row ends in exactly one manifest line with one outcome: ``rendered``,
-``suppressed``, ``rejected`` or ``failed``. A problem with one row never stops the run; a
-problem with the whole run (config, unreadable input, output not writable) raises before or
-instead of writing a partial result.
+``suppressed``, ``rejected`` or ``failed``, in input order. A problem with one row never stops
+the run; a problem with the whole run (config, unreadable input, output not writable) raises
+before or instead of writing a partial result.
+
+Rows are streamed: the batch reads the next row only while fewer than ``window`` rows are in
+flight (read but not yet in the manifest), so memory does not grow with the input. With
+``workers=1`` letters are rendered in this process (for tests and debugging); otherwise by a
+:class:`~dunning.workers.WorkerPool` of spawned processes, each keeping its fonts, stylesheets
+and templates warm, recycled every ``recycle_after`` letters. Answers come back in completion
+order and wait in a reorder buffer (never larger than the window) until the rows before them
+are written.
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -29,12 +37,19 @@ from .output import (
     write_bytes_atomic,
     write_json_atomic,
 )
-from .records import Rejection, check_inputs, read_records
+from .progress import Progress, make_progress
+from .records import Record, Rejection, check_inputs, count_rows, read_records
+from .workers import WorkerPool, default_workers
 
 log = logging.getLogger("dunning.batch")
 
 MANIFEST = "manifest.jsonl"
 SUMMARY = "summary.json"
+#: Letters a worker renders before it is replaced by a fresh process (bounds its memory).
+RECYCLE_AFTER = 1000
+#: Rows in flight per worker (read, not yet in the manifest): enough to keep every worker
+#: busy while one slow letter holds up the manifest's order.
+WINDOW_PER_WORKER = 32
 
 
 @dataclass
@@ -51,6 +66,11 @@ class RunSummary:
     capped: int = 0
     demanded: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
     seconds: float = 0.0
+    workers: int = 1
+    #: Most rows that were in flight at once (read, not yet written): at most the window.
+    peak_in_flight: int = 0
+    #: Worker processes that died unexpectedly (each failed the letter it was rendering).
+    worker_deaths: int = 0
 
     @property
     def rows(self) -> int:
@@ -103,31 +123,61 @@ def run_batch(
     out_dir: Path | str | None = None,
     dunning: Dunning | None = None,
     on_row: Callable[[ManifestEntry], None] | None = None,
+    workers: int | None = None,
+    window: int | None = None,
+    recycle_after: int = RECYCLE_AFTER,
+    progress: Progress | str | None = None,
 ) -> RunSummary:
     """Run the batch over ``inputs`` into ``out_dir`` and return the summary.
 
-    Raises ConfigError, InputError or OutputError when the run cannot proceed at all.
+    ``workers``: processes rendering letters (default: every core; 1 renders in this
+    process). ``window``: most rows in flight at once (default ``32 × workers``).
+    ``recycle_after``: letters per worker process before a fresh one replaces it.
+    ``progress``: a :class:`~dunning.progress.Progress`, or a mode for
+    :func:`~dunning.progress.make_progress` (``auto``, ``bar``, ``log``, ``off``).
+    ``on_row`` is called with each manifest entry, in input order.
+
+    Raises ConfigError, InputError or OutputError when the run cannot proceed at all, and
+    RenderError when worker processes cannot start.
     """
     started = time.monotonic()
     dunning = dunning or Dunning.load()
     as_of = as_of or today(dunning)
     paths = [Path(p) for p in inputs]
     out = Path(out_dir) if out_dir else default_out_dir(dunning, as_of)
+    workers = default_workers() if workers is None else workers
+    window = window or WINDOW_PER_WORKER * workers
+    if workers < 1 or window < 1:
+        raise ValueError("workers and window must be at least 1")
+    reporter = make_progress(progress) if isinstance(progress, str) else progress
     check_inputs(paths)
     ensure_dir(out)
-    summary = RunSummary(as_of=as_of, out_dir=out, inputs=[str(p) for p in paths])
-    log.info("1/3 run as of %s: %d input file(s) into %s", as_of, len(paths), out)
+    summary = RunSummary(as_of=as_of, out_dir=out, inputs=[str(p) for p in paths],
+                         workers=workers)
+    log.info("1/3 run as of %s: %d input file(s) into %s, %d worker(s)", as_of, len(paths),
+             out, workers)
+    if reporter:
+        reporter.start(count_rows(paths))
+    job = LetterJob(dunning=dunning, as_of=as_of, out=out)
     manifest = ManifestWriter(out / MANIFEST)
     try:
-        for row in read_records(paths, dunning.record_rules()):
-            entry = _outcome(row, dunning, as_of, out)
-            manifest.write(entry)
-            summary.add(entry)
-            if on_row:
-                on_row(entry)
+        with _runner(job, workers, recycle_after) as runner:
+            for entry in _in_order(read_records(paths, dunning.record_rules()), runner,
+                                   window, summary):
+                manifest.write(entry)
+                summary.add(entry)
+                if reporter:
+                    reporter.update(entry)
+                if on_row:
+                    on_row(entry)
+            if isinstance(runner, WorkerPool):
+                summary.worker_deaths = runner.deaths
     except BaseException as exc:
         manifest.abort(exc)
         raise
+    finally:
+        if reporter:
+            reporter.finish()
     manifest.close()
     summary.seconds = time.monotonic() - started
     log.info("2/3 %d rows: %s", summary.rows,
@@ -137,12 +187,95 @@ def run_batch(
     return summary
 
 
-def _outcome(row: Any, dunning: Dunning, as_of: date, out: Path) -> ManifestEntry:
+@dataclass
+class LetterJob:
+    """One row → its manifest entry, writing the letter's PDF: what a worker runs. Pickled
+    once into each worker process, which then keeps its ``Dunning`` (and renderer) warm."""
+
+    dunning: Dunning
+    as_of: date
+    out: Path
+
+    def warm(self) -> None:
+        """Load fonts and parse stylesheets before the first letter."""
+        self.dunning.renderer.warm()
+
+    def __call__(self, row: Any) -> ManifestEntry:
+        return _outcome(row, self.dunning, self.as_of, self.out)
+
+
+class _InProcess:
+    """``workers=1``: each row is rendered when submitted, in this process."""
+
+    def __init__(self, job: LetterJob) -> None:
+        self.job = job
+        self._done: list[tuple[int, ManifestEntry]] = []
+
+    def __enter__(self) -> _InProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def submit(self, seq: int, row: Any) -> None:
+        self._done.append((seq, self.job(row)))
+
+    def collect(self, timeout: float | None = None) -> list[tuple[int, ManifestEntry]]:
+        done, self._done = self._done, []
+        return done
+
+
+def _runner(job: LetterJob, workers: int, recycle_after: int) -> _InProcess | WorkerPool:
+    if workers == 1:
+        return _InProcess(job)
+    return WorkerPool(job, workers=workers, recycle_after=recycle_after,
+                      failed=_worker_died)
+
+
+def _worker_died(row: Record, reason: str) -> ManifestEntry:
+    return ManifestEntry(account_id=row.account_id, source=row.where, outcome="failed",
+                         brand=row.brand, reason=reason)
+
+
+def _in_order(
+    rows: Iterator[Any], runner: _InProcess | WorkerPool, window: int, summary: RunSummary,
+) -> Iterator[ManifestEntry]:
+    """Feed ``rows`` to ``runner`` with at most ``window`` in flight; yield their entries in
+    input order. Rejected rows need no rendering and wait in the buffer like the others."""
+    buffer: dict[int, ManifestEntry] = {}
+    read = written = 0
+    exhausted = False
+    while True:
+        while not exhausted and read - written < window:
+            row = next(rows, None)
+            if row is None:
+                exhausted = True
+                break
+            if isinstance(row, Rejection):
+                buffer[read] = _rejected(row)
+            else:
+                runner.submit(read, row)
+            read += 1
+            summary.peak_in_flight = max(summary.peak_in_flight, read - written)
+        for seq, entry in runner.collect(timeout=0 if written in buffer else 1.0):
+            buffer[seq] = entry
+        while written in buffer:
+            yield buffer.pop(written)
+            written += 1
+        if exhausted and written == read:
+            return
+
+
+def _rejected(row: Rejection) -> ManifestEntry:
+    log.warning("rejected %s (%s): %s", row.where, row.account_id or "no id", row.error.reason)
+    return ManifestEntry(account_id=row.account_id, source=row.where, outcome="rejected",
+                         reason=row.error.reason)
+
+
+def _outcome(row: Record | Rejection, dunning: Dunning, as_of: date, out: Path) -> ManifestEntry:
+    """The manifest entry for one row (rendering and writing its letter if it gets one)."""
     if isinstance(row, Rejection):
-        log.warning("rejected %s (%s): %s", row.where, row.account_id or "no id",
-                    row.error.reason)
-        return ManifestEntry(account_id=row.account_id, source=row.where, outcome="rejected",
-                             reason=row.error.reason)
+        return _rejected(row)
     record = row
     base = {"account_id": record.account_id, "source": record.where, "brand": record.brand}
     try:

@@ -51,7 +51,7 @@ def cli(ctx: click.Context, home: Path | None, verbose: int, quiet: bool,
     level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else
                                          logging.INFO if verbose else logging.WARNING)
     logsetup.configure(level)
-    ctx.obj = {"home": home, "allow_slow": allow_slow_subsetting}
+    ctx.obj = {"home": home, "allow_slow": allow_slow_subsetting, "quiet": quiet}
 
 
 def _dunning(ctx: click.Context) -> Any:
@@ -72,13 +72,21 @@ def _dunning(ctx: click.Context) -> Any:
               "configured time zone).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: output/<as-of>/).")
+@click.option("--workers", type=click.IntRange(min=1), help="Processes rendering letters "
+              "(default: one per core; 1 renders in this process).")
+@click.option("--progress", type=click.Choice(["auto", "bar", "log", "off"]), default="auto",
+              show_default=True, help="Progress on stderr: a bar on a terminal, else a log "
+              "line every 1000 rows or 10 s (off with -q).")
 @click.pass_context
 def run(ctx: click.Context, inputs: tuple[Path, ...], as_of: date | None,
-        out_dir: Path | None) -> None:
+        out_dir: Path | None, workers: int | None, progress: str) -> None:
     """Run the batch: one PDF per overdue account, manifest.jsonl and summary.json."""
     from .batch import run_batch
 
-    summary = run_batch(list(inputs), as_of=as_of, out_dir=out_dir, dunning=_dunning(ctx))
+    if ctx.find_root().obj["quiet"]:
+        progress = "off"
+    summary = run_batch(list(inputs), as_of=as_of, out_dir=out_dir, dunning=_dunning(ctx),
+                        workers=workers, progress=progress)
     data = summary.to_dict()
     outcomes = ", ".join(f"{k} {v}" for k, v in data["outcomes"].items())
     click.echo(f"{summary.rows} rows as of {data['as_of']}: {outcomes}")

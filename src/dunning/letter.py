@@ -84,6 +84,10 @@ class Dunning:
             )
         return self._renderer
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled into worker processes without the renderer: each builds its own."""
+        return {**self.__dict__, "_renderer": None}
+
     def record_rules(self) -> RecordRules:
         return RecordRules(brands=self.brands.by_key, supported_locales=SUPPORTED_LOCALES)
 

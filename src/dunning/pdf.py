@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from .errors import ConfigError, RenderError
 
@@ -206,6 +206,20 @@ class PdfRenderer:
         self.font_config = FontConfiguration()
         self._coverage: dict[str, FontCoverage] = {}
         self._fetcher = _fetcher_class()
+        self._sheets: dict[Path, _Sheet] = {}
+
+    def warm(self) -> None:
+        """Do before the first letter what every letter needs: parse every stylesheet under
+        the assets folder, read each configured font's coverage and load its faces."""
+        from weasyprint import HTML
+
+        for path in sorted(self.assets_dir.rglob("*.css")):
+            self._stylesheet(path)
+        for locale, families in self.fonts.items():
+            self.coverage(locale)
+            stack = ", ".join(f'"{family}"' for family in families)
+            HTML(string=f'<p style="font-family: {stack}">dunning 催收 <b>通知</b></p>').render(
+                font_config=self.font_config)
 
     def coverage(self, locale: str) -> FontCoverage:
         if locale not in self._coverage:
@@ -232,21 +246,91 @@ class PdfRenderer:
         fetcher = self._fetcher(self.assets_dir)
         with _weasyprint_warnings() as warnings:
             try:
-                document = HTML(
-                    string=markup, base_url=self.assets_dir.as_uri() + "/",
-                    url_fetcher=fetcher,
-                ).render(font_config=self.font_config)
+                page = HTML(string=markup, base_url=self.assets_dir.as_uri() + "/",
+                            url_fetcher=fetcher)
+                sheets = self._take_linked_stylesheets(page)
+                document = page.render(font_config=self.font_config,
+                                       stylesheets=[sheet.css for sheet in sheets])
                 data = document.write_pdf(uncompressed_pdf=False)
             except RenderError:
                 raise
             except Exception as exc:  # WeasyPrint raises many kinds; the letter fails alone
                 raise RenderError(f"WeasyPrint failed: {type(exc).__name__}: {exc}") from exc
-        if fetcher.refused:
+        refused = [url for sheet in sheets for url in sheet.refused] + fetcher.refused
+        if refused:
             raise RenderError(
                 "the letter asked for resources outside the templates' assets folder: "
-                + ", ".join(fetcher.refused[:3])
+                + ", ".join(refused[:3])
             )
+        warnings = [m for sheet in sheets for m in sheet.warnings] + warnings
         problems = [m for m in warnings if "Ignored" not in m or "unknown" not in m]
         if problems:
             raise RenderError("WeasyPrint reported: " + " | ".join(problems[:3]))
         return RenderedPdf(data=data, pages=len(document.pages))
+
+    # ----------------------------------------------------------------- stylesheets
+
+    def _stylesheet(self, path: Path) -> _Sheet:
+        """``path`` parsed once per process (again only when the file changes)."""
+        from weasyprint import CSS
+
+        stat = path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        sheet = self._sheets.get(path)
+        if sheet is None or sheet.stamp != stamp:
+            fetcher = self._fetcher(self.assets_dir)
+            with _weasyprint_warnings() as warnings:
+                css = CSS(string=path.read_text("utf-8"), base_url=path.as_uri(),
+                          url_fetcher=fetcher, font_config=self.font_config)
+            sheet = _Sheet(css, stamp, tuple(warnings), tuple(fetcher.refused))
+            self._sheets[path] = sheet
+        return sheet
+
+    def _take_linked_stylesheets(self, page: Any) -> list[_Sheet]:
+        """Swap the page's ``<link rel=stylesheet>`` to files under the assets folder for
+        their parsed copies, in document order. (WeasyPrint would otherwise fetch, tokenize
+        and parse letter.css and the brand's stylesheet again for every letter.) Links to
+        anything else stay, for the URL fetcher to refuse."""
+        import cssselect2
+
+        sheets: list[_Sheet] = []
+        for parent in list(page.etree_element.iter()):
+            for element in list(parent):
+                if element.tag != "link" or not element.get("href"):
+                    continue
+                rels = element.get("rel", "").lower().split()
+                if "stylesheet" not in rels or "alternate" in rels or \
+                        element.get("media", "all").strip().lower() not in ("all", "print"):
+                    continue
+                path = _local_file(urljoin(page.base_url, element.get("href")), self.assets_dir)
+                if path is None or path.suffix.lower() != ".css":
+                    continue
+                sheets.append(self._stylesheet(path))
+                parent.remove(element)
+        if sheets:
+            page.wrapper_element = cssselect2.ElementWrapper.from_html_root(
+                page.etree_element, content_language=None)
+        return sheets
+
+
+@dataclass(frozen=True, slots=True)
+class _Sheet:
+    """A parsed stylesheet, with what WeasyPrint said and refused while parsing it (repeated
+    for every letter that uses it, as if it had been parsed for that letter)."""
+
+    css: Any
+    stamp: tuple[int, int]
+    warnings: tuple[str, ...]
+    refused: tuple[str, ...]
+
+
+def _local_file(url: str, root: Path) -> Path | None:
+    """The regular file under ``root`` that a ``file:`` URL names, else None."""
+    parts = urlsplit(url)
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+        return None
+    try:
+        path = Path(unquote(parts.path)).resolve()
+    except (OSError, ValueError):
+        return None
+    return path if path.is_relative_to(root) and path.is_file() else None

@@ -529,3 +529,21 @@ def read_records(paths: Iterable[Path], rules: RecordRules) -> Iterator[Row]:
                 continue
             seen[record.account_id] = record.where
             yield record
+
+
+def count_rows(paths: Iterable[Path]) -> int | None:
+    """How many rows :func:`read_records` will give, counted cheaply before a run (for the
+    progress display), or None when that is not cheap: a YAML input (it would have to be
+    parsed twice), a malformed CSV or an unreadable file. Blank CSV lines do not count."""
+    total = 0
+    for path in paths:
+        if path.suffix.lower() != ".csv":
+            return None
+        try:
+            with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+                reader = csv.reader(handle, strict=True)
+                next(reader, None)
+                total += sum(1 for values in reader if any(v.strip() for v in values))
+        except (OSError, csv.Error):
+            return None
+    return total
