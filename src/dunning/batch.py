@@ -277,7 +277,8 @@ def _outcome(row: Record | Rejection, dunning: Dunning, as_of: date, out: Path) 
     if isinstance(row, Rejection):
         return _rejected(row)
     record = row
-    base = {"account_id": record.account_id, "source": record.where, "brand": record.brand}
+    base: dict[str, Any] = {"account_id": record.account_id, "source": record.where,
+                            "brand": record.brand}
     try:
         plan = dunning.plan(record, as_of)
     except Exception as exc:  # a bug in planning must not stop the run
