@@ -12,7 +12,13 @@ the clock, the locale or the file system.  Needs the standard library and PyYAML
 
 All people, ID numbers, phone numbers and addresses are invented.  Mainland ID
 numbers carry a correct GB 11643 check character and a real birth date; Hong Kong
-ID numbers carry a correct HKID check digit.
+ID numbers carry a correct HKID check digit, Taiwan ones a correct check digit.  UK and
+US phone numbers are from the ranges reserved for drama (07700 900xxx, 555-01xx).
+
+The records in every locale (zh_TW, zh_HK, en_US, en_GB) and for the regional brands
+(lungmun in Hong Kong, risheng in Taiwan) come after all the original ones, drawn from a
+second generator, so that the original records, their lines and the bad files stay
+byte-identical.
 
 The samples are keyed to the as-of date 2026-11-20 (``--as-of 2026-11-20``):
 each due date is computed from it so the days past due come out exactly as intended.
@@ -38,6 +44,10 @@ import yaml
 AS_OF = date(2026, 11, 20)
 SEED = 20261120
 CAP_ANNUAL = Decimal("0.24")  # default policy cap, only used to label rows in the README
+#: The policy's cap per brand (config/policy.yaml), only used to label rows in the README.
+BRAND_CAP = {"jinqiao": Decimal("0.20"), "lungmun": Decimal("0.36"), "risheng": Decimal("0.16")}
+#: The brands' default locale and currency (config/brands.yaml), for the README.
+BRAND_LOCALE = {"mingtai": "zh_CN", "jinqiao": "zh_CN", "lungmun": "zh_HK", "risheng": "zh_TW"}
 MIN_NOTICE_INTERVAL = 7  # days; as_of - last_notice_date < 7 => suppressed
 CENT = Decimal("0.01")
 
@@ -54,7 +64,7 @@ COLUMNS = [
 BOOL_FIELDS = ("compound", "disputed", "bankrupt", "deceased", "cease_contact")
 FLAGS = ("disputed", "bankrupt", "deceased", "cease_contact")
 
-BRAND_PREFIX = {"mingtai": "MT", "jinqiao": "JQ"}
+BRAND_PREFIX = {"mingtai": "MT", "jinqiao": "JQ", "lungmun": "LM", "risheng": "RS"}
 
 # ---------------------------------------------------------------------------
 # identity numbers
@@ -143,6 +153,68 @@ PHONE_PREFIXES = [
 ]  # fmt: skip
 
 
+# Outside the mainland: real districts and roads, invented numbers, buildings and people.
+#: (district, district in English, a street in it, the street in English)
+HK_PLACES = [
+    ("香港九龍旺角", "Mong Kok, Kowloon", "彌敦道", "Nathan Road"),
+    ("香港九龍觀塘", "Kwun Tong, Kowloon", "觀塘道", "Kwun Tong Road"),
+    ("香港新界沙田", "Sha Tin, New Territories", "沙田正街", "Sha Tin Centre Street"),
+    ("香港北角", "North Point, Hong Kong", "英皇道", "King's Road"),
+    ("香港新界荃灣", "Tsuen Wan, New Territories", "青山公路", "Castle Peak Road"),
+    ("香港九龍深水埗", "Sham Shui Po, Kowloon", "長沙灣道", "Cheung Sha Wan Road"),
+]
+HK_BUILDINGS = [
+    ("康盛大廈", "Hong Shing Building"), ("海濱花園 3 座", "Block 3, Seaview Gardens"),
+    ("怡景閣", "Yi King Court"), ("寶華大廈", "Po Wah Mansion"), ("翠雅苑", "Chui Nga Court"),
+]
+HK_SURNAMES = "陳黃李張梁何吳林劉鄭"
+HK_GIVEN = [
+    "家豪", "詠詩", "靜怡", "志偉", "嘉敏", "卓賢", "嘉琪", "俊傑", "凱琳", "浩然", "穎欣", "子晴",
+]
+HK_NAMES_EN = [
+    "CHAN Ka Ho", "WONG Wing Sze", "LEE Ka Yan", "CHEUNG Chi Wai", "LEUNG Ka Man",
+    "HO Cheuk Yin", "NG Tsz Ching",
+]
+TW_PLACES = [
+    ("臺北市大安區", "Da'an Dist., Taipei City", "106"),
+    ("臺北市信義區", "Xinyi Dist., Taipei City", "110"),
+    ("新北市板橋區", "Banqiao Dist., New Taipei City", "220"),
+    ("臺中市西屯區", "Xitun Dist., Taichung City", "407"),
+    ("高雄市苓雅區", "Lingya Dist., Kaohsiung City", "802"),
+    ("臺南市東區", "East Dist., Tainan City", "701"),
+]
+TW_ROADS = [  # names found in most Taiwanese cities
+    ("中山路", "Zhongshan Rd."), ("中正路", "Zhongzheng Rd."), ("民生路", "Minsheng Rd."),
+    ("民權路", "Minquan Rd."), ("和平路", "Heping Rd."), ("光復路", "Guangfu Rd."),
+]
+TW_SURNAMES = "林陳黃張李王吳劉蔡楊"
+TW_GIVEN = ["怡君", "冠宇", "淑芬", "家豪", "志明", "佳蓉", "雅婷", "宗翰", "俊宏", "詩涵", "喆"]
+TW_NAMES_EN = ["LIN Yi-Chun", "CHEN Kuan-Yu", "HUANG Shu-Fen", "WANG Chih-Ming", "TSAI Ya-Ting"]
+UK_PLACES = [
+    ("Albert Road", "Manchester", "M14 5GH"), ("Victoria Street", "Bristol", "BS1 6AA"),
+    ("Station Road", "Leeds", "LS6 2QH"), ("Church Lane", "London", "N8 7RT"),
+]
+UK_NAMES = ["Oliver Bennett", "Eleanor Whitfield", "Harriet O'Connell", "James Pemberton"]
+US_PLACES = [
+    ("Maple Avenue", "Springfield, IL", "62704"), ("Oak Street", "Portland, OR", "97205"),
+    ("Elm Drive", "Austin, TX", "78704"), ("Cedar Lane", "Columbus, OH", "43215"),
+]
+US_NAMES = ["Emily Carter", "Michael Rodriguez", "Sarah Thompson", "Daniel Whitaker"]
+TW_CODES: dict[str, int] = {
+    "A": 10, "B": 11, "C": 12, "D": 13, "E": 14, "F": 15, "G": 16, "H": 17, "I": 34,
+    "J": 18, "K": 19, "L": 20, "M": 21, "N": 22, "O": 35, "P": 23, "Q": 24, "R": 25,
+    "S": 26, "T": 27, "U": 28, "V": 29, "W": 32, "X": 30, "Y": 31, "Z": 33,
+}  # fmt: skip
+TW_WEIGHTS = (1, 9, 8, 7, 6, 5, 4, 3, 2, 1)
+#: Overdue principal ranges per currency (the default is for CNY).
+PRINCIPAL_RANGES = {
+    "HKD": ((500, 3000), (3000, 15000), (15000, 80000)),
+    "TWD": ((3000, 20000), (20000, 80000), (80000, 300000)),
+    "USD": ((100, 800), (800, 3000), (3000, 9000)),
+    "GBP": ((100, 600), (600, 2500), (2500, 8000)),
+}
+
+
 class Pool:
     """Deterministic source of invented names, IDs, phones and addresses."""
 
@@ -207,6 +279,67 @@ class Pool:
     def cents(self, lo: int, hi: int) -> Decimal:
         return Decimal(self.rng.randint(lo * 100, hi * 100)) / 100
 
+    # -- people outside the mainland (only the second generator draws these) ---------------
+
+    def tw_id(self) -> str:
+        while True:
+            letter = self.rng.choice("ABDEFHJKMNPQTUVW")
+            body = self.rng.choice("12") + f"{self.rng.randint(0, 9_999_999):07d}"
+            code = TW_CODES[letter]
+            digits = [code // 10, code % 10, *map(int, body)]
+            total = sum(d * w for d, w in zip(digits, TW_WEIGHTS, strict=True))
+            idn = letter + body + str((10 - total % 10) % 10)
+            if idn not in self.used_ids:
+                self.used_ids.add(idn)
+                return idn
+
+    def person(self, region: str) -> dict[str, str]:
+        """Name, id_type, id_number, phone, address and postal code for a region:
+        hk / tw (Chinese), hk_en / tw_en (the same places in English), uk, us."""
+        rng = self.rng
+        if region in ("hk", "hk_en"):
+            district, district_en, street, street_en = rng.choice(HK_PLACES)
+            building, building_en = rng.choice(HK_BUILDINGS)
+            number, floor, flat = rng.randint(1, 399), rng.randint(2, 38), rng.choice("ABCDEFGH")
+            phone = f"{rng.choice('569')}{rng.randint(0, 9_999_999):07d}"
+            phone = f"{phone[:4]} {phone[4:]}"
+            if region == "hk":
+                name = rng.choice(HK_SURNAMES) + rng.choice(HK_GIVEN)
+                address = f"{district}\n{street} {number} 號\n{building} {floor} 樓 {flat} 室"
+            else:
+                name = rng.choice(HK_NAMES_EN)
+                address = (f"Flat {flat}, {floor}/F, {building_en}\n{number} {street_en}\n"
+                           f"{district_en}")
+            return {"name": name, "id_type": "hk_id", "id_number": self.hk_id(),
+                    "phone": phone, "address": address, "postal_code": ""}
+        if region in ("tw", "tw_en"):
+            district, district_en, postal = rng.choice(TW_PLACES)
+            road, road_en = rng.choice(TW_ROADS)
+            section, number, floor = rng.randint(1, 4), rng.randint(1, 399), rng.randint(2, 21)
+            phone = f"09{rng.randint(0, 99_999_999):08d}"
+            phone = f"{phone[:4]}-{phone[4:7]}-{phone[7:]}"
+            if region == "tw":
+                name = rng.choice(TW_SURNAMES) + rng.choice(TW_GIVEN)
+                address = f"{district}\n{road}{'一二三四'[section - 1]}段 {number} 號 {floor} 樓"
+            else:
+                name = rng.choice(TW_NAMES_EN)
+                address = f"{floor}F, No. {number}, Sec. {section}, {road_en}\n{district_en}"
+            return {"name": name, "id_type": "tw_id", "id_number": self.tw_id(),
+                    "phone": phone, "address": address,
+                    "postal_code": f"{postal}{rng.randint(0, 999):03d}"}
+        street, town, postcode = rng.choice(UK_PLACES if region == "uk" else US_PLACES)
+        number = rng.randint(2, 240)
+        name = rng.choice(UK_NAMES if region == "uk" else US_NAMES)
+        if region == "uk":
+            phone = f"+44 7700 900{rng.randint(0, 999):03d}"
+            address = f"Flat {rng.randint(1, 12)}, {number} {street}\n{town}"
+        else:
+            phone = f"+1 202-555-01{rng.randint(0, 99):02d}"
+            address = f"{number} {street}, Apt {rng.randint(1, 9)}{rng.choice('ABC')}\n{town}"
+        passport = "".join(rng.choice("0123456789") for _ in range(9))
+        return {"name": name, "id_type": "passport", "id_number": passport, "phone": phone,
+                "address": address, "postal_code": postcode}
+
 
 # ---------------------------------------------------------------------------
 # figures (domain.md section 4), only to label the expected outcome
@@ -226,7 +359,7 @@ def figures(rec: dict[str, Any]) -> dict[str, Any]:
     due = date.fromisoformat(rec["due_date"])
     dpd = (AS_OF - due).days
     rate = Decimal(rec["penalty_rate_daily"])
-    capped = rate * 365 > CAP_ANNUAL
+    capped = rate * 365 > BRAND_CAP.get(rec["brand"], CAP_ANNUAL)
     p, i = dec(rec["overdue_principal"]), dec(rec["overdue_interest"])
     penalty = money(p * rate * dpd)
     comp = money(i * rate * dpd) if rec.get("compound") else Decimal(0)
@@ -288,6 +421,7 @@ class Case:
     bools_empty: bool = False  # CSV: leave every boolean column empty (= false)
     explicit_false: bool = False  # YAML: write the false booleans out
     extra: dict[str, Any] = field(default_factory=dict)
+    region: str = "cn"  # cn, or a Pool.person() region: hk, hk_en, tw, tw_en, uk, us
 
 
 def due_of(c: Case) -> date:
@@ -408,6 +542,80 @@ CASES: list[Case] = [
 ]
 # fmt: on
 
+LM, RS = "lungmun", "risheng"
+
+# Every locale, every currency, the regional brands: appended after CASES (see the module
+# docstring). Rates stay under each brand's cap unless the case says "capped".
+# fmt: off
+LOCALE_CASES: list[Case] = [
+    # ---------------- accounts.csv ----------------
+    Case(C, LM, "zh_HK by brand default, HKD, reminder dpd 1", dpd=1, region="hk",
+         currency="HKD", rate="0.0008"),
+    Case(C, LM, "zh_HK, HKD, formal lower boundary dpd 31", dpd=31, region="hk", locale="zh_HK",
+         currency="HKD", rate="0.0008"),
+    Case(C, LM, "zh_HK, HKD, final dpd 91, 0.0012/day above the 36% cap", dpd=91, region="hk",
+         currency="HKD", rate="0.0012"),
+    Case(C, LM, "en_GB, HKD, formal dpd 60", dpd=60, region="hk_en", locale="en_GB",
+         currency="HKD", rate="0.0008"),
+    Case(C, LM, "en_GB, GBP, reminder upper boundary dpd 30, UK address", dpd=30, region="uk",
+         locale="en_GB", currency="GBP", rate="0.0005"),
+    Case(C, LM, "en_US, USD, final dpd 120, US address", dpd=120, region="us", locale="en_US",
+         currency="USD", rate="0.0005"),
+    Case(C, LM, "zh_CN, HKD, formal dpd 45, mainland resident", dpd=45, locale="zh_CN",
+         currency="HKD", rate="0.0008"),
+    Case(C, LM, "zh_HK, suppressed: disputed", dpd=50, region="hk", currency="HKD",
+         rate="0.0008", flags=("disputed",)),
+    Case(C, RS, "zh_TW by brand default, TWD, reminder dpd 1", dpd=1, region="tw",
+         currency="TWD", rate="0.0004"),
+    Case(C, RS, "zh_TW, TWD, reminder upper boundary dpd 30, compound", dpd=30, region="tw",
+         locale="zh_TW", currency="TWD", rate="0.0004", compound=True),
+    Case(C, RS, "zh_TW, TWD, formal lower boundary dpd 31", dpd=31, region="tw",
+         currency="TWD", rate="0.0004"),
+    Case(C, RS, "zh_TW, TWD, formal upper boundary dpd 90, fees + partial payment", dpd=90,
+         region="tw", currency="TWD", rate="0.0004", fees="300.00", paid_rule="partial"),
+    Case(C, RS, "zh_TW, TWD, final dpd 91, 0.0005/day above the 16% cap", dpd=91,
+         region="tw", currency="TWD", rate="0.0005"),
+    Case(C, RS, "zh_HK, TWD, final dpd 200 (Hong Kong resident, Taiwan bank)", dpd=200,
+         region="hk", locale="zh_HK", currency="TWD", rate="0.0004"),
+    Case(C, RS, "en_US, TWD, formal dpd 50", dpd=50, region="tw_en", locale="en_US",
+         currency="TWD", rate="0.0004"),
+    Case(C, RS, "zh_TW, not overdue: dpd 0", dpd=0, region="tw", currency="TWD",
+         rate="0.0004"),
+    Case(C, M, "zh_TW, CNY, formal dpd 40 (Taiwan resident in Shanghai, id_type other)",
+         dpd=40, locale="zh_TW", id_type="other", id_number="08123456", name="林佳蓉",
+         address="上海市徐汇区\n天钥桥路 188 号\n云锦公寓 7 楼 702 室", postal_code="200030"),
+    Case(C, M, "en_US, CNY, final dpd 100, passport, English address in Shanghai", dpd=100,
+         region="us", locale="en_US", currency="CNY",
+         address="Room 1608, Block B, 288 Xianxia Road\nChangning District, Shanghai",
+         postal_code="200336"),
+    Case(C, J, "en_GB, CNY, reminder dpd 10, passport", dpd=10, region="uk", locale="en_GB",
+         currency="CNY", address="Flat 5, 99 Wensan Road\nXihu District, Hangzhou",
+         postal_code="310012"),
+    Case(C, J, "zh_HK, CNY, formal dpd 70, hk_id", dpd=70, region="hk", locale="zh_HK",
+         currency="CNY"),
+    # ---------------- accounts.yaml ----------------
+    Case(Y, LM, "zh_HK, HKD, final dpd 400, compound + fees", dpd=400, region="hk",
+         locale="zh_HK", currency="HKD", rate="0.0008", compound=True, fees="120.00"),
+    Case(Y, LM, "en_GB, HKD, reminder dpd 15", dpd=15, region="hk_en", locale="en_GB",
+         currency="HKD", rate="0.0008"),
+    Case(Y, LM, "zh_TW, HKD, formal upper boundary dpd 90 (Taiwan resident in Hong Kong)",
+         dpd=90, region="tw", locale="zh_TW", currency="HKD", rate="0.0008",
+         address="香港九龍旺角\n彌敦道 655 號\n華僑大廈 9 樓 D 室", postal_code=""),
+    Case(Y, RS, "zh_TW, TWD, formal dpd 45, rare name character 喆", dpd=45, region="tw",
+         currency="TWD", rate="0.0004", name="陳喆"),
+    Case(Y, RS, "en_US, USD, final dpd 365", dpd=365, region="us", locale="en_US",
+         currency="USD", rate="0.0004"),
+    Case(Y, RS, "zh_TW, suppressed: recent notice 2026-11-16 (4 days)", dpd=35, region="tw",
+         currency="TWD", rate="0.0004", last_notice="2026-11-16"),
+    Case(Y, M, "en_GB, CNY, reminder dpd 5", dpd=5, region="uk", locale="en_GB",
+         currency="CNY", address="Flat 12, 1888 Century Avenue\nPudong, Shanghai",
+         postal_code="200120"),
+    Case(Y, J, "zh_TW, CNY, final dpd 150", dpd=150, region="tw", locale="zh_TW",
+         currency="CNY", address="浙江省杭州市西湖区\n文三路 258 号\n金桥花园 3 幢 1102 室",
+         postal_code="310013"),
+]
+# fmt: on
+
 
 class Counter:
     def __init__(self) -> None:
@@ -424,6 +632,8 @@ def build(c: Case, pool: Pool, account_id: str, contract_seq: int) -> dict[str, 
     prefix = BRAND_PREFIX[c.brand]
     due = due_of(c)
     loan = due - timedelta(days=rng.randint(90, 900))
+    if c.region != "cn":
+        return build_abroad(c, pool, account_id, contract_seq, loan)
     place = c.place or pool.place()
     line1, region, postal_prefix = place
 
@@ -439,18 +649,7 @@ def build(c: Case, pool: Pool, account_id: str, contract_seq: int) -> dict[str, 
         assert c.id_number
         idn = c.id_number
 
-    if c.principal:
-        principal = Decimal(c.principal)
-    else:  # hundreds to tens of thousands of yuan
-        principal = pool.cents(*rng.choice(((300, 2000), (2000, 10000), (10000, 48000))))
-    if c.interest is not None:
-        interest = Decimal(c.interest)
-    else:
-        interest = money(principal * Decimal(rng.randint(80, 900)) / 10000)
-    # loan amount: a round figure at least the overdue principal
-    loan_amount = (principal * rng.randint(10, 40) / 10000).to_integral_value() * 1000
-    loan_amount = max(loan_amount, (principal / 1000).to_integral_value("ROUND_CEILING") * 1000)
-
+    principal, interest, loan_amount = amounts(c, pool)
     rec: dict[str, Any] = {
         "account_id": account_id,
         "contract_no": f"{prefix}-LN-{loan.year}-{contract_seq:06d}",
@@ -478,6 +677,65 @@ def build(c: Case, pool: Pool, account_id: str, contract_seq: int) -> dict[str, 
         "cease_contact": False,
         "last_notice_date": c.last_notice,
     }
+    return finish(c, rec)
+
+
+def amounts(c: Case, pool: Pool) -> tuple[Decimal, Decimal, Decimal]:
+    """Overdue principal, overdue interest and the original loan amount."""
+    rng = pool.rng
+    if c.principal:
+        principal = Decimal(c.principal)
+    else:  # hundreds to tens of thousands of yuan (or the like in the record's currency)
+        ranges = PRINCIPAL_RANGES.get(c.currency, ((300, 2000), (2000, 10000), (10000, 48000)))
+        principal = pool.cents(*rng.choice(ranges))
+    if c.interest is not None:
+        interest = Decimal(c.interest)
+    else:
+        interest = money(principal * Decimal(rng.randint(80, 900)) / 10000)
+    # loan amount: a round figure at least the overdue principal
+    loan_amount = (principal * rng.randint(10, 40) / 10000).to_integral_value() * 1000
+    loan_amount = max(loan_amount, (principal / 1000).to_integral_value("ROUND_CEILING") * 1000)
+    return principal, interest, loan_amount
+
+
+def build_abroad(
+    c: Case, pool: Pool, account_id: str, contract_seq: int, loan: date
+) -> dict[str, Any]:
+    """A record of a borrower outside the mainland (Case.region), in the same shape."""
+    who = pool.person(c.region)
+    principal, interest, loan_amount = amounts(c, pool)
+    rec: dict[str, Any] = {
+        "account_id": account_id,
+        "contract_no": f"{BRAND_PREFIX[c.brand]}-LN-{loan.year}-{contract_seq:06d}",
+        "brand": c.brand,
+        "name": c.name or who["name"],
+        "id_number": c.id_number or who["id_number"],
+        "id_type": c.id_type or who["id_type"],
+        "phone": who["phone"] if c.phone is None else c.phone,
+        "address": c.address or who["address"],
+        "postal_code": who["postal_code"] if c.postal_code is None else c.postal_code,
+        "locale": c.locale,
+        "currency": c.currency,
+        "loan_date": loan.isoformat(),
+        "loan_amount": f"{loan_amount:.2f}",
+        "due_date": due_of(c).isoformat(),
+        "overdue_principal": f"{principal:.2f}",
+        "overdue_interest": f"{interest:.2f}",
+        "fees": c.fees or "",
+        "penalty_rate_daily": c.rate,
+        "compound": c.compound,
+        "paid_since_due": "",
+        "disputed": False,
+        "bankrupt": False,
+        "deceased": False,
+        "cease_contact": False,
+        "last_notice_date": c.last_notice,
+    }
+    return finish(c, rec)
+
+
+def finish(c: Case, rec: dict[str, Any]) -> dict[str, Any]:
+    """Flags, payments and empty booleans, as the case asks."""
     for f in c.flags:
         rec[f] = True
     if c.paid_rule:
@@ -496,14 +754,16 @@ def build(c: Case, pool: Pool, account_id: str, contract_seq: int) -> dict[str, 
     return rec
 
 
-def build_good(pool: Pool) -> list[tuple[Case, dict[str, Any]]]:
+def build_good(pool: Pool, locale_pool: Pool) -> list[tuple[Case, dict[str, Any]]]:
+    """The original cases from ``pool``, then the locale cases from ``locale_pool``."""
     ids, contracts = Counter(), Counter()
     out = []
-    for c in CASES:
-        prefix = BRAND_PREFIX[c.brand]
-        account_id = f"{prefix}-{ids.next(prefix):06d}"
-        contract_seq = 100 + 37 * contracts.next(prefix)
-        out.append((c, build(c, pool, account_id, contract_seq)))
+    for cases, source in ((CASES, pool), (LOCALE_CASES, locale_pool)):
+        for c in cases:
+            prefix = BRAND_PREFIX[c.brand]
+            account_id = f"{prefix}-{ids.next(prefix):06d}"
+            contract_seq = 100 + 37 * contracts.next(prefix)
+            out.append((c, build(c, source, account_id, contract_seq)))
     return out
 
 
@@ -783,9 +1043,14 @@ def readme(
 ) -> str:
     rows = []
     stages: dict[str, int] = {}
+    locales: dict[tuple[str, str], int] = {}
     for c, rec in good:
         fg = figures(rec)
         stages[fg["outcome"]] = stages.get(fg["outcome"], 0) + 1
+        locale = rec["locale"] or BRAND_LOCALE[rec["brand"]]
+        currency = rec["currency"] or "CNY"
+        if not fg["reasons"]:
+            locales[locale, currency] = locales.get((locale, currency), 0) + 1
         if fg["dpd"] <= 0:
             total = "—"
         elif fg["capped"]:
@@ -793,7 +1058,8 @@ def readme(
         else:
             total = f"{fg['total']:.2f}"
         rows.append([
-            f"`{rec['account_id']}`", f"accounts.{c.file}", rec["brand"], rec["due_date"],
+            f"`{rec['account_id']}`", f"accounts.{c.file}", rec["brand"],
+            locale + ("" if rec["locale"] else " (brand)"), currency, rec["due_date"],
             str(fg["dpd"]), fg["outcome"], total, c.case,
         ])  # fmt: skip
     bad_rows = [
@@ -821,6 +1087,10 @@ def readme(
     summary = md_table(
         ["expected outcome", "rows"], [[k, str(v)] for k, v in sorted(stages.items())]
     )
+    by_locale = md_table(
+        ["letter locale", "currency", "letters"],
+        [[loc, cur, str(n)] for (loc, cur), n in sorted(locales.items())],
+    )
     return f"""# Sample data
 
 Synthetic records for the `dunning` pipeline. Everything here is invented: names, addresses,
@@ -843,7 +1113,17 @@ python scripts/make_samples.py
 {files_table}
 
 Brands: `mingtai` (明泰消费金融有限公司, account IDs `MT-…`) and `jinqiao`
-(金桥小额贷款有限公司, `JQ-…`); both default to locale `zh_CN` and currency `CNY`.
+(金桥小额贷款有限公司, `JQ-…`), both mainland lenders defaulting to locale `zh_CN` and
+currency `CNY`; `lungmun` (龍門財務有限公司, `LM-…`), a Hong Kong lender defaulting to
+`zh_HK` and `HKD` (rate cap 36 %); `risheng` (日昇商業銀行, `RS-…`), a Taiwan bank defaulting
+to `zh_TW` and `TWD` (rate cap 16 %). A record's `locale` overrides its brand's; its
+`currency` defaults to `CNY` whatever the brand (the record format says so), so the
+regional records state theirs.
+
+The records after `MT-000039` / `JQ-000039` in each file cover the other locales and
+currencies: Hong Kong and Taiwan residents with `hk_id` / `tw_id` numbers, Traditional
+Chinese names and addresses (Hong Kong without postal codes), English names and addresses
+(UK postcodes, US ZIP codes, drama-range phone numbers), passports.
 
 ## Good records: coverage and expected outcome
 
@@ -853,11 +1133,20 @@ and a `last_notice_date` less than 7 days before the as-of date (recent notice).
 suppressed row has exactly one reason. `total` is
 `overdue_principal + overdue_interest + penalty + compound + fees - paid_since_due` with the
 penalty (and compound) rounded half-up to the cent at the contract rate; rows whose rate is
-above the default 24 %/year cap show no total here (the pipeline applies the capped rate).
+above their brand's cap (24 %/year by default, 20 % for jinqiao, 36 % for lungmun, 16 % for
+risheng) show no
+total here (the pipeline applies the capped rate).
 
 {summary}
 
-{md_table(["account_id", "file", "brand", "due_date", "dpd", "expected", "total", "covers"], rows)}
+Letters (rendered rows) per letter locale and currency:
+
+{by_locale}
+
+`locale` is the letter's: the record's, or its brand's default (marked "(brand)").
+
+{md_table(["account_id", "file", "brand", "locale", "currency", "due_date", "dpd", "expected",
+           "total", "covers"], rows)}
 
 ## Bad records
 
@@ -894,7 +1183,7 @@ def write(path: Path, text: str) -> None:
 
 def main() -> int:
     pool = Pool(SEED)
-    good = build_good(pool)
+    good = build_good(pool, Pool(SEED + 1))
     for c, rec in good:
         fg = figures(rec)
         if c.dpd is not None:
