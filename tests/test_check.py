@@ -1,5 +1,6 @@
-"""``dunning check``: passes on the real templates; each kind of defect, planted in a temporary
-copy of the project, gives its finding (kind, file, line) and a non-zero exit."""
+"""``dunning check`` and ``dunning.rules``: the check passes on the real templates; each kind
+of defect, planted in a temporary copy of the project, gives its finding (kind, file, line) and
+a non-zero exit."""
 
 from __future__ import annotations
 
@@ -10,16 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from dunning.check import (
-    Finding,
-    WordingRules,
-    format_report,
-    load_wording,
-    prohibited_in,
-    run_checks,
-)
+from dunning.check import format_report, run_checks
 from dunning.cli import main
 from dunning.letter import Dunning
+from dunning.rules import Finding, WordingRules, load_wording, prohibited_in
 from dunning.settings import SUPPORTED_LOCALES, Settings
 
 from .helpers import ROOT, SAMPLE_FILES, raw_rows

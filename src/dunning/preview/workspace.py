@@ -24,29 +24,24 @@ from pathlib import Path
 from typing import Any
 
 from .. import compose, locale
-from ..check import (
-    Case,
-    Checker,
-    Finding,
-    WordingRules,
-    brand_findings,
-    entry_templates,
-    error_finding,
-    footer_findings,
-    group,
-    letter_findings,
-    load_wording,
-    pdf_text_pages,
-    read_samples,
-    relative_to,
-    sample_files,
-    translation_findings,
-)
+from ..check import Case, Checker, entry_templates, group, read_samples, sample_files
 from ..errors import DunningError
 from ..letter import Dunning
 from ..pdf import PdfRenderer
 from ..policy import STAGES, Stage
 from ..records import Record
+from ..rules import (
+    Finding,
+    WordingRules,
+    brand_findings,
+    error_finding,
+    footer_findings,
+    letter_findings,
+    load_wording,
+    pdf_text_pages,
+    relative_to,
+    translation_findings,
+)
 from ..settings import SUPPORTED_LOCALES, Settings
 
 log = logging.getLogger(__name__)
