@@ -16,11 +16,16 @@ the text poppler extracts from the PDF) or rejected / failed with a clear reason
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import logging
 import os
+import re
 import secrets
 import shutil
 import socket
+import stat
 import sys
 import tempfile
 import threading
@@ -32,12 +37,22 @@ from typing import Any
 import pytest
 
 import dunning
-from dunning.errors import RenderError, TemplateError
+from dunning.batch import run_batch
+from dunning.config import MAX_YAML_DEPTH, load_yaml_text
+from dunning.errors import ConfigError, InputError, RenderError, TemplateError
 from dunning.letter import Dunning
-from dunning.records import Record, read_records
+from dunning.output import safe_name
+from dunning.records import (
+    MAX_CSV_LINE,
+    MAX_FILE_BYTES,
+    MAX_YAML_BYTES,
+    Record,
+    Rejection,
+    read_records,
+)
 from dunning.settings import Settings
 
-from .helpers import ROOT, SAMPLE_FILES, SAMPLES_AS_OF
+from .helpers import ROOT, SAMPLE_FILES, SAMPLES_AS_OF, check_id, pdf_text, raw_rows, squash
 
 # --------------------------------------------------------------------------- observation
 
@@ -404,3 +419,391 @@ def test_error_messages_do_not_quote_the_borrower(tmp_path: Path) -> None:
     with pytest.raises(TemplateError, match="<name>") as info:
         dunning.render(dunning.plan(record, SAMPLES_AS_OF))
     assert record.name not in str(info.value)
+
+
+# --------------------------------------------------------------------------- records
+
+HEADER = list(raw_rows(SAMPLE_FILES[0])[0])
+
+
+def _sample(base: str = "MT-000004", **changes: str) -> dict[str, str]:
+    row = next(r for r in raw_rows(SAMPLE_FILES[0]) if r["account_id"] == base)
+    return {**row, **changes}
+
+
+def _csv_bytes(rows: list[dict[str, str]]) -> bytes:
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, fieldnames=HEADER)
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8", "surrogateescape")
+
+
+def _rows(dunning: Dunning, path: Path) -> list[Record | Rejection]:
+    return list(read_records([path], dunning.record_rules()))
+
+
+@pytest.mark.parametrize(("case", "value", "problem"), [
+    ("one line", "x" * 2_000_000, f"a line is longer than {MAX_CSV_LINE} characters"),
+    ("many lines", ("x" * 1000 + "\n") * 2000, "a value is longer than 131072 characters"),
+    ("one value", "x" * 200_000, "a value is longer than 131072 characters"),
+])
+def test_an_oversized_csv_value_rejects_its_row_and_the_file_goes_on(
+    case: str, value: str, problem: str, tmp_path: Path, dunning: Dunning,
+) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes(_csv_bytes([
+        _sample("MT-000004", account_id="A-1"), _sample("MT-000004", account_id="A-2",
+                                                        address=value),
+        _sample("MT-000005", account_id="A-3"),
+    ]))
+    first, bad, last = _rows(dunning, path)
+    assert isinstance(first, Record)
+    assert isinstance(bad, Rejection)
+    assert bad.where == f"{path}:5"  # the header, then A-1 over three lines
+    assert bad.error.reason.startswith(problem)
+    assert isinstance(last, Record)
+    assert last.account_id == "A-3"
+
+
+def test_a_csv_line_of_many_values_is_bounded(tmp_path: Path, dunning: Dunning) -> None:
+    body = _csv_bytes([_sample(account_id="A-1"), _sample(account_id="A-2")]).decode()
+    head, first, rest = body.split("\r\n", 1)[0], "", body.split("\r\n", 1)[1]
+    first, _, rest = rest.partition("A-2")
+    path = tmp_path / "in.csv"
+    path.write_text(f"{head}\r\n{first.rstrip()},{',' * 3_000_000}\r\nA-2{rest}", "utf-8")
+    bad, good = _rows(dunning, path)
+    assert isinstance(bad, Rejection)
+    assert "longer than" in bad.error.reason
+    assert isinstance(good, Record)
+
+
+@pytest.mark.parametrize("char", [
+    "\u202e", "\u202d", "\u2066", "\u061c", "\u200b", "\u200d", "\u2060", "\ufeff",
+    "\u00ad", "\u2028", "\u2029", "\U000e0041", "\u3164", "\x00", "\x1b", "\x85",
+])
+@pytest.mark.parametrize("field", ["name", "address", "contract_no"])
+def test_direction_changing_invisible_and_control_characters_are_refused(
+    char: str, field: str, tmp_path: Path, dunning: Dunning,
+) -> None:
+    row = _sample(account_id="A-1")
+    row[field] = row[field][:2] + char + row[field][2:]
+    path = tmp_path / "in.csv"
+    path.write_bytes(_csv_bytes([row]))
+    [rejected] = _rows(dunning, path)
+    assert isinstance(rejected, Rejection)
+    assert f"{field}: contains" in rejected.error.reason
+    assert f"U+{ord(char):04X}" in rejected.error.reason
+
+
+def test_rare_characters_and_variation_selectors_are_accepted(
+    tmp_path: Path, dunning: Dunning,
+) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes(_csv_bytes([_sample(account_id="A-1", name="𠮷野\U000e0100堃")]))
+    [row] = _rows(dunning, path)
+    assert isinstance(row, Record)
+
+
+def test_malformed_utf8_is_refused_with_the_field_named(tmp_path: Path, dunning: Dunning) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes(_csv_bytes([_sample(account_id="A-1", name="王\udcff\udcfe明"),
+                                 _sample(account_id="A-2")]))
+    bad, good = _rows(dunning, path)
+    assert isinstance(bad, Rejection)
+    assert bad.error.reason.startswith("name: is not valid UTF-8")
+    assert isinstance(good, Record)
+
+
+def test_a_100000_character_name_is_refused(tmp_path: Path, dunning: Dunning) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes(_csv_bytes([_sample(account_id="A-1", name="王" * 100_000)]))
+    [bad] = _rows(dunning, path)
+    assert isinstance(bad, Rejection)
+    assert bad.error.reason.startswith("name: is 100000 characters long (expected at most 100)")
+
+
+PYTHON_TAG = "!!python/object/apply:os.system ['touch {marker}']"
+
+
+def test_python_tags_in_a_yaml_record_reject_that_record(
+    tmp_path: Path, dunning: Dunning, watch: Watch,
+) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "in.yaml"
+    path.write_text(
+        "records:\n"
+        f"  - account_id: Y-1\n    name: {PYTHON_TAG.format(marker=marker)}\n"
+        f"  - account_id: Y-2\n    name: !!python/name:os.system\n"
+        "  - account_id: Y-3\n", "utf-8")
+    first, second, third = _rows(dunning, path)
+    for rejected in (first, second):
+        assert isinstance(rejected, Rejection)
+        assert "could not determine a constructor for the tag" in rejected.error.reason
+    assert isinstance(third, Rejection)
+    assert "is required" in third.error.reason
+    assert not marker.exists()
+    assert not watch.processes()
+
+
+@pytest.mark.parametrize("name", ["brands.yaml", "policy.yaml", "settings.yaml"])
+def test_python_tags_in_config_files_are_refused(
+    name: str, tmp_path: Path, watch: Watch,
+) -> None:
+    marker = tmp_path / "pwned"
+    home = _home(tmp_path)
+    (home / "config" / name).write_text(f"x: {PYTHON_TAG.format(marker=marker)}\n", "utf-8")
+    with pytest.raises(ConfigError, match="could not determine a constructor"):
+        Dunning.load(Settings.at(home))
+    assert not marker.exists()
+    assert not watch.processes()
+
+
+BILLION_LAUGHS = (Path(__file__).parent / "data" / "hostile" / "billion_laughs.yaml")
+
+
+def test_a_yaml_bomb_is_refused_in_records_and_config(tmp_path: Path, dunning: Dunning) -> None:
+    with pytest.raises(InputError, match=r"billion_laughs\.yaml:\d+: invalid YAML: aliases"):
+        _rows(dunning, BILLION_LAUGHS)
+    with pytest.raises(ConfigError, match="aliases"):
+        load_yaml_text(BILLION_LAUGHS.read_text("utf-8"), path="policy.yaml")
+
+
+@pytest.mark.parametrize("text", [
+    "records:\n  - account_id: D-1\n    name: " + "[" * 5000 + "]" * 5000 + "\n",
+    "- " + "[" * 100_000 + "]" * 100_000 + "\n",
+    "".join(f"{' ' * i}k{i}:\n" for i in range(200)) + " " * 200 + "v\n",
+])
+def test_deeply_nested_yaml_is_refused_not_a_crash(
+    text: str, tmp_path: Path, dunning: Dunning,
+) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text(text, "utf-8")
+    with pytest.raises(InputError, match=f"nested deeper than {MAX_YAML_DEPTH} levels"):
+        _rows(dunning, path)
+    with pytest.raises(ConfigError, match="nested deeper"):
+        load_yaml_text(text, path="conf.yaml")
+
+
+def test_deep_json_for_one_letter_is_refused_not_a_crash(tmp_path: Path, dunning: Dunning) -> None:
+    from dunning.api import render_one
+
+    path = tmp_path / "one.json"
+    path.write_text("[" * 100_000 + "]" * 100_000, "utf-8")
+    with pytest.raises(InputError, match="nested too deeply"):
+        render_one(path, output=tmp_path / "x.pdf", dunning=dunning)
+
+
+@pytest.mark.parametrize(("name", "size", "message"), [
+    ("huge.yaml", MAX_YAML_BYTES + 1, "accepted for YAML"),
+    ("huge.csv", MAX_FILE_BYTES + 1, "accepted"),
+])
+def test_oversized_inputs_are_refused_before_reading(
+    name: str, size: int, message: str, tmp_path: Path, dunning: Dunning, watch: Watch,
+) -> None:
+    path = tmp_path / name
+    with path.open("wb") as handle:
+        handle.truncate(size)  # sparse: nothing is written
+    watch.events.clear()
+    with pytest.raises(InputError, match=f"{size} bytes is larger than the .* {message}"):
+        _rows(dunning, path)
+    assert str(path) not in watch.opened()
+
+
+def test_yaml_is_read_only_through_the_safe_loader() -> None:
+    """No unsafe loader, no eval/exec/pickle/shell anywhere in the package."""
+    source = Path(dunning.__file__).parent
+    bad = re.compile(r"yaml\.(unsafe_load|full_load|load_all|Loader|FullLoader|UnsafeLoader)\b"
+                     r"|\bpickle\b|\beval\(|\bexec\(|shell=True|os\.system|os\.popen")
+    for path in source.rglob("*.py"):
+        text = path.read_text("utf-8")
+        assert not bad.search(text), (path, bad.search(text))
+        for call in re.finditer(r"yaml\.load\(([^)]*)\)", text):
+            assert "Loader=SafeDataLoader" in call.group(1), (path, call.group())
+
+
+# --------------------------------------------------------------------------- the batch
+
+
+def _id(n: int) -> str:
+    id17 = f"11010519900101{n:03d}"
+    return id17 + check_id(id17)
+
+
+@dataclass
+class Row:
+    """One hostile (or ordinary) input row and what must become of it."""
+
+    key: str
+    outcome: str  # rendered | rejected
+    values: dict[str, str]
+    shown: list[str] = field(default_factory=list)  # text the letter must show literally
+    reason: str = ""  # start of the rejection reason
+
+
+def _corpus(canary: Canary, port: int) -> list[Row]:
+    http = f"http://127.0.0.1:{port}"
+    rows = [
+        Row("plain", "rendered", {}),
+        Row("script", "rendered", {"name": "<script>alert('H1')</script>"},
+            ["<script>alert('H1')</script>"]),
+        Row("img", "rendered", {"name": '<img src="file:///etc/passwd">'},
+            ['<img src="file:///etc/passwd">']),
+        Row("css", "rendered", {"address": f'<style>@import url("{http}/x.css");</style>\n'
+                                           f'<p style="background:url(file://{canary.text})">'},
+            [f'<style>@import url("{http}/x.css");</style>', "background:url(file://"]),
+        Row("jinja", "rendered", {"name": "{{ ''.__class__ }}{{7*7}}",
+                                  "address": "{% include '/etc/passwd' %}\n{{ cycler }}"},
+            ["{{ ''.__class__ }}{{7*7}}", "{% include '/etc/passwd' %}"]),
+        Row("css-string", "rendered", {"contract_no": f'"}}</style><link href={http}/x.css>'},
+            [f'"}}</style><link href={http}/x.css>']),
+        Row("formula", "rendered", {"name": '=HYPERLINK("http://x","y")'},
+            ['=HYPERLINK("http://x","y")']),
+        Row("dotdot", "rendered", {"account_id": ".."}),
+        Row("reserved", "rendered", {"account_id": "CON"}),
+        Row("dotfile", "rendered", {"account_id": ".hidden"}),
+        Row("traversal", "rejected", {"account_id": "../../etc/passwd"},
+            reason="account_id: '../../etc/passwd' has characters outside"),
+        Row("rlo", "rejected", {"name": "王\u202e明明"}, reason="name: contains invisible"),
+        Row("zwsp", "rejected", {"name": "王\u200b明明"}, reason="name: contains invisible"),
+        Row("nul", "rejected", {"name": "王\x00明明"}, reason="name: contains control character"),
+        Row("long-name", "rejected", {"name": "王" * 100_000}, reason="name: is 100000 characters"),
+        Row("bad-utf8", "rejected", {"name": "王\udcff\udcfe明"},
+            reason="name: is not valid UTF-8"),
+        Row("huge-value", "rejected", {"address": ("x" * 999 + "\n") * 2_000},
+            reason="a value is longer than"),
+        Row("phone-formula", "rejected", {"phone": "=cmd|' /C calc'!A0"},
+            reason="phone: is not a phone number"),
+        Row("postal-script", "rejected", {"postal_code": "<script>"}, reason="postal_code:"),
+        Row("bad-id", "rejected", {"id_number": "110105199001010011"}, reason="id_number:"),
+    ]
+    for n, row in enumerate(rows, start=1):  # each row its own account, ID number and phone
+        row.values = _sample(**{"account_id": f"H-{n:03d}", "id_number": _id(n),
+                                "phone": f"1391234{n:04d}", **row.values})
+        if row.key == "bad-id":
+            row.values["id_number"] = row.values["id_number"][:-1] + (
+                "1" if row.values["id_number"][-1] != "1" else "2")
+    return rows
+
+
+def _personal(values: dict[str, str]) -> list[str]:
+    """The personal values of a row that must appear nowhere but in its letter."""
+    found = []
+    for name in ("name", "id_number", "phone"):
+        value = values.get(name, "")
+        if len(value) >= 2:
+            found.append(value)
+            digits = "".join(ch for ch in value if ch.isdigit())
+            if name == "phone" and len(digits) >= 5:
+                found.append(digits)
+    return found
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_hostile_corpus_end_to_end(
+    workers: int, tmp_path: Path, dunning: Dunning, watch: Watch, canary: Canary,
+    listener: socket.socket, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With ``workers=1`` every letter is rendered in this process, where the audit hooks see
+    every open; with worker processes the canary FIFO and the listener still see any read or
+    connection, whichever process makes it."""
+    corpus = _corpus(canary, listener.getsockname()[1])
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    export = inputs / "hostile.csv"
+    export.write_bytes(_csv_bytes([row.values for row in corpus]))
+    yaml_export = inputs / "hostile.yaml"
+    yaml_export.write_text(
+        "records:\n"
+        "  - account_id: HY-1\n    name: !!python/object/apply:os.system ['id']\n"
+        + "".join(f"    {k}: {json.dumps(v, ensure_ascii=False)}\n" if i else
+                  f"  - {k}: {json.dumps(v, ensure_ascii=False)}\n"
+                  for i, (k, v) in enumerate(_sample("MT-000005", account_id="HY-2",
+                                                     name="<b>{{ 7*7 }}</b>").items())
+                  if v != ""), "utf-8")
+    out = tmp_path / "out"
+    caplog.set_level(logging.DEBUG)
+    watch.events.clear()
+    summary = run_batch([export, yaml_export], as_of=SAMPLES_AS_OF, out_dir=out,
+                        dunning=dunning, workers=workers)
+    assert_confined(watch, ROOT / "templates", ROOT / "locales", ROOT / "config", inputs, out)
+
+    # every row exactly once, in input order, with the expected outcome
+    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert len(manifest) == summary.rows == len(corpus) + 2
+    assert len({entry["source"] for entry in manifest}) == len(manifest)
+    for row, entry in zip(corpus, manifest, strict=False):
+        assert entry["source"].startswith(f"{export}:"), (row.key, entry)
+        assert entry["outcome"] == row.outcome, (row.key, entry)
+        if row.outcome == "rejected":
+            assert entry["reason"].startswith(row.reason), (row.key, entry["reason"])
+            continue
+        assert entry["account_id"] == row.values["account_id"]
+        assert Path(entry["path"]).name == f"{safe_name(row.values['account_id'])}.pdf"
+        text = squash(pdf_text(out / entry["path"]))
+        for shown in row.shown:
+            assert squash(shown) in text, (row.key, shown)
+        assert "49" not in squash(row.values.get("name", "")) or "{{7*7}}" in text
+    tagged, yaml_letter = manifest[-2:]
+    assert tagged["outcome"] == "rejected"
+    assert "could not determine a constructor" in tagged["reason"]
+    assert yaml_letter["outcome"] == "rendered"
+    assert squash("<b>{{ 7*7 }}</b>") in squash(pdf_text(out / yaml_letter["path"]))
+
+    # nothing from outside came in
+    everything = b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file())
+    assert canary.secret.encode() not in everything
+
+    # files: safe names, restrictive modes, no temp file left
+    files = sorted(p for p in out.rglob("*"))
+    for path in files:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o750 if path.is_dir() else 0o640), (path, oct(mode))
+        assert not path.name.endswith(".tmp")
+        assert _is_safe_file_name(path.name), path
+    assert stat.S_IMODE(out.stat().st_mode) == 0o750
+
+    # no name, ID number or phone in the logs, the manifest, the summary, file names or errors
+    errors = [str(row.error) for row in read_records([export, yaml_export], dunning.record_rules())
+              if isinstance(row, Rejection)]
+    places = {
+        "logs": caplog.text,
+        "manifest": (out / "manifest.jsonl").read_text("utf-8"),
+        "summary": (out / "summary.json").read_text("utf-8"),
+        "file names": "\n".join(str(p.relative_to(out)) for p in files),
+        "errors": "\n".join(errors),
+    }
+    assert "H-012" in places["logs"], "rejections are logged, by account id"
+    for row in corpus:
+        for value in _personal(row.values):
+            for place, text in places.items():
+                assert value not in text, (row.key, place)
+
+
+def _is_safe_file_name(name: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._~-]*", name)) and not name.endswith(".")
+
+
+def test_pdf_metadata_carries_no_personal_data(sample_run: tuple[Any, Path]) -> None:
+    from pypdf import PdfReader
+
+    _, out = sample_run
+    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    rows = {row["account_id"]: row for path in SAMPLE_FILES for row in raw_rows(path)}
+    checked = 0
+    for entry in manifest:
+        if entry["outcome"] != "rendered":
+            continue
+        reader = PdfReader(out / entry["path"])
+        info = reader.metadata or {}
+        fields = {key: str(info.get(key, "")) for key in
+                  ("/Title", "/Author", "/Subject", "/Keywords", "/Creator", "/Producer")}
+        assert fields["/Title"], fields
+        assert fields["/Author"], fields
+        assert reader.xmp_metadata is None
+        text = " ".join(fields.values()) + " " + json.dumps(
+            [str(item) for item in reader.outline], ensure_ascii=False)
+        for value in _personal(rows[entry["account_id"]]):
+            assert value not in text, (entry["account_id"], value)
+        checked += 1
+    assert checked > 10

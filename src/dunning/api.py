@@ -44,6 +44,8 @@ def _single_record(path: Path, stdin: bytes | None, dunning: Dunning) -> Row:
             text, path=source)
     except (json.JSONDecodeError, ConfigError) as exc:
         raise InputError(f"not a record: {exc}", path=source) from exc
+    except RecursionError as exc:  # json nests recursively: [[[[...]]]]
+        raise InputError("not a record: nested too deeply", path=source) from exc
     if isinstance(data, dict) and set(data) == {"records"}:
         data = data["records"]
     if isinstance(data, list) and len(data) == 1:

@@ -1,8 +1,8 @@
 """Read the YAML configuration: brands (lender details) and the helpers the policy shares.
 
-YAML is only ever read through :class:`SafeDataLoader`: PyYAML's safe loader, with aliases
-refused (no "billion laughs") and decimal numbers kept exact as :class:`~decimal.Decimal`
-instead of float. Unknown keys fail with a "did you mean …?".
+YAML is only ever read through :class:`SafeDataLoader`: PyYAML's safe loader (no Python
+tags), with aliases refused (no "billion laughs"), nesting bounded, and decimal numbers kept
+exact as :class:`~decimal.Decimal` instead of float. Unknown keys fail with a "did you mean …?".
 """
 
 from __future__ import annotations
@@ -25,8 +25,16 @@ from .settings import SUPPORTED_LOCALES, fallback_chain
 # --------------------------------------------------------------------------- YAML
 
 
+#: Deepest nesting of lists and mappings accepted in a YAML file: deeper is refused with a
+#: clear error instead of exhausting Python's recursion limit (PyYAML composes recursively).
+MAX_YAML_DEPTH = 32
+
+
 class SafeDataLoader(yaml.SafeLoader):
-    """Safe loader for data files: no aliases, decimals as Decimal, not float."""
+    """Safe loader for data files: no aliases, at most MAX_YAML_DEPTH levels of nesting,
+    decimals as Decimal, not float."""
+
+    _depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
@@ -35,7 +43,16 @@ class SafeDataLoader(yaml.SafeLoader):
                 None, None, "aliases (*name) are not allowed in dunning data files",
                 event.start_mark,
             )
-        return super().compose_node(parent, index)
+        if self._depth >= MAX_YAML_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested deeper than {MAX_YAML_DEPTH} levels",
+                self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:

@@ -1,17 +1,21 @@
-"""Files a run writes: atomic writes, safe letter file names, the manifest and the summary.
+"""Files a run writes: atomic writes, safe letter file names, the manifest and the summary,
+and CSV files that a spreadsheet opens without running formulas.
 
 Every file goes through a temporary file in the same folder, fsync, then ``os.replace``, so
-a reader sees it whole or not at all. Files are created readable by the owner and group only.
+a reader sees it whole or not at all. Files are created readable by the owner and group only
+(0640), folders likewise (0750), each level of a new path.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,16 +36,17 @@ MAX_NAME = 80
 
 def safe_name(account_id: str) -> str:
     """A file name stem for ``account_id``: ASCII letters, digits, ``._-`` only, no leading
-    dot, no reserved device name, bounded length. When the id had to change, a short hash of
-    the original is appended so that different ids never share a name.
+    dot or dash, no trailing dot, no reserved device name, bounded length. When the id had to
+    change, a short hash of the original is appended, so different ids never share a name
+    (an unchanged name has no ``~``) and the same id always gets the same one.
 
     >>> safe_name("MT-000001")
     'MT-000001'
     >>> safe_name("../etc/passwd")
     '_etc_passwd~7fef78f5'
     """
-    name = _UNSAFE.sub("_", account_id).lstrip(".") or "_"
-    if _RESERVED.fullmatch(name):
+    name = _UNSAFE.sub("_", account_id).lstrip(".").rstrip(".") or "_"
+    if _RESERVED.fullmatch(name) or name.startswith("-"):
         name = "_" + name
     if name != account_id or len(name) > MAX_NAME:
         digest = hashlib.sha256(account_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
@@ -50,8 +55,18 @@ def safe_name(account_id: str) -> str:
 
 
 def ensure_dir(path: Path) -> Path:
+    """Create ``path`` and its missing parents, each with DIR_MODE (``mkdir -p`` would give
+    the parents the default mode, usually 0755)."""
     try:
-        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        missing = []
+        here = path
+        while not here.exists() and here != here.parent:
+            missing.append(here)
+            here = here.parent
+        for folder in reversed(missing):
+            folder.mkdir(mode=DIR_MODE, exist_ok=True)
+        if not path.is_dir():
+            raise NotADirectoryError(20, "not a folder")
     except OSError as exc:
         raise OutputError(f"cannot create folder {path}: {exc.strerror or exc}") from exc
     return path
@@ -140,3 +155,66 @@ def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
     with atomic_file(path, "w") as handle:
         json.dump(data, handle, ensure_ascii=False, indent=2, sort_keys=False)
         handle.write("\n")
+
+
+# --------------------------------------------------------------------------- CSV
+
+#: What makes a spreadsheet read a cell as a formula (OWASP "CSV injection"): =, +, -, @, and
+#: tab or carriage return before one of them.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def csv_cell(value: Any) -> str:
+    """``value`` as a CSV cell that Excel, LibreOffice and Google Sheets show as text, never
+    run as a formula: text starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+    return gets a leading ``'``. Numbers (and text that is a plain decimal like ``-200.00``)
+    stay as they are, so amounts remain numbers; None is an empty cell.
+
+    >>> print(csv_cell('=HYPERLINK("http://x","y")'))
+    '=HYPERLINK("http://x","y")
+    >>> from decimal import Decimal
+    >>> csv_cell("-200.00"), csv_cell(Decimal("-200.00")), csv_cell("-1+2"), csv_cell(None)
+    ('-200.00', '-200.00', "'-1+2", '')
+    """
+    if value is None:
+        return ""
+    text = str(value)
+    if isinstance(value, str) and text.startswith(_FORMULA_START) \
+            and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def write_csv_atomic(
+    path: Path, header: Sequence[str], rows: Iterable[Sequence[Any] | Mapping[str, Any]],
+) -> int:
+    """Write a CSV file (UTF-8 with a BOM, so that Excel reads it as UTF-8; CRLF line ends)
+    atomically with FILE_MODE, every cell through :func:`csv_cell`. A row is a sequence in
+    ``header`` order or a mapping by column name (missing columns are empty; unknown ones are
+    an error). Returns the number of rows written."""
+    columns = list(header)
+    count = 0
+    try:
+        with atomic_file(path, "wb") as raw:
+            handle = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+            writer = csv.writer(handle)
+            writer.writerow([csv_cell(name) for name in columns])
+            for row in rows:
+                if isinstance(row, Mapping):
+                    unknown = [key for key in row if key not in columns]
+                    if unknown:
+                        raise ValueError(f"{path.name}: unknown column {unknown[0]!r}")
+                    values = [row.get(name) for name in columns]
+                else:
+                    values = list(row)
+                    if len(values) != len(columns):
+                        raise ValueError(f"{path.name}: row {count + 1} has {len(values)} "
+                                         f"values for {len(columns)} columns")
+                writer.writerow([csv_cell(value) for value in values])
+                count += 1
+            handle.flush()
+            handle.detach()
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return count

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import csv
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 from babel.numbers import get_currency_precision, is_currency
@@ -44,6 +45,12 @@ MAX_LENGTH = {"name": 100, "address": 400, "account_id": 64, "contract_no": 64}
 DEFAULT_MAX_LENGTH = 64
 #: Largest input file read (bytes); larger files are refused before reading.
 MAX_FILE_BYTES = 4 * 1024**3
+#: Largest YAML input (bytes): YAML is parsed whole in pure Python (about 5 s per MiB), so
+#: large exports must be CSV, which is streamed.
+MAX_YAML_BYTES = 8 * 1024**2
+#: Longest physical line of a CSV input (characters) and longest CSV value (the csv module's
+#: field size limit, 131072 by default); longer ones reject their row.
+MAX_CSV_LINE = 1024**2
 
 _DECIMAL = re.compile(r"\d{1,15}(?:\.(\d+))?")
 _RATE = re.compile(r"0(?:\.\d{1,10})?|1(?:\.0{1,10})?")
@@ -51,6 +58,21 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TRUE = {"true", "yes", "1", "y"}
 _FALSE = {"false", "no", "0", "n", ""}
 _BIDI_AND_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+#: Letters that render as nothing (Hangul fillers), refused like format characters.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
+
+
+def _hidden(value: str) -> str | None:
+    """The first character of ``value`` that changes text direction or is invisible: Unicode
+    format characters (Cf: bidi controls and marks, zero-width characters, BOM, soft hyphen,
+    tags), line and paragraph separators, blank letters."""
+    match = _BIDI_AND_INVISIBLE.search(value)
+    if match:
+        return match.group()
+    for ch in value:
+        if ch in _BLANK_LETTERS or unicodedata.category(ch) in ("Cf", "Zl", "Zp"):
+            return ch
+    return None
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -147,10 +169,10 @@ def _text(raw: Any, name: str, problems: _Problems, *, multiline: bool = False) 
         if (ch < " " and not (multiline and ch == "\n")) or "\x7f" <= ch <= "\x9f":
             problems.add(name, f"contains control character U+{ord(ch):04X}", "printable text")
             return ""
-    if _BIDI_AND_INVISIBLE.search(value):
-        ch = _BIDI_AND_INVISIBLE.search(value).group()  # type: ignore[union-attr]
+    hidden = _hidden(value)
+    if hidden is not None:
         problems.add(
-            name, f"contains invisible or direction-changing character U+{ord(ch):04X}",
+            name, f"contains invisible or direction-changing character U+{ord(hidden):04X}",
             "visible text",
         )
         return ""
@@ -378,30 +400,83 @@ def validate_row(
 # --------------------------------------------------------------------------- files
 
 
+class _LineTooLongError(Exception):
+    """A CSV line longer than MAX_CSV_LINE (skipped whole)."""
+
+
+class _CsvLines:
+    """The physical lines of a CSV file for :mod:`csv`, counted, with the quote characters of
+    the record being read. After a malformed record the rest of it can then be skipped (a
+    record ends at the end of a line where its quotes are even), so that the lines of a bad
+    multi-line record are not read as records of their own. A line longer than MAX_CSV_LINE
+    is skipped whole and raises _LineTooLongError: memory stays bounded."""
+
+    def __init__(self, handle: TextIO) -> None:
+        self.handle = handle
+        self.line = 0
+        self.quotes = 0
+
+    def __iter__(self) -> _CsvLines:
+        return self
+
+    def __next__(self) -> str:
+        text = self.handle.readline(MAX_CSV_LINE)
+        if not text:
+            raise StopIteration
+        self.line += 1
+        self.quotes += text.count('"')
+        if len(text) == MAX_CSV_LINE and not text.endswith(("\n", "\r")):
+            while text and not text.endswith(("\n", "\r")):
+                text = self.handle.readline(MAX_CSV_LINE)
+                self.quotes += text.count('"')
+            raise _LineTooLongError
+        return text
+
+    def skip_rest_of_record(self) -> None:
+        while self.quotes % 2:
+            try:
+                next(self)
+            except StopIteration:
+                return
+            except _LineTooLongError:
+                continue
+
+
+def _csv_problem(exc: Exception) -> FieldProblem:
+    if isinstance(exc, _LineTooLongError):
+        return FieldProblem(None, f"a line is longer than {MAX_CSV_LINE} characters",
+                            "values of the lengths the record format allows")
+    if "field larger than field limit" in str(exc):
+        return FieldProblem(None, f"a value is longer than {csv.field_size_limit()} characters",
+                            "values of the lengths the record format allows")
+    return FieldProblem(None, f"malformed CSV: {exc}", "RFC 4180 CSV")
+
+
 def _raw_csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem]]:
     """(start line, row dict or whole-row problem) for each data row of a CSV file."""
     with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
-        reader = csv.reader(handle, strict=True)
+        lines = _CsvLines(handle)
+        reader = csv.reader(lines, strict=True)
         try:
             header = next(reader)
         except StopIteration:
             return
-        except csv.Error as exc:
-            raise InputError(f"cannot read the header: {exc}", path=str(path), line=1) from exc
+        except (csv.Error, _LineTooLongError) as exc:
+            raise InputError(f"cannot read the header: {_csv_problem(exc)}", path=str(path),
+                             line=1) from exc
         header = [h.strip() for h in header]
         _check_header(header, path)
-        previous_end = reader.line_num
         while True:
-            start = previous_end + 1
+            start = lines.line + 1
+            lines.quotes = 0
             try:
                 values = next(reader)
             except StopIteration:
                 return
-            except csv.Error as exc:
-                previous_end = reader.line_num
-                yield start, FieldProblem(None, f"malformed CSV: {exc}", "RFC 4180 CSV")
+            except (csv.Error, _LineTooLongError) as exc:
+                lines.skip_rest_of_record()
+                yield start, _csv_problem(exc)
                 continue
-            previous_end = reader.line_num
             if not values or all(not v.strip() for v in values):
                 continue  # blank line: not a row
             if len(values) != len(header):
@@ -459,7 +534,12 @@ def _raw_yaml_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProb
                 yield line, FieldProblem(None, "record is not a mapping of field: value",
                                          "a mapping like 'account_id: A-1'")
                 continue
-            value = loader.construct_object(item, deep=True)
+            try:
+                value = loader.construct_object(item, deep=True)
+            except yaml.constructor.ConstructorError as exc:  # e.g. a !!python/object tag
+                yield line, FieldProblem(None, f"invalid YAML: {exc.problem}",
+                                         "plain YAML values, without tags")
+                continue
             if any(not isinstance(k, str) for k in value):
                 yield line, FieldProblem(None, "record has a key that is not text", "field names")
                 continue
@@ -481,10 +561,13 @@ def raw_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem]]:
         raise InputError(f"cannot read: {exc.strerror or exc}", path=str(path)) from exc
     if not path.is_file():
         raise InputError("not a file", path=str(path))
+    suffix = path.suffix.lower()
     if size > MAX_FILE_BYTES:
         raise InputError(f"{size} bytes is larger than the {MAX_FILE_BYTES} accepted",
                          path=str(path))
-    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml") and size > MAX_YAML_BYTES:
+        raise InputError(f"{size} bytes is larger than the {MAX_YAML_BYTES} accepted for YAML "
+                         "(YAML is read whole: export large runs as CSV)", path=str(path))
     if suffix == ".csv":
         return _raw_csv_rows(path)
     if suffix in (".yaml", ".yml"):
