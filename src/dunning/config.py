@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, Union
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
@@ -267,6 +267,18 @@ class IdMask(_Frozen):
     keep_end: int = Field(default=4, ge=0, le=4)
 
 
+class Encryption(_Frozen):
+    """How letters delivered electronically are encrypted (:mod:`dunning.protect`):
+    ``password`` is the policy that gives each letter's password (``none``: not encrypted;
+    ``id_last6``: the last six characters of the borrower's ID number). The owner password
+    is read from the environment variable ``owner_password_env``, never from a file; unset,
+    each letter gets a random one."""
+
+    password: Literal["none", "id_last6"] = "none"
+    owner_password_env: str = Field(default="DUNNING_PDF_OWNER_PASSWORD",
+                                    pattern=r"^[A-Z][A-Z0-9_]*$")
+
+
 class DisputeBody(_Frozen):
     """Where a borrower may take a complaint the lender did not settle (an ombudsman or
     dispute-resolution centre): its name and phone number."""
@@ -315,6 +327,7 @@ class Brand(_Frozen):
     seal: str | None = None
     stylesheet: str
     id_mask: IdMask = IdMask()
+    encryption: Encryption = Encryption()
 
     @field_validator("currency")
     @classmethod
