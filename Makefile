@@ -1,5 +1,5 @@
 # The two commands: `make run` and `make test`. Both install what is missing first.
-.PHONY: setup run test lint catalogs extract update compile new-locale doctor readme-image clean check preview
+.PHONY: setup fonts run test lint catalogs extract update compile new-locale doctor readme-image clean check preview
 
 VENV := .venv/bin
 # The sample records are keyed to this as-of date (see data/samples/README.md).
@@ -8,6 +8,10 @@ SAMPLES := data/samples/accounts.csv data/samples/accounts.yaml
 
 setup:
 	@bash scripts/setup.sh
+
+# Rebuild the prepared fonts (setup builds them when missing or stale).
+fonts: setup
+	$(VENV)/python scripts/build_fonts.py --force
 
 run: setup
 	$(VENV)/dunning run $(SAMPLES) --as-of $(AS_OF) --out output/$(AS_OF)

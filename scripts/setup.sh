@@ -49,3 +49,8 @@ for po in locales/*/LC_MESSAGES/*.po; do
     .venv/bin/pybabel -q compile -i "$po" -o "$mo"
   fi
 done
+
+# Prepared fonts (src/dunning/fonts.py): subsets of the installed CJK and Latin faces that keep
+# letters fast and small. A few minutes the first time; silent and quick when up to date.
+[ -e templates/assets/fonts/fonts.json ] || echo "setup: preparing fonts (a few minutes, once)"
+.venv/bin/python scripts/build_fonts.py

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from dunning.config import localized
 from dunning.errors import TemplateError
+from dunning.fonts import PREFIX
 from dunning.letter import Dunning, Letter
 from dunning.locale import (
     MissingTranslationError,
@@ -154,7 +155,8 @@ def test_letter_uses_its_locales_fonts(locale: str, letters: dict[str, Letter]) 
 
 
 def embedded_families(pdf: bytes) -> set[str]:
-    """Font families embedded in a PDF, per poppler's pdffonts (e.g. 'Noto Sans CJK TC')."""
+    """Font families embedded in a PDF, per poppler's pdffonts (e.g. 'Noto Sans CJK TC'); a
+    prepared subset (dunning.fonts: 'dunning Noto Sans CJK TC') counts as its family."""
     out = subprocess.run(["pdffonts", "-"], input=pdf, capture_output=True, check=False)
     if out.returncode:  # older poppler: no stdin
         import tempfile
@@ -167,7 +169,7 @@ def embedded_families(pdf: bytes) -> set[str]:
     for line in out.stdout.decode().splitlines()[2:]:
         name = line.split()[0].split("+")[-1]
         name = re.sub(r"-(Bold|Regular|Italic|Medium|Light|Black|SemiBold)$", "", name)
-        families.add(name.replace("-", " "))
+        families.add(name.replace("-", " ").removeprefix(PREFIX))
     return families
 
 

@@ -156,6 +156,7 @@ def run_batch(
                          workers=workers)
     log.info("1/3 run as of %s: %d input file(s) into %s, %d worker(s)", as_of, len(paths),
              out, workers)
+    _check_prepared_fonts(dunning)
     if reporter:
         reporter.start(count_rows(paths))
     job = LetterJob(dunning=dunning, as_of=as_of, out=out)
@@ -185,6 +186,17 @@ def run_batch(
     write_json_atomic(out / SUMMARY, summary.to_dict())
     log.info("3/3 manifest and summary written to %s", out)
     return summary
+
+
+def _check_prepared_fonts(dunning: Dunning) -> None:
+    """Say once per run when letters will fall back to the full font faces."""
+    from .fonts import stale
+
+    families = {family for stack in dunning.settings.fonts.values() for family in stack}
+    problems = stale(dunning.settings.assets_dir / "fonts", families)
+    if problems:
+        log.warning("prepared fonts: %s; letters use the full faces (several times bigger "
+                    "and slower): run `make fonts`", "; ".join(problems))
 
 
 @dataclass

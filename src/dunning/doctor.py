@@ -1,7 +1,8 @@
 """``dunning doctor``: is this machine able to render letters, and fast?
 
 Checks Pango, HarfBuzz subsetting (the silent 60x slow path), a font for each configured
-locale, the message catalogs, and the config files; each failed check says what to do.
+locale, the prepared fonts (``make fonts``), the message catalogs, and the config files; each
+failed check says what to do.
 """
 
 from __future__ import annotations
@@ -64,6 +65,20 @@ def run_checks(home: Path | None = None) -> list[Check]:
             except DunningError as exc:
                 checks.append(Check(f"font {locale}", False, str(exc),
                                     "apt-get install fonts-noto-cjk (or `make setup`)"))
+
+    from .fonts import PreparedFonts, stale
+
+    families = {family for stack in settings.fonts.values() for family in stack}
+    fonts_dir = settings.assets_dir / "fonts"
+    problems = stale(fonts_dir, families)
+    if problems:
+        checks.append(Check("prepared fonts", False, "; ".join(problems) + " (letters fall back "
+                            "to the full faces: several times bigger and slower)", "make fonts"))
+    else:
+        faces = PreparedFonts(fonts_dir, families).faces
+        size = sum((fonts_dir / face.file).stat().st_size for face in faces)
+        checks.append(Check("prepared fonts", True, f"{len(faces)} faces of {len(families)} "
+                            f"families in {fonts_dir} ({size / 2**20:.0f} MiB)"))
 
     from .locale import translations
 

@@ -6,6 +6,10 @@ leaving the machine. Before layout, every character of the letter is checked aga
 locale's configured fonts, so a missing glyph fails the letter instead of printing a box.
 HarfBuzz subsetting is required (without it WeasyPrint silently falls back to fontTools,
 about 60 times slower for CJK fonts) unless the caller explicitly allows the slow path.
+
+A :class:`PdfRenderer` is made once per process and kept warm: the stylesheets a letter links
+under the asset folder are parsed once (not once per letter) and handed to WeasyPrint already
+parsed, and the prepared fonts of :mod:`dunning.fonts` are put in front of their families.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 from .errors import ConfigError, RenderError
+from .fonts import PreparedFonts
 
 log = logging.getLogger(__name__)
 
@@ -207,12 +212,16 @@ class PdfRenderer:
         self._coverage: dict[str, FontCoverage] = {}
         self._fetcher = _fetcher_class()
         self._sheets: dict[Path, _Sheet] = {}
+        families = {family for stack in fonts.values() for family in stack}
+        self.prepared = PreparedFonts(self.assets_dir / "fonts", families)
+        self._font_faces: _Sheet | None = None
 
     def warm(self) -> None:
         """Do before the first letter what every letter needs: parse every stylesheet under
         the assets folder, read each configured font's coverage and load its faces."""
         from weasyprint import HTML
 
+        self._prepared_faces()
         for path in sorted(self.assets_dir.rglob("*.css")):
             self._stylesheet(path)
         for locale, families in self.fonts.items():
@@ -249,6 +258,8 @@ class PdfRenderer:
                 page = HTML(string=markup, base_url=self.assets_dir.as_uri() + "/",
                             url_fetcher=fetcher)
                 sheets = self._take_linked_stylesheets(page)
+                if sheets and self.prepared.faces:
+                    sheets.insert(0, self._prepared_faces())
                 document = page.render(font_config=self.font_config,
                                        stylesheets=[sheet.css for sheet in sheets])
                 data = document.write_pdf(uncompressed_pdf=False)
@@ -280,17 +291,33 @@ class PdfRenderer:
         if sheet is None or sheet.stamp != stamp:
             fetcher = self._fetcher(self.assets_dir)
             with _weasyprint_warnings() as warnings:
-                css = CSS(string=path.read_text("utf-8"), base_url=path.as_uri(),
-                          url_fetcher=fetcher, font_config=self.font_config)
+                css = CSS(string=self.prepared.prefer(path.read_text("utf-8")),
+                          base_url=path.as_uri(), url_fetcher=fetcher,
+                          font_config=self.font_config)
             sheet = _Sheet(css, stamp, tuple(warnings), tuple(fetcher.refused))
             self._sheets[path] = sheet
         return sheet
+
+    def _prepared_faces(self) -> _Sheet:
+        """The ``@font-face`` rules of the prepared fonts, parsed once (see dunning.fonts)."""
+        from weasyprint import CSS
+
+        if self._font_faces is None:
+            fetcher = self._fetcher(self.assets_dir)
+            with _weasyprint_warnings() as warnings:
+                css = CSS(string=self.prepared.font_face_css(),
+                          base_url=self.assets_dir.as_uri() + "/", url_fetcher=fetcher,
+                          font_config=self.font_config)
+            self._font_faces = _Sheet(css, (0, 0), tuple(warnings), tuple(fetcher.refused))
+        return self._font_faces
 
     def _take_linked_stylesheets(self, page: Any) -> list[_Sheet]:
         """Swap the page's ``<link rel=stylesheet>`` to files under the assets folder for
         their parsed copies, in document order. (WeasyPrint would otherwise fetch, tokenize
         and parse letter.css and the brand's stylesheet again for every letter.) Links to
-        anything else stay, for the URL fetcher to refuse."""
+        anything else stay, for the URL fetcher to refuse. Passed this way they rank as user
+        stylesheets in the cascade: below a ``<style>`` element or ``style`` attribute of the
+        page whatever the specificity (the templates keep only the page footer's text there)."""
         import cssselect2
 
         sheets: list[_Sheet] = []
