@@ -396,6 +396,17 @@ def test_a_template_symlinked_out_of_the_folder_is_not_read(
     assert_confined(watch, home / "templates", home / "locales", home / "config")
 
 
+@pytest.mark.parametrize("name", ["letter/x.html", "letter/x.css", "letter/x.txt", "letter/x"])
+def test_every_template_autoescapes_whatever_its_name(name: str, tmp_path: Path) -> None:
+    from dunning.compose import environment
+
+    home = _home(tmp_path)
+    (home / "templates" / name).write_text("{{ value }}", "utf-8")
+    env = environment(home / "templates", home / "locales", "zh_CN")
+    rendered = env.get_template(name).render(value="<b>&\"'</b>")
+    assert rendered == "&lt;b&gt;&amp;&#34;&#39;&lt;/b&gt;"
+
+
 def test_context_data_stays_readable(tmp_path: Path) -> None:
     """The sandbox's extra rules keep what templates need: data attributes, str and date
     methods, loops, filters."""
@@ -778,6 +789,19 @@ def test_the_hostile_corpus_end_to_end(
         for value in _personal(row.values):
             for place, text in places.items():
                 assert value not in text, (row.key, place)
+
+
+def test_records_and_rejections_print_no_personal_data(tmp_path: Path, dunning: Dunning) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes(_csv_bytes([_sample(account_id="A-1"),
+                                 _sample(account_id="A-2", postal_code="<bad>")]))
+    record, rejection = _rows(dunning, path)
+    assert isinstance(record, Record)
+    assert isinstance(rejection, Rejection)
+    shown = f"{record!r} {record} {rejection!r} {rejection} {rejection.error!r}"
+    assert "A-1" in shown
+    for value in [*_personal(_sample()), _sample()["address"].splitlines()[0]]:
+        assert value not in shown
 
 
 def _is_safe_file_name(name: str) -> bool:
