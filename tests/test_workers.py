@@ -8,6 +8,7 @@ import io
 import json
 import multiprocessing
 import os
+import re
 import signal
 from pathlib import Path
 from typing import Any
@@ -128,3 +129,18 @@ def test_workers_must_be_positive(tmp_path: Path, dunning: Dunning) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         run_batch(SAMPLE_FILES, as_of=SAMPLES_AS_OF, out_dir=tmp_path, dunning=dunning,
                   workers=0)
+
+
+def test_progress_is_log_lines_when_stderr_is_not_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dunning.cli import main
+
+    export = _export(tmp_path / "in.csv", [_not_overdue("P-1"), _not_overdue("P-2")])
+    args = ["run", str(export), "--as-of", SAMPLES_AS_OF.isoformat(), "--workers", "1"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    [line] = [x for x in capsys.readouterr().err.splitlines() if "progress:" in x]
+    assert re.search(r"progress: 2/2 rows \(100\.0%\), 0 letters, [\d.]+ rows/s, done in \d+s$",
+                     line), line
+    assert main(["-q", *args, "--out", str(tmp_path / "b")]) == 0
+    assert "progress:" not in capsys.readouterr().err

@@ -68,16 +68,16 @@ def run_checks(home: Path | None = None) -> list[Check]:
 
     from .fonts import PreparedFonts, stale
 
-    families = {family for stack in settings.fonts.values() for family in stack}
+    configured = {family for stack in settings.fonts.values() for family in stack}
     fonts_dir = settings.assets_dir / "fonts"
-    problems = stale(fonts_dir, families)
+    problems = stale(fonts_dir, configured)
     if problems:
         checks.append(Check("prepared fonts", False, "; ".join(problems) + " (letters fall back "
                             "to the full faces: several times bigger and slower)", "make fonts"))
     else:
-        faces = PreparedFonts(fonts_dir, families).faces
+        faces = PreparedFonts(fonts_dir, configured).faces
         size = sum((fonts_dir / face.file).stat().st_size for face in faces)
-        checks.append(Check("prepared fonts", True, f"{len(faces)} faces of {len(families)} "
+        checks.append(Check("prepared fonts", True, f"{len(faces)} faces of {len(configured)} "
                             f"families in {fonts_dir} ({size / 2**20:.0f} MiB)"))
 
     from .locale import translations

@@ -96,12 +96,14 @@ class PreparedFonts:
             {face.family for face in self.faces}, key=len, reverse=True))
         self._stack = re.compile(rf"""(["'])({families_re})\1""") if families_re else None
 
-    def font_face_css(self) -> str:
-        """``@font-face`` rules for every prepared face (URLs relative to the assets folder)."""
+    def font_face_css(self, families: Iterable[str] | None = None) -> str:
+        """``@font-face`` rules for the prepared faces of ``families`` (default: all), with URLs
+        relative to the assets folder."""
+        wanted = None if families is None else set(families)
         return "".join(
             f'@font-face {{ font-family: "{face.name}"; font-weight: {face.weight}; '
             f'src: url("{self.fonts_dir.name}/{face.file}"); }}\n'
-            for face in self.faces)
+            for face in self.faces if wanted is None or face.family in wanted)
 
     def prefer(self, css: str) -> str:
         """``css`` with each quoted prepared family preceded by its subset.
@@ -266,9 +268,9 @@ def build(root: Path, fonts: dict[str, tuple[str, ...]], *, jobs: int | None = N
     tmp = out / (INDEX + ".tmp")
     tmp.write_text(json.dumps(listing, indent=2, ensure_ascii=False) + "\n", "utf-8")
     os.replace(tmp, out / INDEX)
-    keep = {face.file for face in faces} | {INDEX}
+    listed = {face.file for face in faces} | {INDEX}
     for stray in out.glob("*.otf"):
-        if stray.name not in keep:
+        if stray.name not in listed:
             stray.unlink()
     return faces
 

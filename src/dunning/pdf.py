@@ -214,18 +214,18 @@ class PdfRenderer:
         self._sheets: dict[Path, _Sheet] = {}
         families = {family for stack in fonts.values() for family in stack}
         self.prepared = PreparedFonts(self.assets_dir / "fonts", families)
-        self._font_faces: _Sheet | None = None
+        self._font_faces: dict[str, _Sheet] = {}
 
     def warm(self) -> None:
         """Do before the first letter what every letter needs: parse every stylesheet under
         the assets folder, read each configured font's coverage and load its faces."""
         from weasyprint import HTML
 
-        self._prepared_faces()
         for path in sorted(self.assets_dir.rglob("*.css")):
             self._stylesheet(path)
         for locale, families in self.fonts.items():
             self.coverage(locale)
+            self._prepared_faces(locale)
             stack = ", ".join(f'"{family}"' for family in families)
             HTML(string=f'<p style="font-family: {stack}">dunning 催收 <b>通知</b></p>').render(
                 font_config=self.font_config)
@@ -259,7 +259,7 @@ class PdfRenderer:
                             url_fetcher=fetcher)
                 sheets = self._take_linked_stylesheets(page)
                 if sheets and self.prepared.faces:
-                    sheets.insert(0, self._prepared_faces())
+                    sheets.insert(0, self._prepared_faces(locale))
                 document = page.render(font_config=self.font_config,
                                        stylesheets=[sheet.css for sheet in sheets])
                 data = document.write_pdf(uncompressed_pdf=False)
@@ -298,18 +298,20 @@ class PdfRenderer:
             self._sheets[path] = sheet
         return sheet
 
-    def _prepared_faces(self) -> _Sheet:
-        """The ``@font-face`` rules of the prepared fonts, parsed once (see dunning.fonts)."""
+    def _prepared_faces(self, locale: str) -> _Sheet:
+        """The ``@font-face`` rules of the prepared fonts of ``locale``'s families (see
+        dunning.fonts), parsed once; a locale's faces are loaded only when it is first used."""
         from weasyprint import CSS
 
-        if self._font_faces is None:
+        if locale not in self._font_faces:
             fetcher = self._fetcher(self.assets_dir)
             with _weasyprint_warnings() as warnings:
-                css = CSS(string=self.prepared.font_face_css(),
+                css = CSS(string=self.prepared.font_face_css(self.fonts.get(locale, ())),
                           base_url=self.assets_dir.as_uri() + "/", url_fetcher=fetcher,
                           font_config=self.font_config)
-            self._font_faces = _Sheet(css, (0, 0), tuple(warnings), tuple(fetcher.refused))
-        return self._font_faces
+            self._font_faces[locale] = _Sheet(css, (0, 0), tuple(warnings),
+                                              tuple(fetcher.refused))
+        return self._font_faces[locale]
 
     def _take_linked_stylesheets(self, page: Any) -> list[_Sheet]:
         """Swap the page's ``<link rel=stylesheet>`` to files under the assets folder for
