@@ -48,7 +48,7 @@ def test_run_exit_0_when_every_row_rendered_or_suppressed(
     outcomes = [e["outcome"] for e in _manifest(tmp_path / "out")]
     assert sorted(outcomes) == ["rendered", "suppressed"]
     printed = capsys.readouterr().out
-    assert "rendered 1, suppressed 1, rejected 0, failed 0" in printed
+    assert "2 rows = 1 rendered + 1 suppressed + 0 rejected + 0 failed" in printed
 
 
 def test_run_exit_1_when_rows_rejected(tmp_path: Path) -> None:

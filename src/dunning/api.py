@@ -90,10 +90,13 @@ def render_one(
     if plan.suppression:
         return asdict(ManifestEntry(**base, outcome="suppressed", reason=str(plan.suppression)))
     letter = dunning.render(plan)
-    write_bytes_atomic(output, letter.pdf.data)
+    from .protect import protect_letter
+
+    data = protect_letter(letter.pdf.data, row, dunning.brands[row.brand])
+    write_bytes_atomic(output, data)
     return asdict(ManifestEntry(
         **base, outcome="rendered", stage=plan.stage, path=str(output), pages=letter.pdf.pages,
-        sha256=sha256(letter.pdf.data), total=str(plan.items.total),
+        sha256=sha256(data), total=str(plan.items.total),
         currency=plan.items.currency, capped=plan.items.capped,
     ))
 

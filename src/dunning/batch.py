@@ -17,27 +17,34 @@ are written.
 from __future__ import annotations
 
 import logging
+import secrets
+import signal
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .errors import OutputError, RenderError, TemplateError
+from .errors import RenderError, TemplateError
+from .ledger import Ledger, LetterRow, record_hash, redact
 from .letter import Dunning
 from .output import (
     OUTCOMES,
     ManifestEntry,
     ManifestWriter,
+    RunLock,
     ensure_dir,
+    remove_stale_temp_files,
     sha256,
     write_bytes_atomic,
     write_json_atomic,
 )
 from .progress import Progress, make_progress
+from .protect import protect_letter
 from .records import Record, Rejection, check_inputs, count_rows, read_records
 from .workers import WorkerPool, default_workers
 
@@ -50,21 +57,37 @@ RECYCLE_AFTER = 1000
 #: Rows in flight per worker (read, not yet in the manifest): enough to keep every worker
 #: busy while one slow letter holds up the manifest's order.
 WINDOW_PER_WORKER = 32
+#: Seconds one letter may take in a worker before the worker is stopped (a normal letter
+#: takes well under a second; the slow font path about 12 s).
+LETTER_TIMEOUT = 120.0
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC time plus a random suffix."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 @dataclass
 class RunSummary:
-    """Counts that reconcile: rows == rendered + suppressed + rejected + failed."""
+    """Counts that reconcile: rows == rendered + suppressed + rejected + failed, with the
+    letters and the amounts demanded broken down by stage, brand and locale."""
 
     as_of: date
     out_dir: Path
     inputs: list[str]
+    run_id: str = ""
+    ledger: str = ""
     counts: Counter[str] = field(default_factory=Counter)
     by_stage: Counter[str] = field(default_factory=Counter)
     by_brand: Counter[str] = field(default_factory=Counter)
+    by_locale: Counter[str] = field(default_factory=Counter)
     suppressed_by_reason: Counter[str] = field(default_factory=Counter)
     capped: int = 0
+    resumed: int = 0
     demanded: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    demanded_by: dict[str, dict[str, dict[str, Decimal]]] = field(
+        default_factory=lambda: {k: defaultdict(lambda: defaultdict(Decimal))
+                                 for k in ("stage", "brand", "locale")})
     seconds: float = 0.0
     workers: int = 1
     #: Most rows that were in flight at once (read, not yet written): at most the window.
@@ -84,25 +107,46 @@ class RunSummary:
     def add(self, entry: ManifestEntry) -> None:
         self.counts[entry.outcome] += 1
         if entry.outcome == "rendered":
-            self.by_stage[str(entry.stage)] += 1
-            self.by_brand[str(entry.brand)] += 1
+            groups = {"stage": str(entry.stage), "brand": str(entry.brand),
+                      "locale": str(entry.locale)}
+            self.by_stage[groups["stage"]] += 1
+            self.by_brand[groups["brand"]] += 1
+            self.by_locale[groups["locale"]] += 1
             self.capped += bool(entry.capped)
-            self.demanded[str(entry.currency)] += Decimal(str(entry.total))
+            self.resumed += bool(entry.resumed)
+            amount, currency = Decimal(str(entry.total)), str(entry.currency)
+            self.demanded[currency] += amount
+            for key, group in groups.items():
+                self.demanded_by[key][group][currency] += amount
         elif entry.outcome == "suppressed":
             self.suppressed_by_reason[str(entry.reason).split(":")[0]] += 1
 
     def to_dict(self) -> dict[str, Any]:
+        def amounts(table: dict[str, dict[str, Decimal]]) -> dict[str, dict[str, str]]:
+            return {group: {cur: str(v) for cur, v in sorted(by_cur.items())}
+                    for group, by_cur in sorted(table.items())}
+
         return {
+            "run_id": self.run_id,
             "as_of": self.as_of.isoformat(),
             "inputs": self.inputs,
+            "ledger": self.ledger,
             "rows": self.rows,
             "outcomes": {name: self.counts[name] for name in OUTCOMES},
+            "reconciles": self.rows == sum(self.counts[name] for name in OUTCOMES),
             "rendered_by_stage": dict(sorted(self.by_stage.items())),
             "rendered_by_brand": dict(sorted(self.by_brand.items())),
+            "rendered_by_locale": dict(sorted(self.by_locale.items())),
             "suppressed_by_reason": dict(sorted(self.suppressed_by_reason.items())),
+            "resumed": self.resumed,
             "capped_letters": self.capped,
             "total_demanded": {cur: str(amount) for cur, amount in sorted(self.demanded.items())},
+            "demanded_by_stage": amounts(self.demanded_by["stage"]),
+            "demanded_by_brand": amounts(self.demanded_by["brand"]),
+            "demanded_by_locale": amounts(self.demanded_by["locale"]),
             "seconds": round(self.seconds, 3),
+            "workers": self.workers,
+            "worker_deaths": self.worker_deaths,
             "exit_code": self.exit_code,
         }
 
@@ -127,6 +171,9 @@ def run_batch(
     window: int | None = None,
     recycle_after: int = RECYCLE_AFTER,
     progress: Progress | str | None = None,
+    ledger: str | None = None,
+    force: bool = False,
+    letter_timeout: float | None = LETTER_TIMEOUT,
 ) -> RunSummary:
     """Run the batch over ``inputs`` into ``out_dir`` and return the summary.
 
@@ -136,6 +183,12 @@ def run_batch(
     ``progress``: a :class:`~dunning.progress.Progress`, or a mode for
     :func:`~dunning.progress.make_progress` (``auto``, ``bar``, ``log``, ``off``).
     ``on_row`` is called with each manifest entry, in input order.
+    ``ledger``: a database URL for the run ledger (default: ``ledger.sqlite`` in the output
+    folder given, or in ``output/`` for the default per-date folders). A letter already in the
+    ledger for this account, as-of date and folder, with the same record data and template
+    version, is resumed, not made again; ``force`` makes every letter again as a new version.
+    ``letter_timeout``: seconds one letter may take in a worker process before that worker is
+    stopped and the letter fails (None: no limit).
 
     Raises ConfigError, InputError or OutputError when the run cannot proceed at all, and
     RenderError when worker processes cannot start.
@@ -152,19 +205,41 @@ def run_batch(
     reporter = make_progress(progress) if isinstance(progress, str) else progress
     check_inputs(paths)
     ensure_dir(out)
+    with RunLock(out):
+        remove_stale_temp_files(out)
+        book = Ledger.for_output(out if out_dir else out.parent, ledger)
+        try:
+            return _run(paths, dunning=dunning, as_of=as_of, out=out, book=book,
+                        workers=workers, window=window, recycle_after=recycle_after,
+                        reporter=reporter, on_row=on_row, force=force,
+                        letter_timeout=letter_timeout, started=started)
+        finally:
+            book.close()
+
+
+def _run(paths: list[Path], *, dunning: Dunning, as_of: date, out: Path, book: Ledger,
+         workers: int, window: int, recycle_after: int, reporter: Progress | None,
+         on_row: Callable[[ManifestEntry], None] | None, force: bool,
+         letter_timeout: float | None, started: float) -> RunSummary:
+    run_id = new_run_id()
     summary = RunSummary(as_of=as_of, out_dir=out, inputs=[str(p) for p in paths],
-                         workers=workers)
-    log.info("1/3 run as of %s: %d input file(s) into %s, %d worker(s)", as_of, len(paths),
-             out, workers)
+                         workers=workers, run_id=run_id, ledger=redact(book.url))
+    log.info("1/3 run %s as of %s: %d input file(s) into %s, %d worker(s)", run_id, as_of,
+             len(paths), out, workers)
     _check_prepared_fonts(dunning)
+    book.start_run(run_id=run_id, as_of=as_of, out_dir=out, inputs=summary.inputs)
     if reporter:
         reporter.start(count_rows(paths))
+    template_version = dunning.template_version()
+    planner = _Resume(book=book, as_of=as_of, out=out, template_version=template_version,
+                      force=force)
     job = LetterJob(dunning=dunning, as_of=as_of, out=out)
     manifest = ManifestWriter(out / MANIFEST)
     try:
-        with _runner(job, workers, recycle_after) as runner:
-            for entry in _in_order(read_records(paths, dunning.record_rules()), runner,
-                                   window, summary):
+        with _runner(job, workers, recycle_after, letter_timeout) as runner:
+            rows = read_records(paths, dunning.record_rules())
+            for entry in _in_order(rows, planner.prepare, runner, window, summary):
+                planner.record(entry, run_id)
                 manifest.write(entry)
                 summary.add(entry)
                 if reporter:
@@ -183,7 +258,9 @@ def run_batch(
     summary.seconds = time.monotonic() - started
     log.info("2/3 %d rows: %s", summary.rows,
              ", ".join(f"{n} {name}" for name in OUTCOMES if (n := summary.counts[name])))
-    write_json_atomic(out / SUMMARY, summary.to_dict())
+    data = summary.to_dict()
+    write_json_atomic(out / SUMMARY, data)
+    book.finish_run(run_id, data)
     log.info("3/3 manifest and summary written to %s", out)
     return summary
 
@@ -212,15 +289,42 @@ class LetterJob:
         """Load fonts and parse stylesheets before the first letter."""
         self.dunning.renderer.warm()
 
-    def __call__(self, row: Any) -> ManifestEntry:
+    def __call__(self, row: Task) -> ManifestEntry:
         return _outcome(row, self.dunning, self.as_of, self.out)
 
 
-class _InProcess:
-    """``workers=1``: each row is rendered when submitted, in this process."""
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A record to render, with what the ledger says about it."""
 
-    def __init__(self, job: LetterJob) -> None:
+    record: Record
+    last_notice: date | None = None
+    version: int = 1
+
+    @property
+    def account_id(self) -> str:
+        return self.record.account_id
+
+    @property
+    def where(self) -> str:
+        return self.record.where
+
+    @property
+    def brand(self) -> str:
+        return self.record.brand
+
+
+class LetterTimeoutError(Exception):
+    """One letter took longer than the per-letter time limit."""
+
+
+class _InProcess:
+    """``workers=1``: each row is rendered when submitted, in this process. The time limit
+    is enforced with a timer signal (in the main thread only)."""
+
+    def __init__(self, job: LetterJob, letter_timeout: float | None = None) -> None:
         self.job = job
+        self.letter_timeout = letter_timeout
         self._done: list[tuple[int, ManifestEntry]] = []
 
     def __enter__(self) -> _InProcess:
@@ -230,30 +334,48 @@ class _InProcess:
         pass
 
     def submit(self, seq: int, row: Any) -> None:
-        self._done.append((seq, self.job(row)))
+        limit = self.letter_timeout
+        if not limit or threading.current_thread() is not threading.main_thread():
+            self._done.append((seq, self.job(row)))
+            return
+
+        def expire(_signum: int, _frame: Any) -> None:
+            raise LetterTimeoutError(
+                f"took longer than the per-letter time limit of {limit:g} s")
+
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, limit)
+        try:
+            self._done.append((seq, self.job(row)))
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
 
     def collect(self, timeout: float | None = None) -> list[tuple[int, ManifestEntry]]:
         done, self._done = self._done, []
         return done
 
 
-def _runner(job: LetterJob, workers: int, recycle_after: int) -> _InProcess | WorkerPool:
+def _runner(job: LetterJob, workers: int, recycle_after: int,
+            letter_timeout: float | None) -> _InProcess | WorkerPool:
     if workers == 1:
-        return _InProcess(job)
+        return _InProcess(job, letter_timeout)
     return WorkerPool(job, workers=workers, recycle_after=recycle_after,
-                      failed=_worker_died)
+                      failed=_worker_died, letter_timeout=letter_timeout)
 
 
-def _worker_died(row: Record, reason: str) -> ManifestEntry:
+def _worker_died(row: Task, reason: str) -> ManifestEntry:
     return ManifestEntry(account_id=row.account_id, source=row.where, outcome="failed",
                          brand=row.brand, reason=reason)
 
 
 def _in_order(
-    rows: Iterator[Any], runner: _InProcess | WorkerPool, window: int, summary: RunSummary,
+    rows: Iterator[Any], prepare: Callable[[Record | Rejection], Task | ManifestEntry],
+    runner: _InProcess | WorkerPool, window: int, summary: RunSummary,
 ) -> Iterator[ManifestEntry]:
     """Feed ``rows`` to ``runner`` with at most ``window`` in flight; yield their entries in
-    input order. Rejected rows need no rendering and wait in the buffer like the others."""
+    input order. ``prepare`` turns a row into a task to render, or directly into its entry
+    (rejected, or already made); those wait in the buffer like the others."""
     buffer: dict[int, ManifestEntry] = {}
     read = written = 0
     exhausted = False
@@ -263,10 +385,11 @@ def _in_order(
             if row is None:
                 exhausted = True
                 break
-            if isinstance(row, Rejection):
-                buffer[read] = _rejected(row)
+            task = prepare(row)
+            if isinstance(task, ManifestEntry):
+                buffer[read] = task
             else:
-                runner.submit(read, row)
+                runner.submit(read, task)
             read += 1
             summary.peak_in_flight = max(summary.peak_in_flight, read - written)
         for seq, entry in runner.collect(timeout=0 if written in buffer else 1.0):
@@ -284,15 +407,13 @@ def _rejected(row: Rejection) -> ManifestEntry:
                          reason=row.error.reason)
 
 
-def _outcome(row: Record | Rejection, dunning: Dunning, as_of: date, out: Path) -> ManifestEntry:
-    """The manifest entry for one row (rendering and writing its letter if it gets one)."""
-    if isinstance(row, Rejection):
-        return _rejected(row)
-    record = row
+def _outcome(task: Task, dunning: Dunning, as_of: date, out: Path) -> ManifestEntry:
+    """The manifest entry for one record (rendering and writing its letter if it gets one)."""
+    record = task.record
     base: dict[str, Any] = {"account_id": record.account_id, "source": record.where,
                             "brand": record.brand}
     try:
-        plan = dunning.plan(record, as_of)
+        plan = dunning.plan(record, as_of, last_notice=task.last_notice)
     except Exception as exc:  # a bug in planning must not stop the run
         log.warning("failed %s: %s", record.account_id, exc, exc_info=log.isEnabledFor(10))
         return ManifestEntry(**base, outcome="failed", reason=f"{type(exc).__name__}: {exc}")
@@ -301,7 +422,8 @@ def _outcome(row: Record | Rejection, dunning: Dunning, as_of: date, out: Path) 
                              reason=str(plan.suppression))
     try:
         letter = dunning.render(plan)
-    except (TemplateError, RenderError) as exc:
+        data = protect_letter(letter.pdf.data, record, dunning.brands[record.brand])
+    except (TemplateError, RenderError, LetterTimeoutError) as exc:
         log.warning("failed %s: %s", record.account_id, exc)
         return ManifestEntry(**base, outcome="failed", stage=plan.stage, locale=plan.locale,
                              reason=str(exc))
@@ -309,13 +431,68 @@ def _outcome(row: Record | Rejection, dunning: Dunning, as_of: date, out: Path) 
         log.warning("failed %s: %s", record.account_id, exc, exc_info=log.isEnabledFor(10))
         return ManifestEntry(**base, outcome="failed", stage=plan.stage, locale=plan.locale,
                              reason=f"{type(exc).__name__}: {exc}")
-    rel = dunning.letter_path(plan)
-    try:
-        write_bytes_atomic(out / rel, letter.pdf.data)
-    except OutputError:
-        raise
+    rel = dunning.letter_path(plan, task.version)
+    write_bytes_atomic(out / rel, data)  # OutputError stops the run
     return ManifestEntry(
         **base, outcome="rendered", stage=plan.stage, locale=plan.locale, path=rel.as_posix(),
-        pages=letter.pdf.pages, sha256=sha256(letter.pdf.data), total=str(plan.items.total),
-        currency=plan.items.currency, capped=plan.items.capped,
+        pages=letter.pdf.pages, sha256=sha256(data), total=str(plan.items.total),
+        currency=plan.items.currency, capped=plan.items.capped, resumed=False,
     )
+
+
+@dataclass
+class _Resume:
+    """The ledger's side of the run, in the main process: what is already made, which
+    version comes next, when the account was last written to; and recording each new
+    letter once its file is in place."""
+
+    book: Ledger
+    as_of: date
+    out: Path
+    template_version: str
+    force: bool
+    _pending: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+
+    def prepare(self, row: Record | Rejection) -> Task | ManifestEntry:
+        if isinstance(row, Rejection):
+            return _rejected(row)
+        digest = record_hash(row)
+        current = self.book.current(row.account_id, self.as_of, self.out)
+        if current is not None and not self.force and self._still_valid(current, digest):
+            return ManifestEntry(
+                account_id=row.account_id, source=row.where, brand=row.brand,
+                outcome="rendered", stage=current.stage, locale=current.locale,
+                path=current.path, pages=current.pages, sha256=current.sha256,
+                total=current.total, currency=current.currency, capped=current.capped,
+                resumed=True,
+            )
+        version = 1
+        if current is not None:
+            version = self.book.versions(row.account_id, self.as_of, self.out) + 1
+        self._pending[row.account_id] = (digest, current.id if current else None)
+        return Task(record=row, version=version,
+                    last_notice=self.book.last_sent_before(row.account_id, self.as_of))
+
+    def _still_valid(self, current: LetterRow, digest: str) -> bool:
+        """Same data, same templates, and the file is there with the bytes recorded."""
+        if current.record_hash != digest or current.template_version != self.template_version:
+            return False
+        path = self.out / current.path
+        try:
+            return sha256(path.read_bytes()) == current.sha256
+        except OSError:
+            return False
+
+    def record(self, entry: ManifestEntry, run_id: str) -> None:
+        pending = self._pending.pop(str(entry.account_id), None)
+        if pending is None or entry.outcome != "rendered" or entry.resumed:
+            return
+        digest, supersedes = pending
+        self.book.record_letter(
+            run_id=run_id, account_id=str(entry.account_id), as_of=self.as_of,
+            brand=str(entry.brand), stage=str(entry.stage), locale=str(entry.locale),
+            template_version=self.template_version, record_hash=digest, out_dir=self.out,
+            path=str(entry.path), sha256=str(entry.sha256), pages=int(entry.pages or 0),
+            total=Decimal(str(entry.total)), currency=str(entry.currency),
+            capped=bool(entry.capped), supersedes=supersedes,
+        )

@@ -77,29 +77,91 @@ def _dunning(ctx: click.Context) -> Any:
 @click.option("--progress", type=click.Choice(["auto", "bar", "log", "off"]), default="auto",
               show_default=True, help="Progress on stderr: a bar on a terminal, else a log "
               "line every 1000 rows or 10 s (off with -q).")
+@click.option("--ledger", "ledger", metavar="URL", envvar="DUNNING_LEDGER",
+              help="Run ledger database (SQLAlchemy URL, e.g. postgresql://user@host/db; "
+                   "default: ledger.sqlite in the output folder, or output/ledger.sqlite).")
+@click.option("--force", is_flag=True, help="Make every letter again (as a new version), even "
+              "those the ledger says are already made.")
+@click.option("--letter-timeout", type=click.FloatRange(min=1), default=120.0,
+              show_default=True, help="Seconds one letter may take before it fails.")
 @click.pass_context
 def run(ctx: click.Context, inputs: tuple[Path, ...], as_of: date | None,
-        out_dir: Path | None, workers: int | None, progress: str) -> None:
+        out_dir: Path | None, workers: int | None, progress: str, ledger: str | None,
+        force: bool, letter_timeout: float) -> None:
     """Run the batch: one PDF per overdue account, manifest.jsonl and summary.json."""
     from .batch import run_batch
+    from .report import format_summary
 
     if ctx.find_root().obj["quiet"]:
         progress = "off"
     summary = run_batch(list(inputs), as_of=as_of, out_dir=out_dir, dunning=_dunning(ctx),
-                        workers=workers, progress=progress)
-    data = summary.to_dict()
-    outcomes = ", ".join(f"{k} {v}" for k, v in data["outcomes"].items())
-    click.echo(f"{summary.rows} rows as of {data['as_of']}: {outcomes}")
-    if data["rendered_by_stage"]:
-        click.echo("letters by stage: " + ", ".join(
-            f"{k} {v}" for k, v in data["rendered_by_stage"].items()))
-    if data["suppressed_by_reason"]:
-        click.echo("suppressed: " + ", ".join(
-            f"{k} {v}" for k, v in data["suppressed_by_reason"].items()))
-    click.echo(f"capped letters: {data['capped_letters']}; demanded: " + (", ".join(
-        f"{cur} {amt}" for cur, amt in data["total_demanded"].items()) or "nothing"))
+                        workers=workers, progress=progress, ledger=ledger, force=force,
+                        letter_timeout=letter_timeout)
+    click.echo(format_summary(summary.to_dict()))
     click.echo(f"manifest: {summary.out_dir / 'manifest.jsonl'}")
     ctx.exit(summary.exit_code)
+
+
+@cli.command()
+@click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print summary.json as it is.")
+@click.pass_context
+def report(ctx: click.Context, run_dir: Path, as_json: bool) -> None:
+    """Print a run's report again: RUN is its output folder, or an as-of date (YYYY-MM-DD)
+    for the default folder output/<date>/."""
+    from .report import format_summary, load_summary
+
+    if not run_dir.exists() and _is_date(str(run_dir)):
+        from .settings import Settings
+
+        obj = ctx.find_root().obj
+        settings = Settings.at(obj["home"]) if obj["home"] else Settings.discover()
+        run_dir = settings.root / "output" / str(run_dir)
+    data = load_summary(run_dir)
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2) if as_json
+               else format_summary(data))
+    ctx.exit(EXIT_OK if data.get("exit_code", 0) == 0 else EXIT_ROWS)
+
+
+@cli.command()
+@click.argument("account_id")
+@click.option("--ledger", "ledger", metavar="URL", envvar="DUNNING_LEDGER",
+              help="Ledger database URL (default: output/ledger.sqlite).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Read the ledger of this output folder (DIR/ledger.sqlite).")
+@click.pass_context
+def history(ctx: click.Context, account_id: str, ledger: str | None,
+            out_dir: Path | None) -> None:
+    """List the letters an account received, oldest first."""
+    from .ledger import Ledger
+    from .report import format_history
+    from .settings import Settings
+
+    obj = ctx.find_root().obj
+    if ledger is None and out_dir is None:
+        settings = Settings.at(obj["home"]) if obj["home"] else Settings.discover()
+        out_dir = settings.root / "output"
+    if ledger is None:
+        from .errors import InputError
+        from .ledger import LEDGER_FILE
+
+        path = Path(str(out_dir)) / LEDGER_FILE
+        if not path.is_file():
+            raise InputError("no ledger here: no run has written to this folder yet "
+                             "(or pass --ledger URL)", path=str(path))
+    book = Ledger(ledger) if ledger else Ledger.for_output(Path(str(out_dir)))
+    try:
+        click.echo(format_history(account_id, book.history(account_id)))
+    finally:
+        book.close()
+
+
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 @cli.command()

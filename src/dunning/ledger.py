@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -36,6 +37,7 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
+    event,
     select,
     update,
 )
@@ -43,6 +45,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from .errors import OutputError
+from .output import FILE_MODE
 from .records import FIELDS, Record
 
 LEDGER_FILE = "ledger.sqlite"
@@ -66,6 +69,7 @@ letters = Table(
     Column("pages", Integer, nullable=False),
     Column("total", String(32), nullable=False),
     Column("currency", String(3), nullable=False),
+    Column("capped", Boolean, nullable=False, default=False),
     Column("status", String(16), nullable=False, default="current"),
     Column("superseded_by", Integer, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -128,6 +132,7 @@ class LetterRow:
     pages: int
     total: str
     currency: str
+    capped: bool
     status: str
     superseded_by: int | None
     created_at: datetime
@@ -151,14 +156,23 @@ class Ledger:
         self.url = url
         try:
             self.engine: Engine = create_engine(_engine_url(url), future=True)
+            if self.engine.dialect.name == "sqlite":
+                event.listen(self.engine, "connect", _sqlite_pragmas)
             metadata.create_all(self.engine)
         except (SQLAlchemyError, ImportError) as exc:
             raise OutputError(f"cannot open the ledger {redact(url)}: {exc}") from exc
 
     @classmethod
     def for_output(cls, out_dir: Path, url: str | None = None) -> Ledger:
-        """The ledger at ``url``, or the SQLite file in the output folder."""
-        return cls(url or f"sqlite:///{(out_dir / LEDGER_FILE).resolve()}")
+        """The ledger at ``url``, or the SQLite file in the output folder. A new SQLite file
+        is created owner-read-write, group-read (0640) like every output file; SQLite gives
+        its ``-wal`` and ``-shm`` companions the same mode."""
+        if url:
+            return cls(url)
+        path = (out_dir / LEDGER_FILE).resolve()
+        if not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+        return cls(f"sqlite:///{path}")
 
     def close(self) -> None:
         self.engine.dispose()
@@ -210,20 +224,32 @@ class Ledger:
     def record_letter(self, *, run_id: str, account_id: str, as_of: date, brand: str,
                       stage: str, locale: str, template_version: str, record_hash: str,
                       out_dir: Path, path: str, sha256: str, pages: int, total: Decimal,
-                      currency: str, supersedes: int | None = None) -> int:
+                      currency: str, capped: bool = False,
+                      supersedes: int | None = None) -> int:
         """Add a letter (after its file is in place); mark ``supersedes`` as superseded."""
         with self.engine.begin() as conn:
             result = conn.execute(letters.insert().values(
                 account_id=account_id, as_of=as_of, run_id=run_id, brand=brand, stage=stage,
                 locale=locale, template_version=template_version, record_hash=record_hash,
                 out_dir=str(out_dir), path=path, sha256=sha256, pages=pages, total=str(total),
-                currency=currency, status="current", created_at=_now(),
+                currency=currency, capped=capped, status="current", created_at=_now(),
             ))
             new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
             if supersedes is not None:
                 conn.execute(update(letters).where(letters.c.id == supersedes).values(
                     status="superseded", superseded_by=new_id))
         return int(new_id)
+
+    def versions(self, account_id: str, as_of: date, out_dir: Path) -> int:
+        """How many letters (current or superseded) this account has for this as-of date in
+        this output folder: the next one is version ``versions + 1``."""
+        from sqlalchemy import func
+
+        query = select(func.count()).select_from(letters).where(
+            letters.c.account_id == account_id, letters.c.as_of == as_of,
+            letters.c.out_dir == str(out_dir))
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
 
     def history(self, account_id: str) -> list[LetterRow]:
         query = select(letters).where(letters.c.account_id == account_id).order_by(
@@ -249,6 +275,15 @@ def redact(url: str) -> str:
         user = tail.split("@", 1)[0].split(":", 1)[0]
         return f"{head}{sep}{user}:***@{tail.split('@', 1)[1]}"
     return url
+
+
+def _sqlite_pragmas(conn: Any, _record: Any) -> None:
+    """WAL journal: readers never block the run; each commit is still durable on disk."""
+    cursor = conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
 
 
 def _now() -> datetime:

@@ -153,10 +153,21 @@ class Dunning:
         markup = self.html(plan)
         return Letter(plan=plan, html=markup, pdf=self.renderer.render(markup, plan.locale))
 
-    def letter_path(self, plan: Plan) -> Path:
-        """Where the letter goes, relative to the run's output folder."""
+    def template_version(self) -> str:
+        """A hash of everything that shapes a letter besides the record: the templates and
+        their assets, the catalogs and the config (brands, policy, settings)."""
+        from .ledger import tree_hash
+
+        return tree_hash([self.settings.templates_dir, self.settings.locales_dir,
+                          self.settings.config_dir])
+
+    def letter_path(self, plan: Plan, version: int = 1) -> Path:
+        """Where the letter goes, relative to the run's output folder; a later version of
+        the same letter (changed data or templates) gets ``.v2``, ``.v3``… so the earlier
+        file is kept."""
         from .output import safe_name
 
-        name = f"{safe_name(plan.record.account_id)}.pdf"
+        suffix = f".v{version}" if version > 1 else ""
+        name = f"{safe_name(plan.record.account_id)}{suffix}.pdf"
         return Path(plan.record.brand) / str(plan.stage) / name
 

@@ -123,6 +123,8 @@ class ManifestEntry:
     total: str | None = None
     currency: str | None = None
     capped: bool | None = None
+    #: True when a rerun found this letter already made (same data and templates).
+    resumed: bool | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
@@ -218,3 +220,55 @@ def write_csv_atomic(
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return count
+
+
+LOCK_FILE = "run.lock"
+
+
+class RunLock:
+    """An exclusive lock on an output folder for the length of a run, so two runs never
+    write the same letters. The operating system releases it when the process dies."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / LOCK_FILE
+        self._handle: IO[str] | None = None
+
+    def __enter__(self) -> RunLock:
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        handle = os.fdopen(fd, "r+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise OutputError(f"another run ({holder}) is writing to {self.path.parent}; "
+                              "wait for it to finish") from exc
+        handle.seek(0)
+        handle.truncate()
+        import socket
+
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            self._handle.close()  # closing releases the lock
+            self._handle = None
+
+
+def remove_stale_temp_files(folder: Path) -> int:
+    """Delete the temp files a killed run left behind (``.name.*.tmp``); call it only while
+    holding the folder's :class:`RunLock`. Returns how many were removed."""
+    removed = 0
+    for path in folder.rglob(".*.tmp"):
+        try:
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass
+    return removed

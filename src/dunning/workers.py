@@ -12,6 +12,8 @@ process (a fresh interpreter: no Pango, fontconfig or HarfBuzz state is inherite
 - **Prefetch**: each worker holds at most ``prefetch`` tasks (the one it renders and the next
   ones), so it never waits for the main process and the batch knows exactly which letter a
   worker was rendering when it died.
+- **A letter that takes too long** (``letter_timeout`` seconds, e.g. a template that loops)
+  gets its worker killed; it is then handled as a dead worker, with a reason that says so.
 - **A dead worker** (killed, out of memory, a crash inside a C library) fails only the
   letter it was rendering, with a reason; the letters queued behind it go to other workers
   and a replacement is started. Workers that die before rendering anything, again and
@@ -29,6 +31,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -124,6 +127,11 @@ class _Worker:
     sent: int = 0
     done: int = 0
     retiring: bool = False
+    #: When the task at the head of the queue started (monotonic seconds).
+    head_since: float = 0.0
+    timed_out: bool = False
+    #: Warmed up (fonts, stylesheets): the time limit counts from then, not from the spawn.
+    ready: bool = False
 
     @property
     def name(self) -> str:
@@ -151,7 +159,7 @@ class WorkerPool:
 
     def __init__(
         self, job: Job, *, workers: int, recycle_after: int, prefetch: int = 2,
-        failed: Callable[[Any, str], ManifestEntry],
+        failed: Callable[[Any, str], ManifestEntry], letter_timeout: float | None = None,
     ) -> None:
         if workers < 1 or recycle_after < 1 or prefetch < 1:
             raise ValueError("workers, recycle_after and prefetch must be at least 1")
@@ -160,6 +168,7 @@ class WorkerPool:
         self.recycle_after = recycle_after
         self.prefetch = prefetch
         self._failed = failed
+        self.letter_timeout = letter_timeout
         self._ctx = multiprocessing.get_context("spawn")
         self._workers: list[_Worker] = []
         self._backlog: deque[tuple[int, Any]] = deque()
@@ -228,6 +237,8 @@ class WorkerPool:
                 except OSError:  # it has died; collect() will bury it
                     self._backlog.appendleft((seq, row))
                     break
+                if not worker.queue:
+                    worker.head_since = time.monotonic()
                 worker.queue.append((seq, row))
                 worker.sent += 1
                 if worker.sent >= self.recycle_after:
@@ -246,11 +257,19 @@ class WorkerPool:
             wait(waitables, timeout)
         for worker in list(self._workers):
             self._read(worker)
+            self._enforce_time_limit(worker)
             if not worker.process.is_alive():
                 self._bury(worker)
         self._dispatch()
         results, self._results = self._results, []
         return results
+
+    def _enforce_time_limit(self, worker: _Worker) -> None:
+        if (self.letter_timeout and worker.ready and worker.queue and not worker.timed_out
+                and time.monotonic() - worker.head_since > self.letter_timeout):
+            worker.timed_out = True
+            worker.process.kill()
+            worker.process.join(timeout=5)
 
     def _read(self, worker: _Worker) -> None:
         try:
@@ -264,6 +283,7 @@ class WorkerPool:
         if kind == "done":
             _, seq, entry = message
             head, _row = worker.queue.popleft()
+            worker.head_since = time.monotonic()
             if head != seq:  # pragma: no cover - a worker answers in the order it was fed
                 raise RuntimeError(f"{worker.name} answered task {seq}, expected {head}")
             worker.done += 1
@@ -273,6 +293,8 @@ class WorkerPool:
             record = logging.makeLogRecord(message[1])
             logging.getLogger(record.name).handle(record)
         elif kind == "ready":
+            worker.ready = True
+            worker.head_since = time.monotonic()
             log.debug("worker %s ready", message[1])
         elif kind == "init_failed":
             raise RenderError(f"a worker process could not start: {message[1]}")
@@ -290,11 +312,13 @@ class WorkerPool:
         self.deaths += 1
         if worker.queue:
             (seq, row), *rest = worker.queue
-            reason = death_reason(code)
+            reason = (f"took longer than the per-letter time limit of {self.letter_timeout:g} s;"
+                      " its worker process was stopped" if worker.timed_out
+                      else death_reason(code))
             log.warning("%s: %s", worker.name, reason)
             self._results.append((seq, self._failed(row, reason)))
             self._backlog.extendleft(reversed(rest))
-        if worker.done == 0:
+        if worker.done == 0 and not worker.timed_out:
             self._barren_deaths += 1
             if self._barren_deaths >= MAX_BARREN_DEATHS:
                 raise RenderError(

@@ -1,0 +1,84 @@
+"""Run reports and account histories: what a run did, and what an account was sent.
+
+Takes a run folder's ``summary.json`` (written at the end of every run) or the ledger; gives
+plain text for the terminal (the same text ``dunning run`` prints at its end).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .ledger import LetterRow
+
+OUTCOMES = ("rendered", "suppressed", "rejected", "failed")
+
+
+def load_summary(run: Path) -> dict[str, Any]:
+    """The summary of the run in folder ``run`` (or the folder holding ``run`` if it is the
+    summary file itself)."""
+    path = run / "summary.json" if run.is_dir() else run
+    try:
+        data: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError("no summary.json: not a run folder, or the run did not finish "
+                         "(rerun it to complete it)", path=str(path)) from exc
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the run summary: {exc}", path=str(path)) from exc
+    return data
+
+
+def _counts(counts: Mapping[str, Any]) -> str:
+    return ", ".join(f"{name} {value}" for name, value in counts.items()) or "none"
+
+
+def format_summary(data: Mapping[str, Any]) -> str:
+    """The run summary as text: the reconciliation line first, then the breakdowns."""
+    outcomes = data.get("outcomes", {})
+    parts = " + ".join(f"{outcomes.get(name, 0)} {name}" for name in OUTCOMES)
+    balanced = data.get("rows") == sum(outcomes.get(name, 0) for name in OUTCOMES)
+    lines = [
+        f"run as of {data.get('as_of')}: {data.get('rows')} rows = {parts}"
+        + ("" if balanced else "  (DOES NOT RECONCILE)"),
+    ]
+    for key, title in (("rendered_by_stage", "letters by stage"),
+                       ("rendered_by_brand", "letters by brand"),
+                       ("rendered_by_locale", "letters by locale"),
+                       ("suppressed_by_reason", "suppressed"),
+                       ("resumed", "already made (resumed)")):
+        value = data.get(key)
+        if isinstance(value, Mapping) and value:
+            lines.append(f"{title}: {_counts(value)}")
+        elif isinstance(value, int) and value:
+            lines.append(f"{title}: {value}")
+    demanded = data.get("total_demanded") or {}
+    lines.append(f"capped letters: {data.get('capped_letters', 0)}; demanded: "
+                 + (", ".join(f"{cur} {amt}" for cur, amt in demanded.items()) or "nothing"))
+    for key, title in (("demanded_by_stage", "demanded by stage"),
+                       ("demanded_by_brand", "demanded by brand"),
+                       ("demanded_by_locale", "demanded by locale")):
+        value = data.get(key)
+        if isinstance(value, Mapping) and value:
+            lines.append(f"{title}: " + "; ".join(
+                f"{group} " + ", ".join(f"{cur} {amt}" for cur, amt in amounts.items())
+                for group, amounts in value.items()))
+    if data.get("exit_code") is not None:
+        lines.append(f"exit code: {data['exit_code']}")
+    return "\n".join(lines)
+
+
+def format_history(account_id: str, rows: list[LetterRow]) -> str:
+    """An account's letters, oldest first, one line each."""
+    if not rows:
+        return f"{account_id}: no letters in the ledger"
+    lines = [f"{account_id}: {len(rows)} letter(s)"]
+    for row in rows:
+        lines.append(
+            f"  {row.as_of}  {row.stage:<8} {row.locale:<6} {row.status:<10} "
+            f"{row.currency} {row.total:>12}  {row.pages}p  run {row.run_id}  "
+            f"{Path(row.out_dir) / row.path}  sha256 {row.sha256[:12]}…"
+        )
+    return "\n".join(lines)

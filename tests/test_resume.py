@@ -1,0 +1,250 @@
+"""Runs that never lose or duplicate a letter: resume, versions, force, interval from the
+ledger, the output lock, a per-letter time limit, and SIGKILL at random points."""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pikepdf
+import pytest
+
+from dunning.batch import run_batch
+from dunning.errors import OutputError
+from dunning.ledger import Ledger
+from dunning.letter import Dunning
+from dunning.output import sha256
+from dunning.settings import Settings
+
+from .helpers import ROOT, SAMPLE_FILES, SAMPLES_AS_OF, raw_rows
+
+IDS = ["MT-000001", "MT-000004", "MT-000007", "JQ-000004", "JQ-000007", "MT-000012"]
+
+
+def _export(path: Path, ids: list[str] = IDS, **changes: dict[str, str]) -> Path:
+    rows = [r for r in raw_rows(SAMPLE_FILES[0]) if r["account_id"] in ids]
+    rows = [{**r, **changes.get(r["account_id"].replace("-", "_"), {})} for r in rows]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _manifest(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in (out / "manifest.jsonl").read_text("utf-8").splitlines()]
+
+
+def _pdfs(out: Path) -> dict[str, float]:
+    return {p.relative_to(out).as_posix(): p.stat().st_mtime_ns for p in out.rglob("*.pdf")}
+
+
+def test_rerun_resumes_and_changed_data_makes_a_new_version(
+    tmp_path: Path, dunning: Dunning, ledger_url: str
+) -> None:
+    out = tmp_path / "out"
+    export = _export(tmp_path / "in.csv")
+    first = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out, dunning=dunning,
+                      workers=1, ledger=ledger_url)
+    assert first.counts["rendered"] == 5
+    assert first.counts["suppressed"] == 1
+    files = _pdfs(out)
+    assert len(files) == 5
+
+    again = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out, dunning=dunning,
+                      workers=1, ledger=ledger_url)
+    assert again.counts["rendered"] == 5
+    assert again.resumed == 5
+    assert _pdfs(out) == files, "a resumed letter must not be written again"
+    assert all(e["resumed"] for e in _manifest(out) if e["outcome"] == "rendered")
+
+    changed = _export(tmp_path / "in2.csv", MT_000004={"paid_since_due": "100.00"})
+    third = run_batch([changed], as_of=SAMPLES_AS_OF, out_dir=out, dunning=dunning,
+                      workers=1, ledger=ledger_url)
+    assert third.resumed == 4
+    now = _pdfs(out)
+    assert set(files) < set(now), "the old letter is kept"
+    [new] = set(now) - set(files)
+    assert new == "mingtai/formal/MT-000004.v2.pdf"
+    ledger = Ledger(ledger_url)
+    history = ledger.history("MT-000004")
+    assert [h.status for h in history] == ["superseded", "current"]
+    assert history[1].path == new
+    assert history[0].superseded_by == history[1].id
+    entry = next(e for e in _manifest(out) if e["account_id"] == "MT-000004")
+    assert entry["path"] == new
+    assert not entry["resumed"]
+    ledger.close()
+
+
+def test_force_renders_every_letter_again(tmp_path: Path, dunning: Dunning) -> None:
+    out = tmp_path / "out"
+    export = _export(tmp_path / "in.csv")
+    run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out, dunning=dunning, workers=1)
+    forced = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out, dunning=dunning,
+                       workers=1, force=True)
+    assert forced.resumed == 0
+    assert forced.counts["rendered"] == 5
+    assert len(_pdfs(out)) == 10
+    ledger = Ledger.for_output(out)
+    assert sum(1 for r in ledger.letters_in(out) if r.status == "current") == 5
+    ledger.close()
+
+
+def test_template_change_is_a_new_version(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    for folder in ("config", "templates", "locales"):
+        shutil.copytree(ROOT / folder, home / folder)
+    out = tmp_path / "out"
+    export = _export(tmp_path / "in.csv", ["MT-000004"])
+    run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out,
+              dunning=Dunning.load(Settings.at(home)), workers=1)
+    partial = home / "templates" / "letter" / "partials" / "signature.html"
+    partial.write_text(partial.read_text("utf-8") + "\n<!-- reviewed -->\n", "utf-8")
+    second = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out,
+                       dunning=Dunning.load(Settings.at(home)), workers=1)
+    assert second.resumed == 0
+    assert sorted(_pdfs(out)) == ["mingtai/formal/MT-000004.pdf",
+                                  "mingtai/formal/MT-000004.v2.pdf"]
+
+
+def test_minimum_interval_reads_the_ledger(
+    tmp_path: Path, dunning: Dunning, ledger_url: str
+) -> None:
+    export = _export(tmp_path / "in.csv", ["MT-000004"])
+    run_batch([export], as_of=SAMPLES_AS_OF, out_dir=tmp_path / "d0", dunning=dunning,
+              workers=1, ledger=ledger_url)
+    soon = run_batch([export], as_of=SAMPLES_AS_OF + timedelta(days=3),
+                     out_dir=tmp_path / "d3", dunning=dunning, workers=1, ledger=ledger_url)
+    [entry] = _manifest(tmp_path / "d3")
+    assert entry["outcome"] == "suppressed"
+    assert entry["reason"].startswith("recent_notice: last letter 3 days ago")
+    assert soon.exit_code == 0
+    later = run_batch([export], as_of=SAMPLES_AS_OF + timedelta(days=7),
+                      out_dir=tmp_path / "d7", dunning=dunning, workers=1, ledger=ledger_url)
+    assert later.counts["rendered"] == 1
+
+
+def test_two_runs_cannot_write_one_folder(tmp_path: Path, dunning: Dunning) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    with (out / "run.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(OutputError, match="another run"):
+            run_batch([_export(tmp_path / "in.csv")], as_of=SAMPLES_AS_OF, out_dir=out,
+                      dunning=dunning, workers=1)
+    assert not (out / "manifest.jsonl").exists()
+
+
+def test_a_hanging_letter_fails_alone(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    for folder in ("config", "templates", "locales"):
+        shutil.copytree(ROOT / folder, home / folder)
+    partial = home / "templates" / "letter" / "partials" / "contacts.html"
+    partial.write_text(
+        '{% if borrower.contract_no == "MT-LN-2025-000248" %}{% for i in range(100000) %}'
+        "{% for j in range(100000) %}{% endfor %}{% endfor %}{% endif %}"
+        + partial.read_text("utf-8"), "utf-8")
+    out = tmp_path / "out"
+    export = _export(tmp_path / "in.csv", ["MT-000004", "MT-000001", "JQ-000004"])
+    started = time.monotonic()
+    summary = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out,
+                        dunning=Dunning.load(Settings.at(home)), workers=2, letter_timeout=5)
+    assert time.monotonic() - started < 120
+    by_id = {e["account_id"]: e for e in _manifest(out)}
+    assert by_id["MT-000004"]["outcome"] == "failed"
+    assert "time limit" in by_id["MT-000004"]["reason"]
+    assert by_id["MT-000001"]["outcome"] == by_id["JQ-000004"]["outcome"] == "rendered"
+    assert summary.exit_code == 1
+
+
+def _run_cli(export: Path, out: Path, ledger: str,
+             capture: bool = False) -> subprocess.Popen[bytes]:
+    exe = Path(sys.executable).with_name("dunning")
+    return subprocess.Popen(
+        [str(exe), "-q", "run", str(export), "--as-of", SAMPLES_AS_OF.isoformat(), "--out",
+         str(out), "--workers", "2", "--ledger", ledger, "--progress", "off"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE if capture else subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def test_sigkill_at_random_points_never_loses_or_duplicates(tmp_path: Path) -> None:
+    ids = [r["account_id"] for r in raw_rows(SAMPLE_FILES[0])][:24]
+    export = _export(tmp_path / "in.csv", ids)
+    out = tmp_path / "out"
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    chance = random.Random(20261120)
+    kills = 0
+    for _ in range(8):
+        proc = _run_cli(export, out, ledger_url)
+        time.sleep(chance.uniform(0.5, 6.0))
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # the run and its workers, no cleanup
+            kills += 1
+        proc.wait()
+    assert kills >= 4, "the runs finished before they could be killed: use more records"
+    final = _run_cli(export, out, ledger_url, capture=True)
+    _, err = final.communicate(timeout=300)
+    assert final.returncode == 0, err.decode()
+
+    manifest = _manifest(out)
+    assert [e["account_id"] for e in manifest] == ids
+    rendered = {e["account_id"]: e for e in manifest if e["outcome"] == "rendered"}
+    pdfs = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.pdf"))
+    assert pdfs == sorted(e["path"] for e in rendered.values()), "a letter exists twice"
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+    ledger = Ledger(ledger_url)
+    current = [r for r in ledger.letters_in(out) if r.status == "current"]
+    assert sorted(r.account_id for r in current) == sorted(rendered)
+    assert all(r.status == "current" for r in ledger.letters_in(out)), "nothing superseded"
+    for row in current:
+        data = (out / row.path).read_bytes()
+        assert sha256(data) == row.sha256 == rendered[row.account_id]["sha256"]
+        with pikepdf.open(out / row.path) as pdf:
+            assert len(pdf.pages) == row.pages
+    ledger.close()
+
+
+def test_report_and_history_commands(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dunning.cli import main
+
+    out = tmp_path / "out"
+    export = _export(tmp_path / "in.csv")
+    assert main(["-q", "run", str(export), "--as-of", SAMPLES_AS_OF.isoformat(), "--out",
+                 str(out), "--workers", "1"]) == 0
+    printed_by_run = capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    assert summary["reconciles"] is True
+    assert summary["rows"] == 6
+    assert summary["rendered_by_locale"] == {"zh_CN": 5}
+    total = sum(Decimal(v["CNY"]) for v in summary["demanded_by_stage"].values())
+    assert total == Decimal(summary["total_demanded"]["CNY"])
+
+    assert main(["report", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "6 rows = 5 rendered + 1 suppressed + 0 rejected + 0 failed" in report
+    assert report.strip() in printed_by_run
+
+    assert main(["history", "MT-000004", "--out", str(out)]) == 0
+    history = capsys.readouterr().out
+    assert "MT-000004: 1 letter(s)" in history
+    assert "2026-11-20  formal" in history
+    assert "mingtai/formal/MT-000004.pdf" in history
+
+    assert main(["history", "MT-000004", "--out", str(tmp_path / "nothing")]) == 2
+    assert main(["report", str(tmp_path / "nothing")]) == 2
