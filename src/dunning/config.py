@@ -199,7 +199,11 @@ def validate_model(
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in (where, *first["loc"]) if p != "")
-        raise error(first["msg"], path=path, key=loc or None) from exc
+        message, value = first["msg"], first.get("input")
+        if isinstance(value, (str, int, float, Decimal)) and not isinstance(value, bool) \
+                and len(str(value)) <= 80:
+            message = f"{message} (got {value!r})"
+        raise error(message, path=path, key=loc or None) from exc
 
 
 # --------------------------------------------------------------------------- brands
