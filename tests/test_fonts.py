@@ -48,15 +48,14 @@ def test_every_configured_family_is_prepared() -> None:
 
 
 def test_letters_use_the_prepared_faces(sample_run: tuple[RunSummary, Path]) -> None:
-    """Text in HTML only: the mingtai seal is an SVG image whose SPECIMEN text names its font
-    itself, so it is drawn from the full face (a few glyphs)."""
+    """Every face of a letter of common characters is a prepared one, the text of the mingtai
+    seal (an SVG image that names its own font) included: a full system face would be read
+    (about 19 MB) and subset for every letter."""
     _, out = sample_run
-    fonts = _embedded_fonts(_letter(out, "JQ-000004"))  # a formal letter, common characters
-    assert fonts, "no fonts embedded"
-    assert all(name.startswith(PREFIX.replace(" ", "-")) for name in fonts), fonts
-    fonts = _embedded_fonts(_letter(out, "MT-000004"))
-    assert {name for name in fonts if not name.startswith("dunning-")} == {
-        "Noto-Sans-CJK-SC-Bold"}
+    for account_id in ("JQ-000004", "MT-000004"):  # formal letters; MT-000004 has the seal
+        fonts = _embedded_fonts(_letter(out, account_id))
+        assert fonts, "no fonts embedded"
+        assert all(name.startswith(PREFIX.replace(" ", "-")) for name in fonts), fonts
 
 
 def test_a_rare_character_prints_from_the_full_face(sample_run: tuple[RunSummary, Path]) -> None:
