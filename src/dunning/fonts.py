@@ -8,7 +8,22 @@ and bold face, a subset of the installed face into ``templates/assets/fonts/`` w
 common hanzi of the family's region (GB 2312 for SC faces, Big5 for TC and HK faces) and every
 character of the templates, catalogs and config, with the OpenType layout of the region's
 language only (so a face of a few thousand glyphs instead of 65,535; HarfBuzz then subsets it
-for each letter in a fraction of the time, and the glyph ids a letter keeps stay small).
+for each letter in a fraction of the time).
+
+Two things about the glyphs' numbers matter once a face is embedded in a letter:
+
+- **Order.** WeasyPrint keeps glyph ids when it subsets a face for a letter, so the embedded face
+  holds an empty entry for every glyph id below the highest one the letter uses (about 30 KiB
+  per CJK face when that is near the end of the face). A prepared face therefore puts first the
+  glyphs of what every letter prints (ASCII, common symbols, then the characters of the templates,
+  catalogs, config and amounts in words, the most frequent first, with the glyphs the layout
+  substitutes for them), then the hanzi by how much Chinese uses them (wordfreq's list, for
+  names and addresses), then the rest in the region's legacy charset's order.
+- **CIDs.** Noto CJK is a CID-keyed CFF font in which glyph *n* has CID *n*. WeasyPrint writes
+  glyph ids into the letter, and a PDF reader that goes by the font's charset (Acrobat, Apple
+  Preview; poppler and Chromium do not) reads them as CIDs. A subset keeps each glyph's old CID
+  unless told otherwise, so every prepared face is renumbered to glyph *n* = CID *n* again:
+  without that, those readers would draw other glyphs than the ones laid out.
 
 At render time :class:`PreparedFonts` gives the renderer an ``@font-face`` stylesheet naming
 each subset ``dunning <family>`` and rewrites the stylesheets so that every ``"<family>"`` in a
@@ -33,7 +48,9 @@ import sys
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError
 
@@ -42,7 +59,8 @@ log = logging.getLogger(__name__)
 INDEX = "fonts.json"
 PREFIX = "dunning "
 #: Bumped when what a prepared face holds changes, so that old ones are rebuilt.
-FORMAT = 1
+#: 2: glyphs ordered for small embedded subsets, glyph n = CID n.
+FORMAT = 2
 #: fontconfig weights of the faces prepared, with their CSS weight.
 WEIGHTS = {80: 400, 200: 700}
 #: OpenType language of the region a CJK family's name ends with, and its legacy charset
@@ -167,26 +185,75 @@ def installed_faces(family: str) -> list[tuple[str, int, int]]:
     return [faces[w] for w in sorted(faces)]
 
 
+def _region(family: str) -> tuple[str, str] | None:
+    return next((r for suffix, r in REGIONS.items() if family.endswith(suffix)), None)
+
+
+def _legacy_charset(codec: str) -> list[int]:
+    """The characters of a double-byte legacy charset in its byte order (for GB 2312 and Big5
+    that is the common hanzi first)."""
+    found: list[int] = []
+    for high in range(0x81, 0xFF):
+        for low in range(0x40, 0xFF):
+            try:
+                found += [ord(ch) for ch in bytes((high, low)).decode(codec)]
+            except UnicodeDecodeError:
+                continue
+    return found
+
+
 def characters(family: str, text: str) -> set[int]:
     """The code points a prepared face of ``family`` keeps (if the face has them)."""
     keep = {cp for start, end in BASE_RANGES for cp in range(start, end + 1)}
     keep |= {ord(ch) for ch in text if ord(ch) >= 0x20}
-    region = next((r for suffix, r in REGIONS.items() if family.endswith(suffix)), None)
+    region = _region(family)
     if region:
-        codec = region[1]
-        for high in range(0x81, 0xFF):
-            for low in range(0x40, 0xFF):
-                try:
-                    keep.update(ord(ch) for ch in bytes((high, low)).decode(codec))
-                except UnicodeDecodeError:
-                    continue
+        keep.update(_legacy_charset(region[1]))
     return keep
 
 
+#: Printed by nearly every letter whatever its text: first in a prepared face.
+COMMON_RANGES = ((0x20, 0x7E), (0xA0, 0xFF), (0x2010, 0x203A), (0x20A0, 0x20BF), (0x3000, 0x3011),
+                 (0xFF01, 0xFF5E))
+
+
+@lru_cache(maxsize=1)
+def hanzi_by_frequency() -> tuple[int, ...]:
+    """Chinese characters, the most used first, as they first appear in wordfreq's Chinese
+    word list (frequency-ordered words from subtitles, Wikipedia, news and the web). Names and
+    addresses, which no template holds, mostly use the first two or three thousand."""
+    import wordfreq
+
+    seen: dict[int, None] = {}
+    for bucket in wordfreq.get_frequency_list("zh", wordlist="best"):
+        for word in bucket:
+            seen.update((ord(ch), None) for ch in word if ord(ch) >= 0x2E80)
+    return tuple(seen)
+
+
+def priority(family: str, text: str) -> list[int]:
+    """Code points in the order a prepared face of ``family`` numbers their glyphs: common
+    symbols, the project's text (most frequent first), then for a CJK face the hanzi by how
+    much Chinese uses them and the rest of the region's legacy charset in its order."""
+    counts: dict[int, int] = {}
+    for ch in text:
+        if ord(ch) >= 0x20:
+            counts[ord(ch)] = counts.get(ord(ch), 0) + 1
+    ordered = [cp for start, end in COMMON_RANGES for cp in range(start, end + 1)]
+    ordered += sorted(counts, key=lambda cp: (-counts[cp], cp))
+    region = _region(family)
+    if region:
+        ordered += hanzi_by_frequency()
+        ordered += _legacy_charset(region[1])
+    return list(dict.fromkeys(ordered))
+
+
 def project_text(root: Path) -> str:
-    """Every character a letter's fixed text may use: templates, catalogs, config."""
+    """Every character a letter's fixed text may use: templates, catalogs, config and the
+    numerals of amounts in words."""
     parts = []
-    for pattern in ("templates/**/*.html", "locales/*/LC_MESSAGES/*.po", "config/*.yaml"):
+    for pattern in ("templates/**/*.html", "locales/*/LC_MESSAGES/*.po", "config/*.yaml",
+                    "src/dunning/words.py"):
         parts += [p.read_text("utf-8", errors="replace") for p in sorted(root.glob(pattern))]
     return "".join(parts)
 
@@ -199,13 +266,83 @@ def _digest(keep: set[int]) -> str:
     return hashlib.sha256(",".join(map(str, sorted(keep))).encode()).hexdigest()[:16]
 
 
+def _substitutes(font: Any) -> dict[str, list[str]]:
+    """glyph → the glyphs the font's GSUB may print instead of it or of a sequence it begins:
+    single and multiple substitutions (e.g. the region's ``locl`` forms), alternates and
+    ligatures (ﬁ)."""
+    found: dict[str, list[str]] = {}
+    if "GSUB" not in font:
+        return found
+    for lookup in font["GSUB"].table.LookupList.Lookup:
+        for sub in lookup.SubTable:
+            sub = getattr(sub, "ExtSubTable", sub)
+            for source, target in (getattr(sub, "mapping", None) or {}).items():
+                found.setdefault(source, []).extend([target] if isinstance(target, str)
+                                                    else target)
+            for source, targets in (getattr(sub, "alternates", None) or {}).items():
+                found.setdefault(source, []).extend(targets)
+            for first, ligatures in (getattr(sub, "ligatures", None) or {}).items():
+                found.setdefault(first, []).extend(lig.LigGlyph for lig in ligatures)
+    return found
+
+
+def _glyph_order(font: Any, codepoints: list[int]) -> list[str]:
+    """The font's glyphs, those of ``codepoints`` first in that order, each followed by the
+    glyphs substituted for it; then the others in their order."""
+    cmap = font.getBestCmap()
+    substitutes = _substitutes(font)
+    order: dict[str, None] = {".notdef": None}
+    for cp in codepoints:
+        glyph = cmap.get(cp)
+        if glyph is not None and glyph not in order:
+            order[glyph] = None
+            order.update((g, None) for g in substitutes.get(glyph, ()) if g not in order)
+    order.update((g, None) for g in font.getGlyphOrder() if g not in order)
+    return list(order)
+
+
+def _reorder(font: Any, order: list[str]) -> None:
+    """Renumber the glyphs of ``font`` (CFF-based) to ``order``."""
+    from fontTools.ttLib.reorderGlyphs import reorderGlyphs
+
+    top = font["CFF "].cff.topDictIndex[0]
+    old = font.getGlyphOrder()
+    fd_select = getattr(top, "FDSelect", None)
+    fd_of = {name: fd_select[gid] for gid, name in enumerate(old)} if fd_select else {}
+    reorderGlyphs(font, order)
+    if fd_select is not None:  # reorderGlyphs leaves a CID font's FDSelect as it was
+        fd_select.gidArray = [fd_of[name] for name in order]
+
+
+def _number_cids_as_glyphs(path: Path) -> None:
+    """Rewrite a CID-keyed CFF face so that glyph n has CID n (see the module docstring)."""
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(path)  # lazy: tables other than CFF are copied as they are (by glyph id)
+    top = font["CFF "].cff.topDictIndex[0]
+    if not hasattr(top, "ROS"):
+        return  # name-keyed: readers take the code as the glyph id
+    old = font.getGlyphOrder()
+    new = [".notdef"] + [f"cid{gid:05d}" for gid in range(1, len(old))]
+    if old == new:
+        return
+    charstrings = top.CharStrings
+    charstrings.charStrings = {new[gid]: charstrings.charStrings[name]
+                               for gid, name in enumerate(old)}
+    top.charset = new
+    font.setGlyphOrder(new)
+    tmp = path.with_suffix(".cid.tmp")
+    font.save(tmp)
+    os.replace(tmp, path)
+
+
 def _build_face(family: str, source: str, index: int, weight: int, keep: set[int],
-                target: Path) -> PreparedFace:
+                order: list[int], target: Path) -> PreparedFace:
     from fontTools import subset
     from fontTools.ttLib import TTFont
 
     font = TTFont(source, fontNumber=index, lazy=False)
-    region = next((r for suffix, r in REGIONS.items() if family.endswith(suffix)), None)
+    region = _region(family)
     for tag in ("GSUB", "GPOS"):  # keep the layout of the region's language (and defaults)
         if region and tag in font:
             for script in font[tag].table.ScriptList.ScriptRecord:
@@ -223,8 +360,12 @@ def _build_face(family: str, source: str, index: int, weight: int, keep: set[int
     available = set(font.getBestCmap())
     subsetter.populate(unicodes=keep & available)
     subsetter.subset(font)
+    if "CFF " in font:
+        _reorder(font, _glyph_order(font, order))
     tmp = target.with_suffix(".tmp")
     font.save(tmp)
+    if "CFF " in font:
+        _number_cids_as_glyphs(tmp)
     os.replace(tmp, target)
     return PreparedFace(
         family=family, weight=weight, file=target.name, source=source, index=index,
@@ -257,7 +398,8 @@ def build(root: Path, fonts: dict[str, tuple[str, ...]], *, jobs: int | None = N
                     old.source_size == Path(source).stat().st_size and (out / old.file).is_file():
                 faces.append(old)
             else:
-                todo.append((family, source, index, weight, keep, out / _slug(family, weight)))
+                todo.append((family, source, index, weight, keep, priority(family, text),
+                             out / _slug(family, weight)))
     with ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
         for face in pool.map(_build_face, *zip(*todo, strict=True)) if todo else ():
             log.info("prepared %s %d: %d characters, %d glyphs", face.family, face.weight,
