@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install whatever is missing, and nothing else: Debian packages (Pango, HarfBuzz subsetting,
-# CJK fonts, poppler-utils), the .venv, the project in it, and the compiled message catalogs.
+# CJK fonts, poppler-utils, qpdf), the .venv, the project in it, and the compiled message catalogs.
 # Idempotent; takes about a second when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,7 @@ DEB_PACKAGES=(
   fontconfig fonts-noto-cjk          # CJK faces (Noto Serif/Sans CJK SC/TC/HK)
   fonts-noto-core                    # Latin faces
   poppler-utils                      # pdftotext/pdftoppm: tests and the README picture
+  qpdf                               # qpdf --check: structure of archive PDFs and print files
   postgresql                         # server binaries: the tests start a private ledger server
   chromium                           # the preview's browser tests (Playwright drives it)
 )

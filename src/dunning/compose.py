@@ -24,6 +24,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 from pydantic import BaseModel
 
+from .archive import letter_reference
 from .config import Brand, localized
 from .errors import ConfigError, TemplateError
 from .identity import mask_id, mask_phone
@@ -210,7 +211,7 @@ def letter_context(
     language, territory = parsed.language, parsed.territory
     return {
         "letter": {
-            "reference": f"{record.contract_no}-{as_of:%Y%m%d}",
+            "reference": letter_reference(record.contract_no, as_of),
             "as_of": as_of,
             "stage": stage,
             "locale": locale,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from .archive import archive_options
 from .compose import letter_context, render_html
 from .config import Brands, load_brands
 from .errors import ConfigError
@@ -151,7 +152,10 @@ class Dunning:
     def render(self, plan: Plan) -> Letter:
         """The letter for a plan with a stage (TemplateError / RenderError on failure)."""
         markup = self.html(plan)
-        return Letter(plan=plan, html=markup, pdf=self.renderer.render(markup, plan.locale))
+        archive = (archive_options(plan, self.brands[plan.record.brand], self.settings.tz)
+                   if self.settings.pdf_archive else None)
+        return Letter(plan=plan, html=markup,
+                      pdf=self.renderer.render(markup, plan.locale, archive))
 
     def template_version(self) -> str:
         """A hash of everything that shapes a letter besides the record: the templates and

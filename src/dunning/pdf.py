@@ -15,18 +15,22 @@ parsed, and the prepared fonts of :mod:`dunning.fonts` are put in front of their
 from __future__ import annotations
 
 import html
+import io
 import logging
 import re
 import shutil
 import subprocess
+import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
+from .archive import ATTACHMENT_NAME, ATTACHMENT_RELATIONSHIP, ArchiveOptions
 from .errors import ConfigError, RenderError
 from .fonts import PreparedFonts
 
@@ -247,8 +251,10 @@ class PdfRenderer:
                 f"for {shown}; the letter would show empty boxes"
             )
 
-    def render(self, markup: str, locale: str) -> RenderedPdf:
-        """Render one letter (one document, so page counters are per letter)."""
+    def render(self, markup: str, locale: str,
+               archive: ArchiveOptions | None = None) -> RenderedPdf:
+        """Render one letter (one document, so page counters are per letter); with
+        ``archive``, as the archive letter it describes (:mod:`dunning.archive`)."""
         from weasyprint import HTML
 
         self.check_glyphs(markup, locale)
@@ -262,7 +268,8 @@ class PdfRenderer:
                     sheets.insert(0, self._prepared_faces(locale))
                 document = page.render(font_config=self.font_config,
                                        stylesheets=[sheet.css for sheet in sheets])
-                data = document.write_pdf(uncompressed_pdf=False)
+                data = (_write_archive(document, archive) if archive is not None
+                        else document.write_pdf(uncompressed_pdf=False))
             except RenderError:
                 raise
             except Exception as exc:  # WeasyPrint raises many kinds; the letter fails alone
@@ -340,6 +347,29 @@ class PdfRenderer:
             page.wrapper_element = cssselect2.ElementWrapper.from_html_root(
                 page.etree_element, content_language=None)
         return sheets
+
+
+def _write_archive(document: Any, archive: ArchiveOptions) -> bytes:
+    """The PDF of a rendered WeasyPrint document with ``archive``'s variant, fixed dates,
+    subject, keywords and attached record data."""
+    from weasyprint import Attachment
+
+    metadata = document.metadata
+    metadata.created = metadata.modified = archive.w3c_date
+    metadata.description = archive.reference
+    metadata.keywords = list(archive.keywords)
+    utc = archive.created.astimezone(UTC).replace(tzinfo=None)  # WeasyPrint writes it as Z
+    attachment = Attachment(
+        file_obj=io.BytesIO(archive.attachment), name=ATTACHMENT_NAME,
+        description="The record this letter was made from (ID number and phone masked)",
+        created=utc, modified=utc, relationship=ATTACHMENT_RELATIONSHIP,
+    )
+    with warnings.catch_warnings():
+        # WeasyPrint 70 opens its sRGB profile for the output intent and never closes it.
+        warnings.filterwarnings("ignore", r"unclosed file .*sRGB2014\.icc", ResourceWarning)
+        data: bytes = document.write_pdf(
+            uncompressed_pdf=False, pdf_variant=archive.pdf_variant, attachments=[attachment])
+    return data
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,7 @@ class _SettingsFile(BaseModel):
     default_locale: StrictStr = "zh_CN"
     letter_template: StrictStr = "letter/letter.html"
     allow_slow_subsetting: StrictBool = False
+    pdf_archive: StrictBool = True
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,9 @@ class Settings:
     brand names one. ``letter_template`` is the entry template under ``templates_dir``.
     ``allow_slow_subsetting``: render even when HarfBuzz subsetting is missing (about 60x slower
     for CJK letters); off by default so that the slow path is never taken by accident.
+    ``pdf_archive``: letters are PDF/A-3b with their record data attached as
+    ``letter-data.json`` and dates fixed from the as-of date, so the same input gives the same
+    bytes (:mod:`dunning.archive`); off, they are plain PDF without attachment or dates.
     """
 
     root: Path
@@ -91,6 +95,7 @@ class Settings:
     letter_template: str = "letter/letter.html"
     fonts: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_FONTS))
     allow_slow_subsetting: bool = False
+    pdf_archive: bool = True
 
     @property
     def brands_file(self) -> Path:
