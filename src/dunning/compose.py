@@ -8,11 +8,14 @@ that holds the masked ID and phone, never the full ones. Undefined variables are
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import traceback
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,7 +28,7 @@ from markupsafe import Markup
 from pydantic import BaseModel
 
 from .archive import letter_reference
-from .config import Brand, localized
+from .config import PAGE_MARGIN_LEFT_MM, PAGE_MARGIN_TOP_MM, Brand, Window, localized
 from .errors import ConfigError, TemplateError
 from .identity import mask_id, mask_phone
 from .locale import filters_for, parse_locale, translations
@@ -178,6 +181,67 @@ def _template_location(exc: BaseException, templates_dir: Path) -> tuple[str | N
     return found
 
 
+#: Space between the bottom of the envelope window and the letter's title.
+WINDOW_CLEARANCE_MM = Decimal(4)
+
+
+def _mm(value: Decimal) -> str:
+    """A length in millimetres as CSS.
+
+    >>> _mm(Decimal("27")), _mm(Decimal("2.50")), _mm(Decimal("-3"))
+    ('27mm', '2.5mm', '-3mm')
+    """
+    return f"{value.normalize():f}mm"
+
+
+def window_box(window: Window) -> dict[str, str]:
+    """The addressee block's box as CSS lengths: ``top`` and ``left`` from the page's content
+    box (the sheet's edge less the page margins), ``width``, ``height``, and ``head``, the
+    height of the first page's head (letterhead and window), below which the title starts,
+    :data:`WINDOW_CLEARANCE_MM` under the window so that it never shows through it."""
+    top = window.top - PAGE_MARGIN_TOP_MM
+    return {
+        "top": _mm(top), "left": _mm(window.left - PAGE_MARGIN_LEFT_MM),
+        "width": _mm(window.width), "height": _mm(window.height),
+        "head": _mm(top + window.height + WINDOW_CLEARANCE_MM),
+    }
+
+
+#: Font size (pt) of the addressee block, and the smaller one for long addresses and names.
+ADDRESSEE_PT, ADDRESSEE_COMPACT_PT = Decimal("9.5"), Decimal(8)
+#: Lines the addressee's name, address and postal code may take at the normal size.
+ADDRESSEE_MAX_LINES = 6
+#: Horizontal padding of the addressee block in letter.css (4 mm each side).
+ADDRESSEE_PADDING_MM = Decimal(8)
+
+
+def addressee_lines(texts: list[str], width_mm: Decimal, size_pt: Decimal) -> int:
+    """About how many lines ``texts`` take in a box ``width_mm`` wide at ``size_pt``: wide
+    (CJK) characters are one em, others about half of one. An estimate, to choose the
+    compact size; :func:`dunning.pdf.overflowing` checks the real layout.
+
+    >>> addressee_lines(["新疆维吾尔自治区伊犁哈萨克自治州伊宁市解放西路街道阿依墩社区", "1 Road"],
+    ...                 Decimal(77), Decimal("9.5"))
+    3
+    """
+    ems_per_line = width_mm / (size_pt * Decimal("0.3528"))
+    lines = 0
+    for text in texts:
+        ems = sum(Decimal(1) if unicodedata.east_asian_width(ch) in "WF" else Decimal("0.55")
+                  for ch in text)
+        lines += max(1, math.ceil(ems / ems_per_line))
+    return lines
+
+
+def addressee_compact(record: Record, window: Window) -> bool:
+    """Whether the addressee block needs the smaller size to fit the envelope window."""
+    texts = [record.name + "（亲启）", *record.address]
+    if record.postal_code:
+        texts.append(record.postal_code)
+    return addressee_lines(texts, window.width - ADDRESSEE_PADDING_MM,
+                           ADDRESSEE_PT) > ADDRESSEE_MAX_LINES
+
+
 @dataclass(frozen=True)
 class LetterContext:
     """Everything a letter template may use; built by :func:`letter_context`."""
@@ -217,6 +281,8 @@ def letter_context(
             "locale": locale,
             "language": language,
             "lang": f"{language}-{territory}" if territory else language,
+            "window": window_box(brand.window),
+            "addressee_compact": addressee_compact(record, brand.window),
         },
         "brand": brand,
         "brand_text": {

@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 from .settings import SUPPORTED_LOCALES, fallback_chain
@@ -283,6 +291,39 @@ class Encryption(_Frozen):
                                     pattern=r"^[A-Z][A-Z0-9_]*$")
 
 
+#: The letter's page margins (``@page`` in templates/assets/letter.css), which the window's
+#: position on the sheet is converted against; tests/test_print.py checks they agree.
+PAGE_MARGIN_TOP_MM = Decimal(18)
+PAGE_MARGIN_LEFT_MM = Decimal(20)
+#: Where the letterhead ends (the top margin plus its 20 mm): a window must start below it.
+LETTERHEAD_BOTTOM_MM = Decimal(38)
+#: Where an A4 sheet is first folded for a DL envelope (DIN 5008 form B): the window must
+#: lie above it, in the panel that faces the envelope's window.
+FOLD_MM = Decimal(105)
+
+
+class Window(_Frozen):
+    """The envelope window the addressee block must show through, in millimetres from the
+    sheet's top-left corner. Default: a DL window envelope, DIN 5008 form B (20 mm from the
+    left, 45 mm from the top, 85 × 45 mm). The window shows the sender's return line and the
+    addressee, nothing else; the letter's title starts below it."""
+
+    left: Decimal = Field(default=Decimal(20), ge=5, le=120)
+    top: Decimal = Field(default=Decimal(45), ge=LETTERHEAD_BOTTOM_MM + 2, le=70)
+    width: Decimal = Field(default=Decimal(85), ge=60, le=120)
+    height: Decimal = Field(default=Decimal(45), ge=35, le=60)
+
+    @model_validator(mode="after")
+    def _on_the_sheet(self) -> Window:
+        if self.left + self.width > 205:
+            raise ValueError(f"left + width is {self.left + self.width} mm: the window "
+                             "must end at most 205 mm from the left edge of an A4 sheet")
+        if self.top + self.height > FOLD_MM:
+            raise ValueError(f"top + height is {self.top + self.height} mm: the window must "
+                             f"end above the DL fold at {FOLD_MM} mm")
+        return self
+
+
 class DisputeBody(_Frozen):
     """Where a borrower may take a complaint the lender did not settle (an ombudsman or
     dispute-resolution centre): its name and phone number."""
@@ -305,6 +346,7 @@ class Brand(_Frozen):
     ``locale`` (unset: the configured default). The rights section names ``regulator`` and
     its ``regulator_hotline`` (through ``regulator_channel``, e.g. the financial consumer
     hotline, when set) and, when set, the ``dispute_body`` that handles unresolved complaints.
+    ``window``: where the envelope window is (:class:`Window`; default DL, DIN 5008 form B).
     """
 
     key: str
@@ -332,6 +374,7 @@ class Brand(_Frozen):
     stylesheet: str
     id_mask: IdMask = IdMask()
     encryption: Encryption = Encryption()
+    window: Window = Window()
 
     @field_validator("currency")
     @classmethod

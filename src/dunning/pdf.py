@@ -268,6 +268,9 @@ class PdfRenderer:
                     sheets.insert(0, self._prepared_faces(locale))
                 document = page.render(font_config=self.font_config,
                                        stylesheets=[sheet.css for sheet in sheets])
+                overflow = overflowing(document)
+                if overflow:
+                    raise RenderError(overflow[0])
                 data = (_write_archive(document, archive) if archive is not None
                         else document.write_pdf(uncompressed_pdf=False))
             except RenderError:
@@ -347,6 +350,43 @@ class PdfRenderer:
             page.wrapper_element = cssselect2.ElementWrapper.from_html_root(
                 page.etree_element, content_language=None)
         return sheets
+
+
+#: CSS pixels per millimetre (WeasyPrint lays out in CSS px, 96 per inch).
+_PX_PER_MM = 96 / 25.4
+
+
+def overflowing(document: Any) -> list[str]:
+    """What does not fit where it must: for every element of the rendered ``document`` with
+    a ``data-fit`` attribute (the addressee block: ``data-fit="the envelope window"``), a
+    message when any of its lines or words reach past its content box (there ``overflow:
+    hidden`` would silently cut off an address). Empty when everything fits."""
+    from weasyprint.formatting_structure.boxes import LineBox, ParentBox
+
+    found: list[str] = []
+    seen: set[int] = set()
+    for number, page in enumerate(document.pages, 1):
+        for found_box in page._page_box.descendants():
+            box = getattr(found_box, "_box", found_box)  # an absolute box's placeholder
+            element = getattr(box, "element", None)
+            label = element.get("data-fit") if element is not None else None
+            if not label or id(element) in seen or not isinstance(box, ParentBox):
+                continue
+            seen.add(id(element))
+            bottom = box.content_box_y() + box.height
+            right = box.content_box_x() + box.width
+            below = beyond = 0.0
+            for inner in box.descendants():
+                if isinstance(inner, LineBox):
+                    below = max(below, inner.position_y + inner.margin_height() - bottom)
+                    for child in inner.children:
+                        beyond = max(beyond, child.position_x + child.margin_width() - right)
+            if below > 0.5 or beyond > 0.5:  # half a pixel: rounding, not overflow
+                how = (f"{below / _PX_PER_MM:.1f} mm too tall" if below > 0.5 else
+                       f"{beyond / _PX_PER_MM:.1f} mm too wide")
+                found.append(f"the text placed for {label} does not fit it on page {number} "
+                             f"({how}); shorten the address or change the brand's window")
+    return found
 
 
 def _write_archive(document: Any, archive: ArchiveOptions) -> bytes:
