@@ -16,13 +16,16 @@ from .errors import RecordError as RecordError
 from .errors import RenderError as RenderError
 from .errors import TemplateError as TemplateError
 from .letter import Dunning as Dunning
+from .printfile import PrintResult as PrintResult
+from .printfile import make_print_files as make_print_files
 from .records import Record as Record
 from .records import Rejection as Rejection
 from .settings import Settings as Settings
 
 __all__ = [
     "ConfigError", "Dunning", "DunningError", "InputError", "OutputError", "PolicyError",
-    "Record", "RecordError", "Rejection", "RenderError", "RunSummary", "Settings",
-    "TemplateError", "load_records", "render_letter", "render_one", "run_batch",
+    "PrintResult", "Record", "RecordError", "Rejection", "RenderError", "RunSummary",
+    "Settings", "TemplateError", "load_records", "make_print_files", "render_letter",
+    "render_one", "run_batch",
 ]
 __version__ = "0.1.0"

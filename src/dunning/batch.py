@@ -437,6 +437,7 @@ def _outcome(task: Task, dunning: Dunning, as_of: date, out: Path) -> ManifestEn
         **base, outcome="rendered", stage=plan.stage, locale=plan.locale, path=rel.as_posix(),
         pages=letter.pdf.pages, sha256=sha256(data), total=str(plan.items.total),
         currency=plan.items.currency, capped=plan.items.capped, resumed=False,
+        postal_code=record.postal_code,
     )
 
 
@@ -464,7 +465,7 @@ class _Resume:
                 outcome="rendered", stage=current.stage, locale=current.locale,
                 path=current.path, pages=current.pages, sha256=current.sha256,
                 total=current.total, currency=current.currency, capped=current.capped,
-                resumed=True,
+                resumed=True, postal_code=row.postal_code,
             )
         version = 1
         if current is not None:

@@ -84,10 +84,12 @@ def _dunning(ctx: click.Context) -> Any:
               "those the ledger says are already made.")
 @click.option("--letter-timeout", type=click.FloatRange(min=1), default=120.0,
               show_default=True, help="Seconds one letter may take before it fails.")
+@click.option("--print-file", is_flag=True, help="Then write the print files, as "
+              "`dunning print` does.")
 @click.pass_context
 def run(ctx: click.Context, inputs: tuple[Path, ...], as_of: date | None,
         out_dir: Path | None, workers: int | None, progress: str, ledger: str | None,
-        force: bool, letter_timeout: float) -> None:
+        force: bool, letter_timeout: float, print_file: bool) -> None:
     """Run the batch: one PDF per overdue account, manifest.jsonl and summary.json."""
     from .batch import run_batch
     from .report import format_summary
@@ -99,7 +101,41 @@ def run(ctx: click.Context, inputs: tuple[Path, ...], as_of: date | None,
                         letter_timeout=letter_timeout)
     click.echo(format_summary(summary.to_dict()))
     click.echo(f"manifest: {summary.out_dir / 'manifest.jsonl'}")
-    ctx.exit(summary.exit_code)
+    code = summary.exit_code
+    if print_file:
+        from .printfile import make_print_files
+
+        printed = make_print_files(summary.out_dir)
+        click.echo(printed.describe())
+        code = max(code, printed.exit_code)
+    ctx.exit(code)
+
+
+@cli.command("print")
+@click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
+@click.option("--letters-per-file", type=click.IntRange(min=1), help="Split a stage with "
+              "more letters into parts of this many (default: one file per brand and stage).")
+@click.pass_context
+def print_(ctx: click.Context, run_dir: Path, letters_per_file: int | None) -> None:
+    """Write a run's print files: per brand and stage, one PDF in mailing order (postal
+    code, then account id), each letter padded to an even page count, with its print
+    manifest (CSV). RUN is the run's output folder, or its as-of date (YYYY-MM-DD)."""
+    from .printfile import make_print_files
+
+    result = make_print_files(_run_folder(ctx, run_dir), letters_per_file=letters_per_file)
+    click.echo(result.describe())
+    ctx.exit(result.exit_code)
+
+
+def _run_folder(ctx: click.Context, run_dir: Path) -> Path:
+    """RUN as a folder: itself, or output/<date>/ of the project when it is an as-of date."""
+    if not run_dir.exists() and _is_date(str(run_dir)):
+        from .settings import Settings
+
+        obj = ctx.find_root().obj
+        settings = Settings.at(obj["home"]) if obj["home"] else Settings.discover()
+        return settings.root / "output" / str(run_dir)
+    return run_dir
 
 
 @cli.command()
@@ -111,13 +147,7 @@ def report(ctx: click.Context, run_dir: Path, as_json: bool) -> None:
     for the default folder output/<date>/."""
     from .report import format_summary, load_summary
 
-    if not run_dir.exists() and _is_date(str(run_dir)):
-        from .settings import Settings
-
-        obj = ctx.find_root().obj
-        settings = Settings.at(obj["home"]) if obj["home"] else Settings.discover()
-        run_dir = settings.root / "output" / str(run_dir)
-    data = load_summary(run_dir)
+    data = load_summary(_run_folder(ctx, run_dir))
     click.echo(json.dumps(data, ensure_ascii=False, indent=2) if as_json
                else format_summary(data))
     ctx.exit(EXIT_OK if data.get("exit_code", 0) == 0 else EXIT_ROWS)

@@ -125,6 +125,8 @@ class ManifestEntry:
     capped: bool | None = None
     #: True when a rerun found this letter already made (same data and templates).
     resumed: bool | None = None
+    #: The addressee's postal code (rendered letters): the print files' sort key.
+    postal_code: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
