@@ -7,7 +7,11 @@ with dunning.money, so that a test compares two independent computations.
 from __future__ import annotations
 
 import csv
+import html
+import json
+import re
 import subprocess
+from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
 from pathlib import Path
@@ -31,6 +35,58 @@ def pdf_text(path: Path | bytes) -> str:
         out = subprocess.run(["pdftotext", "-layout", "-enc", "UTF-8", str(path), "-"],
                              capture_output=True, check=True)
     return out.stdout.decode("utf-8")
+
+
+#: PDF points per millimetre.
+PT_PER_MM = 72 / 25.4
+
+
+@dataclass(frozen=True)
+class Word:
+    """A word pdftotext found, with its box in points from the page's top-left corner."""
+
+    text: str
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    def inside(self, box: tuple[float, float, float, float], slack: float = 0.5) -> bool:
+        """Whether the whole word lies in ``box`` (x0, y0, x1, y1 in points)."""
+        return (self.x0 >= box[0] - slack and self.y0 >= box[1] - slack
+                and self.x1 <= box[2] + slack and self.y1 <= box[3] + slack)
+
+    def touches(self, box: tuple[float, float, float, float]) -> bool:
+        """Whether any part of the word lies in ``box``."""
+        return self.x0 < box[2] and self.x1 > box[0] and self.y0 < box[3] and self.y1 > box[1]
+
+
+def pdf_words(path: Path | bytes, page: int = 1) -> list[Word]:
+    """The words of one page with their positions, per poppler's ``pdftotext -bbox``."""
+    source = "-" if isinstance(path, bytes) else str(path)
+    out = subprocess.run(["pdftotext", "-bbox", "-enc", "UTF-8", "-f", str(page), "-l",
+                          str(page), source, "-"], input=path if isinstance(path, bytes)
+                         else None, capture_output=True, check=True).stdout.decode("utf-8")
+    return [Word(html.unescape(m["text"]), *(float(m[k]) for k in ("x0", "y0", "x1", "y1")))
+            for m in _WORD.finditer(out)]
+
+
+_WORD = re.compile(r'<word xMin="(?P<x0>[\d.]+)" yMin="(?P<y0>[\d.]+)" '
+                   r'xMax="(?P<x1>[\d.]+)" yMax="(?P<y1>[\d.]+)">(?P<text>[^<]*)</word>')
+
+
+def write_export(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """Write ``rows`` (plain dicts, as :func:`raw_rows` gives them) as a CSV export."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def read_manifest_lines(out: Path) -> list[dict[str, Any]]:
+    """The lines of a run's manifest.jsonl."""
+    return [json.loads(line) for line in (out / "manifest.jsonl").read_text("utf-8").splitlines()]
 
 
 def squash(text: str) -> str:
