@@ -7,6 +7,7 @@ with dunning.money, so that a test compares two independent computations.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import html
 import json
 import re
@@ -18,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from dunning.config import Brands
+from dunning.letter import Dunning
+from dunning.records import Record, read_records
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data" / "samples"
@@ -171,3 +176,18 @@ def check_id(id17: str) -> str:
     """GB 11643 check character, written independently of dunning.identity."""
     total = sum(int(d) * (2 ** (17 - i) % 11) for i, d in enumerate(id17))
     return "10X98765432"[total % 11]
+
+
+def sample_record(dunning: Dunning, account_id: str) -> Record:
+    """The validated sample record ``account_id``."""
+    return next(r for r in read_records(SAMPLE_FILES, dunning.record_rules())
+                if isinstance(r, Record) and r.account_id == account_id)
+
+
+def with_brand(dunning: Dunning, key: str, **changes: Any) -> Dunning:
+    """A copy of ``dunning`` whose brand ``key`` has ``changes`` (e.g. ``encryption=``,
+    ``window=``), sharing its warm renderer."""
+    brands = dict(dunning.brands.by_key)
+    brands[key] = brands[key].model_copy(update=changes)
+    return dataclasses.replace(dunning, brands=Brands(by_key=brands, path=dunning.brands.path),
+                               _renderer=dunning.renderer)

@@ -29,7 +29,6 @@ from dunning.cli import main
 from dunning.config import (
     PAGE_MARGIN_LEFT_MM,
     PAGE_MARGIN_TOP_MM,
-    Brands,
     Encryption,
     Window,
     load_brands,
@@ -38,7 +37,6 @@ from dunning.errors import ConfigError, RenderError
 from dunning.letter import Dunning
 from dunning.locale import translations
 from dunning.printfile import MANIFEST_COLUMNS, make_print_files
-from dunning.records import Record, read_records
 
 from .helpers import (
     PT_PER_MM,
@@ -48,7 +46,9 @@ from .helpers import (
     pdf_words,
     raw_rows,
     read_manifest_lines,
+    sample_record,
     squash,
+    with_brand,
     write_export,
 )
 
@@ -230,7 +230,7 @@ def test_changed_missing_and_encrypted_letters_are_left_out(
     rows = [r for r in raw_rows(SAMPLE_FILES[0])
             if r["account_id"] in ("MT-000004", "MT-000005", "JQ-000004", "JQ-000005",
                                    "JQ-000006")]
-    locked = _with_brand(dunning, "mingtai", encryption=Encryption(password="id_last6"))
+    locked = with_brand(dunning, "mingtai", encryption=Encryption(password="id_last6"))
     out = tmp_path / "run"
     summary = run_batch([write_export(tmp_path / "in.csv", rows)], as_of=SAMPLES_AS_OF,
                         out_dir=out, dunning=locked, workers=1)
@@ -327,8 +327,8 @@ def test_the_window_shows_the_return_line_and_the_addressee_only(
 def test_a_brand_window_moves_the_addressee(tmp_path: Path, dunning: Dunning) -> None:
     """A right-hand window (110 mm from the left, 50 mm from the top, 90 × 40 mm)."""
     window = Window(left=Decimal(110), top=Decimal(50), width=Decimal(90), height=Decimal(40))
-    moved = _with_brand(dunning, "mingtai", window=window)
-    record = _record(moved, "MT-000004")
+    moved = with_brand(dunning, "mingtai", window=window)
+    record = sample_record(moved, "MT-000004")
     data = moved.render(moved.plan(record, SAMPLES_AS_OF)).pdf.data
     words = pdf_words(data)
     box = _window_box(window)
@@ -384,7 +384,7 @@ def test_an_address_too_long_for_the_window_fails_the_letter(
 ) -> None:
     """Cut off by the window, the address would be undeliverable: the letter fails, and
     the reason names no part of the address."""
-    record = _record(dunning, "JQ-000018")
+    record = sample_record(dunning, "JQ-000018")
     lines = ("新疆维吾尔自治区伊犁哈萨克自治州伊宁市解放西路街道阿依墩社区幸福巷",) * 6
     long = dataclasses.replace(record, address=lines)
     with pytest.raises(RenderError, match="does not fit") as caught:
@@ -392,19 +392,3 @@ def test_an_address_too_long_for_the_window_fails_the_letter(
     assert "伊宁" not in str(caught.value)
     # the sample's own long address and name fit, in the smaller size
     assert dunning.render(dunning.plan(record, SAMPLES_AS_OF)).pdf.pages >= 2
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _record(dunning: Dunning, account_id: str) -> Record:
-    return next(r for r in read_records(SAMPLE_FILES, dunning.record_rules())
-                if isinstance(r, Record) and r.account_id == account_id)
-
-
-def _with_brand(dunning: Dunning, key: str, **changes: Any) -> Dunning:
-    """A copy of ``dunning`` whose brand ``key`` has ``changes`` (a fresh renderer)."""
-    brands = dict(dunning.brands.by_key)
-    brands[key] = brands[key].model_copy(update=changes)
-    return dataclasses.replace(dunning, brands=Brands(by_key=brands, path=dunning.brands.path),
-                               _renderer=dunning.renderer)

@@ -195,8 +195,11 @@ def archive_problems(pdf_data: bytes) -> list[str]:
             if relationship != pikepdf.Name("/" + ATTACHMENT_RELATIONSHIP):
                 problems.append(f"{ATTACHMENT_NAME} has /AFRelationship {relationship}")
             listed = pdf.Root.get("/AF")
-            if listed is None or not any(item.objgen == spec.obj.objgen for item in listed):
-                problems.append(f"{ATTACHMENT_NAME} is not in the catalog's /AF")
+            times = 0 if listed is None else sum(
+                item.objgen == spec.obj.objgen for item in listed)
+            if times != 1:
+                problems.append(f"{ATTACHMENT_NAME} is listed {times} times in the catalog's "
+                                "/AF (once expected)")
         problems += [f"font {name} is not embedded" for name in sorted(_unembedded_fonts(pdf))]
         for key, prop in (("/CreationDate", "xmp:CreateDate"), ("/ModDate", "xmp:ModifyDate")):
             if key in pdf.docinfo and prop not in meta:

@@ -408,8 +408,19 @@ def _write_archive(document: Any, archive: ArchiveOptions) -> bytes:
         # WeasyPrint 70 opens its sRGB profile for the output intent and never closes it.
         warnings.filterwarnings("ignore", r"unclosed file .*sRGB2014\.icc", ResourceWarning)
         data: bytes = document.write_pdf(
-            uncompressed_pdf=False, pdf_variant=archive.pdf_variant, attachments=[attachment])
+            uncompressed_pdf=False, pdf_variant=archive.pdf_variant, attachments=[attachment],
+            finisher=_unique_associated_files)
     return data
+
+
+def _unique_associated_files(document: Any, pdf: Any) -> None:
+    """WeasyPrint 70 lists each attachment twice in the catalog's /AF (once from the
+    embedded files' name tree, once from the file specifications): keep each once."""
+    listed = pdf.catalog.get("AF")
+    if listed:
+        unique = list(dict.fromkeys(listed))
+        listed.clear()
+        listed.extend(unique)
 
 
 @dataclass(frozen=True, slots=True)
