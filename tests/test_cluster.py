@@ -121,7 +121,8 @@ def test_cluster_letters_are_byte_identical_to_a_local_run(
     summary = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out, dunning=dunning,
                         cluster=cluster.scheduler_address)
     warnings = [r.getMessage() for r in caplog.records if r.name.startswith("dunning")]
-    assert len(warnings) == 1 and warnings[0].startswith("rejected"), warnings
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("rejected")
     assert summary.cluster == cluster.scheduler_address
     assert summary.workers == 2
     assert summary.counts == local.counts
@@ -162,6 +163,47 @@ def test_a_killed_worker_loses_no_letter_and_duplicates_none(
     assert summary.resumed == 0
     _check_letters_once(out, reference[1])
     client.wait_for_workers(2, timeout=120)  # the nanny restarts it, for the next tests
+
+
+def test_a_chunk_run_twice_writes_each_letter_once(
+    cluster: Any, reference: tuple[RunSummary, Path], export: Path, tmp_path: Path,
+    dunning: Dunning,
+) -> None:
+    """What Dask does with the chunk of a worker that died: run it again, elsewhere (here
+    both at once, on the two workers). The driver fixed each letter's path and version,
+    rendering is deterministic and writes are atomic: the same bytes land in the same files,
+    and no other file is made."""
+    from dunning.batch import LetterJob, Task, _worker_died
+    from dunning.cluster import ClusterPool
+    from dunning.records import Record, read_records
+
+    out = tmp_path / "out"
+    store = open_store(out)
+    store.prepare()
+    records = [r for r in read_records([export], dunning.record_rules())
+               if isinstance(r, Record)][:6]
+    chunk = [(seq, Task(record=record)) for seq, record in enumerate(records)]
+    pool = ClusterPool(LetterJob(dunning=dunning, as_of=SAMPLES_AS_OF, store=store),
+                       cluster.scheduler_address, run_id="twice", letter_timeout=None,
+                       template_version=dunning.template_version(), failed=_worker_died)
+    results: list[tuple[int, ManifestEntry]] = []
+    with pool:
+        pool._send(chunk)
+        pool._send(chunk)
+        deadline = time.monotonic() + 240
+        while len(results) < 2 * len(chunk) and time.monotonic() < deadline:
+            results += pool.collect(timeout=1.0)
+    assert sorted(seq for seq, _ in results) == sorted(2 * [seq for seq, _ in chunk])
+    by_seq: dict[int, list[ManifestEntry]] = {}
+    for seq, entry in results:
+        by_seq.setdefault(seq, []).append(entry)
+    assert all(first == second for first, second in by_seq.values()), "same entry twice"
+    paths = {e.path for e, _ in by_seq.values() if e.outcome == "rendered"}
+    assert len(paths) >= 4
+    made = _pdfs(out)
+    assert set(made) == paths, "one file a letter"
+    assert made == {p: b for p, b in _pdfs(reference[1]).items() if p in paths}
+    assert not _temp_files(out)
 
 
 def test_a_killed_driver_resumes(
@@ -230,7 +272,8 @@ def test_workers_with_other_templates_are_refused(
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("dunning: error: worker tcp://")
-    assert "templates" in err and "install the same" in err
+    assert "templates" in err
+    assert "install the same" in err
     assert not list(out.rglob("*.pdf"))
     assert not (out / "manifest.jsonl").exists()
 

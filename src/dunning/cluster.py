@@ -145,15 +145,19 @@ def worker_settings(settings: Settings, home: str | None = None) -> Settings:
 class DunningWorker(WorkerPlugin):
     """Keeps a warm :class:`~dunning.letter.Dunning` on a Dask worker, for every chunk.
 
-    ``setup`` (on the worker's event loop) finds the worker's project folder, compares its
-    versions with the driver's ``expected`` ones and starts warming the renderer in a thread;
-    :meth:`dunning` waits for it."""
+    Registered under a name that hashes the driver's ``expected`` versions and settings, and
+    idempotent: a later run with the same code, templates and settings finds it in place,
+    warm. :meth:`check` (at ``setup``, on the worker's event loop, and again before every run)
+    finds the worker's project folder and compares what is there with ``expected``;
+    ``setup`` then warms the renderer in a thread, which :meth:`dunning` waits for."""
 
-    def __init__(self, settings: Settings, expected: dict[str, str], log_level: int,
+    idempotent = True
+
+    def __init__(self, settings: Settings, expected: dict[str, str],
                  recycle_after: int) -> None:
+        self.driver_settings = settings
         self.settings = settings
         self.expected = expected
-        self.log_level = log_level
         self.recycle_after = recycle_after
         self.found: dict[str, str] = {}
         self.problem: str | None = None
@@ -172,24 +176,32 @@ class DunningWorker(WorkerPlugin):
         self._lock = threading.Lock()
 
     def setup(self, worker: Any) -> None:
+        for other in list(worker.plugins.values()):
+            if isinstance(other, DunningWorker) and other is not self:
+                other.release()  # one warm renderer per worker: the newest run's
+        if self.check() is None:
+            threading.Thread(target=self._warm, name="dunning-warm", daemon=True).start()
+
+    def check(self) -> str | None:
+        """Compare the worker's code, project folder and libraries with the driver's, now;
+        the problem in words (also kept in ``problem``), or None."""
         from .letter import Dunning
 
-        logging.getLogger("dunning").setLevel(self.log_level)
         try:
-            self.settings = worker_settings(self.settings)
-            dunning = Dunning.load(self.settings)
-            self.found = versions(dunning.template_version())
+            settings = worker_settings(self.driver_settings)
+            self.found = versions(Dunning.load(settings).template_version())
         except Exception as exc:
             self.problem = f"cannot load the project here: {type(exc).__name__}: {exc}"
-            return
+            return self.problem
+        with self._lock:
+            if settings != self.settings:
+                self.settings, self._dunning = settings, None
         diff = differences(self.expected, self.found)
-        if diff:
-            self.problem = ("makes other letters than the driver: " + "; ".join(diff)
-                            + "; install the same dunning version, libraries, templates, "
-                            "prepared fonts, catalogs and config on every worker")
-            return
-        self._dunning = dunning
-        threading.Thread(target=self._warm, name="dunning-warm", daemon=True).start()
+        self.problem = None if not diff else (
+            "makes other letters than the driver: " + "; ".join(diff) + "; install the same "
+            "dunning version, libraries, templates, prepared fonts, catalogs and config on "
+            "every worker")
+        return self.problem
 
     def _warm(self) -> None:
         try:
@@ -207,6 +219,13 @@ class DunningWorker(WorkerPlugin):
             if self._dunning._renderer is None:
                 self._dunning.renderer.warm()
             return self._dunning
+
+    def release(self) -> None:
+        """Drop the warm Dunning (another run's plugin is warming its own)."""
+        with self._lock:
+            self._dunning = None
+            self.letters = 0
+        gc.collect()
 
     def counted(self, letters: int) -> None:
         """``letters`` more were rendered: replace the renderer after ``recycle_after``."""
@@ -232,6 +251,8 @@ class ChunkJob:
     as_of: date
     store: Store
     letter_timeout: float | None
+    #: The driver's level for ``dunning`` log records (they are logged again there).
+    log_level: int = logging.WARNING
 
 
 #: Keys of the chunks this worker process is rendering now (a killed driver's included).
@@ -324,6 +345,7 @@ def render_chunk(job: ChunkJob, chunk: list[tuple[int, Task]],
     _ACTIVE.add(key)
     capture = _Capture()
     logger = logging.getLogger("dunning")
+    logger.setLevel(job.log_level)
     logger.addHandler(capture)
     entries: list[tuple[int, ManifestEntry]] = []
     try:
@@ -354,8 +376,8 @@ def _probe(job: ChunkJob, dask_worker: Any = None) -> dict[str, Any]:
     if not isinstance(plugin, DunningWorker):
         report["problem"] = "has no dunning plugin (is dunning installed there?)"
         return report
+    report["problem"] = plugin.check()
     report["versions"] = plugin.found
-    report["problem"] = plugin.problem
     if report["problem"] is None and job.store.local:
         root = Path(job.store.url)
         if not (root.is_dir() and os.access(root, os.W_OK | os.X_OK)):
@@ -420,6 +442,10 @@ class ClusterPool:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if exc[0] is None and self.client is not None:
+            self._watch(force=True)
+            if self.deaths:  # a worker killed while writing may have left a temp file
+                self.job.store.remove_stale_temp_files(letters_only=True)
         self.close()
 
     def close(self) -> None:
@@ -463,16 +489,16 @@ class ClusterPool:
         expected = versions(self.template_version)
         fingerprint = json.dumps([expected, str(settings)], sort_keys=True)
         self.plugin = "dunning-" + hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
-        plugin = DunningWorker(settings, expected,
-                               logging.getLogger("dunning").getEffectiveLevel(),
-                               self.recycle_after)
+        plugin = DunningWorker(settings, expected, self.recycle_after)
         try:
             self.client.register_plugin(plugin, name=self.plugin)
         except Exception as exc:
             raise ClusterError(f"the workers cannot load dunning ({type(exc).__name__}: "
                                f"{exc}): install the project on every worker") from exc
-        self.chunk_job = ChunkJob(plugin=self.plugin, as_of=self.job.as_of,
-                                  store=self.job.store, letter_timeout=self.letter_timeout)
+        self.chunk_job = ChunkJob(
+            plugin=self.plugin, as_of=self.job.as_of, store=self.job.store,
+            letter_timeout=self.letter_timeout,
+            log_level=logging.getLogger("dunning").getEffectiveLevel())
         reports = self.client.run(_probe, self.chunk_job, on_error="return")
         for address, report in sorted(reports.items()):
             if isinstance(report, BaseException):
@@ -590,11 +616,11 @@ class ClusterPool:
         reason = f"{type(exc).__name__}: {exc}"
         return [(seq, self._failed(task, reason)) for seq, task in chunk]
 
-    def _watch(self) -> None:
+    def _watch(self, force: bool = False) -> None:
         """Log workers that left the cluster (their chunks are retried) and follow the
         number of worker threads (a cluster may grow or shrink during a run)."""
         now = time.monotonic()
-        if now - self._watched < WATCH_EVERY:
+        if now - self._watched < WATCH_EVERY and not force:
             return
         self._watched = now
         try:

@@ -99,8 +99,10 @@ class Store(ABC):
         """Make the location ready to be written (create the folder); OutputError if not."""
 
     @abstractmethod
-    def remove_stale_temp_files(self) -> int:
-        """Remove the temp files a killed run left; only while holding the run lock."""
+    def remove_stale_temp_files(self, letters_only: bool = False) -> int:
+        """Remove the temp files a killed run (or a killed worker) left, only while holding
+        the run lock; ``letters_only``: those of letters (``.*.pdf.*.tmp``), not the
+        manifest this run is writing."""
 
     def where(self, rel: str) -> str:
         """``rel`` inside the store, for messages."""
@@ -166,8 +168,14 @@ class LocalStore(Store):
     def write_json(self, name: str, data: dict[str, Any]) -> None:
         write_json_atomic(self.root / name, data)
 
-    def remove_stale_temp_files(self) -> int:
-        return remove_stale_temp_files(self.root)
+    def remove_stale_temp_files(self, letters_only: bool = False) -> int:
+        if not letters_only:
+            return remove_stale_temp_files(self.root)
+        removed = 0
+        for path in self.root.rglob(".*.pdf.*.tmp"):
+            path.unlink(missing_ok=True)
+            removed += 1
+        return removed
 
     def where(self, rel: str) -> str:
         return str(self.root / rel)
@@ -270,8 +278,9 @@ class FsspecStore(Store):
         text = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n"
         self.write(name, text.encode("utf-8"))
 
-    def remove_stale_temp_files(self) -> int:
-        """Object stores leave none (one put per object); elsewhere, remove ``.*.tmp``."""
+    def remove_stale_temp_files(self, letters_only: bool = False) -> int:
+        """Object stores leave none (one put per object); elsewhere, remove ``.*.tmp``
+        (the manifest is spooled locally, so there is none of it here)."""
         if self.atomic_put:
             return 0
         removed = 0
