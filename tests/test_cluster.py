@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -27,7 +28,7 @@ from dunning.ledger import Ledger
 from dunning.letter import Dunning
 from dunning.output import ManifestEntry, sha256
 from dunning.settings import Settings
-from dunning.store import open_store
+from dunning.store import LocalStore, open_store
 
 from .helpers import ROOT, SAMPLE_FILES, SAMPLES_AS_OF, raw_rows
 
@@ -206,6 +207,52 @@ def test_a_chunk_run_twice_writes_each_letter_once(
     assert not _temp_files(out)
 
 
+class _KillingStore(LocalStore):
+    """A folder whose writes of MT-000004's letter kill the worker process writing it, as a
+    crash inside a C library would (workers import this module by name)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_KillingStore, (self.root,))
+
+    def write(self, rel: str, data: bytes) -> None:
+        if "MT-000004" in rel:
+            os.kill(os.getpid(), signal.SIGKILL)
+        super().write(rel, data)
+
+
+def test_a_letter_that_kills_every_worker_fails_alone(tmp_path: Path, dunning: Dunning) -> None:
+    """Dask gives up on a chunk that killed its workers (KilledWorker, here after the first
+    death): its records are sent again one by one, so only the letter that kills fails.
+    (One task per worker thread, so that no other chunk waits on a worker that dies.)"""
+    import dask
+
+    rows = [r for r in raw_rows(SAMPLE_FILES[0])
+            if r["account_id"] in ("MT-000001", "MT-000004", "MT-000007", "JQ-000004")]
+    export = tmp_path / "in.csv"
+    with export.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    out = tmp_path / "out"
+    store = _KillingStore(out)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0,
+                          "distributed.scheduler.worker-saturation": 1.0}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                     dashboard_address=":0") as local:
+        with mock.patch("dunning.batch.open_store", return_value=store):
+            summary = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out, dunning=dunning,
+                                cluster=local.scheduler_address)
+    by_id = {e["account_id"]: e for e in _manifest(out)}
+    assert by_id["MT-000004"]["outcome"] == "failed"
+    assert "worker process died" in by_id["MT-000004"]["reason"]
+    assert [by_id[i]["outcome"] for i in ("MT-000001", "MT-000007", "JQ-000004")] \
+        == ["rendered"] * 3
+    assert summary.worker_deaths >= 2
+    assert summary.exit_code == 1
+    assert sorted(p.name for p in out.rglob("*.pdf")) == [
+        "JQ-000004.pdf", "MT-000001.pdf", "MT-000007.pdf"]
+
+
 def test_a_killed_driver_resumes(
     cluster: Any, reference: tuple[RunSummary, Path], export: Path, tmp_path: Path,
     dunning: Dunning,
@@ -307,6 +354,7 @@ def test_a_hanging_letter_fails_alone_on_the_cluster(cluster: Any, tmp_path: Pat
 
 def test_memory_url_output(
     reference: tuple[RunSummary, Path], export: Path, tmp_path: Path, dunning: Dunning,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """An fsspec URL as the output location. ``memory://`` lives in one process, so this
     cluster's worker is a thread of this process (an object store would be shared)."""
@@ -339,4 +387,10 @@ def test_memory_url_output(
     assert {r.path for r in book.letters_in(url)} == set(letters)
     book.close()
     assert (ROOT / "output" / "locks" / open_store(url).key / "run.lock").is_file()
+    from dunning.cli import main
+
+    first = next(e for e in manifest if e["outcome"] == "rendered")
+    capsys.readouterr()
+    assert main(["history", first["account_id"], "--ledger", ledger]) == 0
+    assert f"{url}/{first['path']}" in capsys.readouterr().out
     fs.rm(root, recursive=True)

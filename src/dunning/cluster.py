@@ -7,7 +7,8 @@ and gives back ``(seq, ManifestEntry)`` as chunks complete: :class:`ClusterPool`
 :class:`~dunning.batch.Runner`.
 
 - **Chunks** of :data:`CHUNK_SIZE` records (small, so a lost worker loses little work): a chunk
-  is one Dask task. A partial chunk is sent as soon as a worker thread would otherwise idle.
+  is one Dask task. A partial chunk is sent as soon as a worker would otherwise idle, or no
+  more rows are coming. A worker process renders one letter at a time (``--nthreads 1``).
 - **Warm workers**: a :class:`DunningWorker` plugin on every worker (also on workers that join
   later) loads the configuration from the worker's own project folder and warms the renderer
   (fonts, parsed stylesheets) once, in the background; every chunk reuses it. After
@@ -64,8 +65,8 @@ log = logging.getLogger("dunning.cluster")
 
 #: Records per Dask task: small, so that a worker lost mid-chunk costs a few letters' work.
 CHUNK_SIZE = 4
-#: Chunks in flight per worker thread (the rest of the batch's window waits to be read).
-CHUNKS_PER_THREAD = 8
+#: Chunks in flight per worker process (the rest of the input waits to be read).
+CHUNKS_PER_WORKER = 8
 #: Seconds to reach the scheduler, and to wait for its first worker.
 CONNECT_TIMEOUT = 30.0
 WORKERS_TIMEOUT = 60.0
@@ -164,16 +165,21 @@ class DunningWorker(WorkerPlugin):
         self.letters = 0
         self._dunning: Dunning | None = None
         self._lock = threading.Lock()
+        #: One letter at a time in a worker process, whatever its threads (the renderer,
+        #: Pango and fontconfig are not shared between threads).
+        self.rendering = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_lock", None)
+        state.pop("rendering", None)
         state["_dunning"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+        self.rendering = threading.Lock()
 
     def setup(self, worker: Any) -> None:
         for other in list(worker.plugins.values()):
@@ -352,14 +358,16 @@ def render_chunk(job: ChunkJob, chunk: list[tuple[int, Task]],
         dunning = plugin.dunning()
         for seq, task in chunk:
             deadline = _Deadline(job.letter_timeout)
-            try:
-                with deadline:
-                    entry = _outcome(task, dunning, job.as_of, job.store)
-            except _LetterTimeoutError as exc:  # raised outside the render (while writing)
-                entry = ManifestEntry(account_id=task.account_id, source=task.where,
-                                      outcome="failed", brand=task.brand, reason=str(exc))
-            if deadline.fired:  # the renderer was interrupted mid-letter: a fresh one
-                plugin.reset()
+            with plugin.rendering:
+                try:
+                    with deadline:
+                        entry = _outcome(task, dunning, job.as_of, job.store)
+                except _LetterTimeoutError as exc:  # raised outside the render (writing)
+                    entry = ManifestEntry(account_id=task.account_id, source=task.where,
+                                          outcome="failed", brand=task.brand, reason=str(exc))
+                if deadline.fired:  # the renderer was interrupted mid-letter: a fresh one
+                    plugin.reset()
+                    dunning = plugin.dunning()
             entries.append((seq, entry))
         plugin.counted(len(chunk))
     finally:
@@ -426,6 +434,7 @@ class ClusterPool:
         self._futures: dict[str, tuple[Any, list[tuple[int, Task]]]] = {}
         self._done: queue.Queue[Any] = queue.Queue()
         self._chunks = 0
+        self._fed = False
         self._seen: set[str] = set()
         self._watched = 0.0
 
@@ -508,11 +517,16 @@ class ClusterPool:
                 raise ClusterError(f"worker {address} {report['problem']}", worker=address)
         self._seen = set(reports)
         threads = self.client.nthreads()
-        self.workers = sum(threads.values())
-        self.window = self.workers * self.chunk_size * CHUNKS_PER_THREAD
+        self.workers = len(threads)
+        self.window = self.workers * self.chunk_size * CHUNKS_PER_WORKER
         self._watched = time.monotonic()
-        log.info("cluster %s: %d worker(s), %d thread(s); code %s, templates %s", self.cluster,
-                 len(threads), self.workers, expected["code"], expected["templates"])
+        crowded = sorted(address for address, n in threads.items() if n > 1)
+        if crowded:
+            log.warning("worker %s has %d threads, but renders one letter at a time: start "
+                        "workers with --nthreads 1 (and --nworkers N for N processes)",
+                        crowded[0], threads[crowded[0]])
+        log.info("cluster %s: %d worker(s); code %s, templates %s", self.cluster,
+                 self.workers, expected["code"], expected["templates"])
 
     def _wait_for_other_runs(self, limit: float | None = None) -> None:
         """Chunks of an earlier run into the same location (a killed driver's) may still be
@@ -544,6 +558,7 @@ class ClusterPool:
 
     def submit(self, seq: int, row: Task) -> None:
         self._pending.append((seq, row))
+        self._fed = True
         if len(self._pending) >= self.chunk_size:
             self._send(self._pending)
             self._pending = []
@@ -558,9 +573,12 @@ class ClusterPool:
 
     def collect(self, timeout: float | None = None) -> list[tuple[int, ManifestEntry]]:
         """Entries of the chunks that finished within ``timeout`` seconds."""
-        if self._pending and len(self._futures) < self.workers:
-            self._send(self._pending)  # a worker thread would idle: send what there is
+        if self._pending and (len(self._futures) < self.workers or not self._fed):
+            # a worker would idle, or no row came since the last look (the input is read
+            # to its end, or the window is full): send what there is
+            self._send(self._pending)
             self._pending = []
+        self._fed = False
         self._watch()
         results: list[tuple[int, ManifestEntry]] = []
         if not self._futures:
@@ -631,4 +649,4 @@ class ClusterPool:
             self.deaths += 1
             log.warning("worker %s left the cluster; its chunks go to other workers", address)
         self._seen = set(threads)
-        self.workers = max(1, sum(threads.values()))
+        self.workers = max(1, len(threads))
