@@ -355,7 +355,11 @@ def render_chunk(job: ChunkJob, chunk: list[tuple[int, Task]],
     logger.addHandler(capture)
     entries: list[tuple[int, ManifestEntry]] = []
     try:
-        dunning = plugin.dunning()
+        try:
+            dunning = plugin.dunning()
+        except DunningError as exc:
+            raise ClusterError(f"worker {worker.address} cannot render: {exc}",
+                               worker=worker.address) from exc
         for seq, task in chunk:
             deadline = _Deadline(job.letter_timeout)
             with plugin.rendering:
