@@ -7,6 +7,7 @@ from .api import render_letter as render_letter
 from .api import render_one as render_one
 from .batch import RunSummary as RunSummary
 from .batch import run_batch as run_batch
+from .errors import ClusterError as ClusterError
 from .errors import ConfigError as ConfigError
 from .errors import DunningError as DunningError
 from .errors import InputError as InputError
@@ -23,9 +24,9 @@ from .records import Rejection as Rejection
 from .settings import Settings as Settings
 
 __all__ = [
-    "ConfigError", "Dunning", "DunningError", "InputError", "OutputError", "PolicyError",
-    "PrintResult", "Record", "RecordError", "Rejection", "RenderError", "RunSummary",
-    "Settings", "TemplateError", "load_records", "make_print_files", "render_letter",
-    "render_one", "run_batch",
+    "ClusterError", "ConfigError", "Dunning", "DunningError", "InputError", "OutputError",
+    "PolicyError", "PrintResult", "Record", "RecordError", "Rejection", "RenderError",
+    "RunSummary", "Settings", "TemplateError", "load_records", "make_print_files",
+    "render_letter", "render_one", "run_batch",
 ]
 __version__ = "0.1.0"

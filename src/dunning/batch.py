@@ -9,9 +9,12 @@ Rows are streamed: the batch reads the next row only while fewer than ``window``
 flight (read but not yet in the manifest), so memory does not grow with the input. With
 ``workers=1`` letters are rendered in this process (for tests and debugging); otherwise by a
 :class:`~dunning.workers.WorkerPool` of spawned processes, each keeping its fonts, stylesheets
-and templates warm, recycled every ``recycle_after`` letters. Answers come back in completion
-order and wait in a reorder buffer (never larger than the window) until the rows before them
-are written.
+and templates warm, recycled every ``recycle_after`` letters; or, with ``cluster``, by the
+workers of a Dask cluster (:class:`~dunning.cluster.ClusterPool`). All three are a
+:class:`Runner`. Answers come back in completion order and wait in a reorder buffer (never
+larger than the window) until the rows before them are written. Whoever renders a letter
+writes it to the output location (:mod:`dunning.store`: a folder or an fsspec URL); this
+process alone writes the manifest, the summary and the ledger.
 """
 
 from __future__ import annotations
@@ -27,25 +30,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, Self
 
-from .errors import RenderError, TemplateError
+from .errors import OutputError, RenderError, TemplateError
 from .ledger import Ledger, LetterRow, record_hash, redact
 from .letter import Dunning
 from .output import (
     OUTCOMES,
     ManifestEntry,
-    ManifestWriter,
     RunLock,
-    ensure_dir,
-    remove_stale_temp_files,
     sha256,
-    write_bytes_atomic,
-    write_json_atomic,
 )
 from .progress import Progress, make_progress
 from .protect import protect_letter
 from .records import Record, Rejection, check_inputs, count_rows, read_records
+from .store import Store, is_url, lock_folder, open_store
 from .workers import WorkerPool, default_workers
 
 log = logging.getLogger("dunning.batch")
@@ -73,7 +72,7 @@ class RunSummary:
     letters and the amounts demanded broken down by stage, brand and locale."""
 
     as_of: date
-    out_dir: Path
+    out_dir: Path | str
     inputs: list[str]
     run_id: str = ""
     ledger: str = ""
@@ -94,6 +93,14 @@ class RunSummary:
     peak_in_flight: int = 0
     #: Worker processes that died unexpectedly (each failed the letter it was rendering).
     worker_deaths: int = 0
+
+    #: The Dask scheduler the run went to (None: this machine).
+    cluster: str | None = None
+
+    @property
+    def manifest(self) -> str:
+        """Where the manifest is: a file path, or a URL in the output store."""
+        return f"{str(self.out_dir).rstrip('/')}/{MANIFEST}"
 
     @property
     def rows(self) -> int:
@@ -146,6 +153,7 @@ class RunSummary:
             "demanded_by_locale": amounts(self.demanded_by["locale"]),
             "seconds": round(self.seconds, 3),
             "workers": self.workers,
+            **({"cluster": self.cluster} if self.cluster else {}),
             "worker_deaths": self.worker_deaths,
             "exit_code": self.exit_code,
         }
@@ -174,6 +182,7 @@ def run_batch(
     ledger: str | None = None,
     force: bool = False,
     letter_timeout: float | None = LETTER_TIMEOUT,
+    cluster: str | Any | None = None,
 ) -> RunSummary:
     """Run the batch over ``inputs`` into ``out_dir`` and return the summary.
 
@@ -189,6 +198,11 @@ def run_batch(
     version, is resumed, not made again; ``force`` makes every letter again as a new version.
     ``letter_timeout``: seconds one letter may take in a worker process before that worker is
     stopped and the letter fails (None: no limit).
+    ``out_dir`` may be an fsspec URL (``s3://bucket/prefix``; ``ledger`` is then required, and
+    the run lock is ``output/locks/<hash of the URL>/run.lock`` here).
+    ``cluster``: a Dask scheduler address (``tcp://host:8786``) or a ``distributed.Client``:
+    letters are rendered and written by the cluster's workers, in chunks (``workers`` does not
+    apply; see docs/cluster.md).
 
     Raises ConfigError, InputError or OutputError when the run cannot proceed at all, and
     RenderError when worker processes cannot start.
@@ -197,46 +211,59 @@ def run_batch(
     dunning = dunning or Dunning.load()
     as_of = as_of or today(dunning)
     paths = [Path(p) for p in inputs]
-    out = Path(out_dir) if out_dir else default_out_dir(dunning, as_of)
-    workers = default_workers() if workers is None else workers
-    window = window or WINDOW_PER_WORKER * workers
-    if workers < 1 or window < 1:
-        raise ValueError("workers and window must be at least 1")
+    out: Path | str = (out_dir.rstrip("/") if isinstance(out_dir, str) and is_url(out_dir)
+                       else Path(out_dir) if out_dir else default_out_dir(dunning, as_of))
+    store = open_store(out)
+    if cluster is None:
+        workers = default_workers() if workers is None else workers
+        window = window or WINDOW_PER_WORKER * workers
+        if workers < 1 or window < 1:
+            raise ValueError("workers and window must be at least 1")
+    if not store.local and not ledger:
+        raise OutputError(f"output to {store.url} needs a ledger database: pass --ledger URL "
+                          "(sqlite:///path or postgresql://…)")
     reporter = make_progress(progress) if isinstance(progress, str) else progress
     check_inputs(paths)
-    ensure_dir(out)
-    with RunLock(out):
-        remove_stale_temp_files(out)
-        book = Ledger.for_output(out if out_dir else out.parent, ledger)
+    store.prepare()
+    with RunLock(lock_folder(dunning.settings.root, store)):
+        store.remove_stale_temp_files()
+        book = (Ledger(ledger) if ledger
+                else Ledger.for_output(Path(out) if out_dir else Path(out).parent))
         try:
-            return _run(paths, dunning=dunning, as_of=as_of, out=out, book=book,
-                        workers=workers, window=window, recycle_after=recycle_after,
+            return _run(paths, dunning=dunning, as_of=as_of, out=out, store=store, book=book,
+                        workers=workers or 0, window=window, recycle_after=recycle_after,
                         reporter=reporter, on_row=on_row, force=force,
-                        letter_timeout=letter_timeout, started=started)
+                        letter_timeout=letter_timeout, started=started, cluster=cluster)
         finally:
             book.close()
 
 
-def _run(paths: list[Path], *, dunning: Dunning, as_of: date, out: Path, book: Ledger,
-         workers: int, window: int, recycle_after: int, reporter: Progress | None,
-         on_row: Callable[[ManifestEntry], None] | None, force: bool,
-         letter_timeout: float | None, started: float) -> RunSummary:
+def _run(paths: list[Path], *, dunning: Dunning, as_of: date, out: Path | str, store: Store,
+         book: Ledger, workers: int, window: int | None, recycle_after: int,
+         reporter: Progress | None, on_row: Callable[[ManifestEntry], None] | None,
+         force: bool, letter_timeout: float | None, started: float,
+         cluster: str | Any | None) -> RunSummary:
     run_id = new_run_id()
     summary = RunSummary(as_of=as_of, out_dir=out, inputs=[str(p) for p in paths],
                          workers=workers, run_id=run_id, ledger=redact(book.url))
-    log.info("1/3 run %s as of %s: %d input file(s) into %s, %d worker(s)", run_id, as_of,
-             len(paths), out, workers)
     _check_prepared_fonts(dunning)
     book.start_run(run_id=run_id, as_of=as_of, out_dir=out, inputs=summary.inputs)
     if reporter:
         reporter.start(count_rows(paths))
     template_version = dunning.template_version()
-    planner = _Resume(book=book, as_of=as_of, out=out, template_version=template_version,
-                      force=force)
-    job = LetterJob(dunning=dunning, as_of=as_of, out=out)
-    manifest = ManifestWriter(out / MANIFEST)
+    planner = _Resume(book=book, as_of=as_of, out=out, store=store,
+                      template_version=template_version, force=force)
+    job = LetterJob(dunning=dunning, as_of=as_of, store=store)
+    manifest = store.manifest(MANIFEST)
     try:
-        with _runner(job, workers, recycle_after, letter_timeout) as runner:
+        with _runner(job, workers, recycle_after, letter_timeout, cluster=cluster,
+                     run_id=run_id, template_version=template_version) as runner:
+            summary.workers = runner.workers
+            summary.cluster = runner.cluster
+            window = window or runner.window
+            log.info("1/3 run %s as of %s: %d input file(s) into %s, %d worker(s)%s", run_id,
+                     as_of, len(paths), out, runner.workers,
+                     f" on the cluster {runner.cluster}" if runner.cluster else "")
             rows = read_records(paths, dunning.record_rules())
             for entry in _in_order(rows, planner.prepare, runner, window, summary):
                 planner.record(entry, run_id)
@@ -246,8 +273,7 @@ def _run(paths: list[Path], *, dunning: Dunning, as_of: date, out: Path, book: L
                     reporter.update(entry)
                 if on_row:
                     on_row(entry)
-            if isinstance(runner, WorkerPool):
-                summary.worker_deaths = runner.deaths
+            summary.worker_deaths = runner.deaths
     except BaseException as exc:
         manifest.abort(exc)
         raise
@@ -259,7 +285,7 @@ def _run(paths: list[Path], *, dunning: Dunning, as_of: date, out: Path, book: L
     log.info("2/3 %d rows: %s", summary.rows,
              ", ".join(f"{n} {name}" for name in OUTCOMES if (n := summary.counts[name])))
     data = summary.to_dict()
-    write_json_atomic(out / SUMMARY, data)
+    store.write_json(SUMMARY, data)
     book.finish_run(run_id, data)
     log.info("3/3 manifest and summary written to %s", out)
     return summary
@@ -283,14 +309,14 @@ class LetterJob:
 
     dunning: Dunning
     as_of: date
-    out: Path
+    store: Store
 
     def warm(self) -> None:
         """Load fonts and parse stylesheets before the first letter."""
         self.dunning.renderer.warm()
 
     def __call__(self, row: Task) -> ManifestEntry:
-        return _outcome(row, self.dunning, self.as_of, self.out)
+        return _outcome(row, self.dunning, self.as_of, self.store)
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,9 +344,45 @@ class LetterTimeoutError(Exception):
     """One letter took longer than the per-letter time limit."""
 
 
+class Runner(Protocol):
+    """What renders the letters of a run: rows go in with ``submit``, their manifest entries
+    come out of ``collect`` (in any order). ``_InProcess`` (``workers=1``), the local
+    :class:`~dunning.workers.WorkerPool` and the Dask :class:`~dunning.cluster.ClusterPool`
+    are runners; whoever renders a letter also writes it to the output store."""
+
+    @property
+    def workers(self) -> int:
+        """Worker processes (or threads of a cluster) rendering letters."""
+
+    @property
+    def window(self) -> int:
+        """Rows this runner wants in flight (read, not yet in the manifest) to stay busy."""
+
+    @property
+    def deaths(self) -> int:
+        """Workers that died (each failed the letter it was rendering, or was retried)."""
+
+    @property
+    def cluster(self) -> str | None:
+        """The scheduler address of a cluster; None on this machine."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def submit(self, seq: int, row: Task) -> None: ...
+
+    def collect(self, timeout: float | None = None) -> list[tuple[int, ManifestEntry]]: ...
+
+
 class _InProcess:
     """``workers=1``: each row is rendered when submitted, in this process. The time limit
     is enforced with a timer signal (in the main thread only)."""
+
+    workers = 1
+    window = WINDOW_PER_WORKER
+    deaths = 0
+    cluster: str | None = None
 
     def __init__(self, job: LetterJob, letter_timeout: float | None = None) -> None:
         self.job = job
@@ -356,11 +418,35 @@ class _InProcess:
         return done
 
 
-def _runner(job: LetterJob, workers: int, recycle_after: int,
-            letter_timeout: float | None) -> _InProcess | WorkerPool:
+class _LocalPool(WorkerPool):
+    """The local :class:`~dunning.workers.WorkerPool` as a :class:`Runner`."""
+
+    cluster: str | None = None
+
+    def __enter__(self) -> Self:
+        super().__enter__()
+        return self
+
+    @property
+    def workers(self) -> int:
+        return self.size
+
+    @property
+    def window(self) -> int:
+        return WINDOW_PER_WORKER * self.size
+
+
+def _runner(job: LetterJob, workers: int, recycle_after: int, letter_timeout: float | None,
+            *, cluster: str | Any | None = None, run_id: str = "",
+            template_version: str = "") -> Runner:
+    if cluster is not None:
+        from .cluster import ClusterPool
+
+        return ClusterPool(job, cluster, run_id=run_id, template_version=template_version,
+                           letter_timeout=letter_timeout, failed=_worker_died)
     if workers == 1:
         return _InProcess(job, letter_timeout)
-    return WorkerPool(job, workers=workers, recycle_after=recycle_after,
+    return _LocalPool(job, workers=workers, recycle_after=recycle_after,
                       failed=_worker_died, letter_timeout=letter_timeout)
 
 
@@ -371,7 +457,7 @@ def _worker_died(row: Task, reason: str) -> ManifestEntry:
 
 def _in_order(
     rows: Iterator[Any], prepare: Callable[[Record | Rejection], Task | ManifestEntry],
-    runner: _InProcess | WorkerPool, window: int, summary: RunSummary,
+    runner: Runner, window: int, summary: RunSummary,
 ) -> Iterator[ManifestEntry]:
     """Feed ``rows`` to ``runner`` with at most ``window`` in flight; yield their entries in
     input order. ``prepare`` turns a row into a task to render, or directly into its entry
@@ -407,7 +493,7 @@ def _rejected(row: Rejection) -> ManifestEntry:
                          reason=row.error.reason)
 
 
-def _outcome(task: Task, dunning: Dunning, as_of: date, out: Path) -> ManifestEntry:
+def _outcome(task: Task, dunning: Dunning, as_of: date, store: Store) -> ManifestEntry:
     """The manifest entry for one record (rendering and writing its letter if it gets one)."""
     record = task.record
     base: dict[str, Any] = {"account_id": record.account_id, "source": record.where,
@@ -432,7 +518,7 @@ def _outcome(task: Task, dunning: Dunning, as_of: date, out: Path) -> ManifestEn
         return ManifestEntry(**base, outcome="failed", stage=plan.stage, locale=plan.locale,
                              reason=f"{type(exc).__name__}: {exc}")
     rel = dunning.letter_path(plan, task.version)
-    write_bytes_atomic(out / rel, data)  # OutputError stops the run
+    store.write(rel.as_posix(), data)  # OutputError stops the run
     return ManifestEntry(
         **base, outcome="rendered", stage=plan.stage, locale=plan.locale, path=rel.as_posix(),
         pages=letter.pdf.pages, sha256=sha256(data), total=str(plan.items.total),
@@ -449,7 +535,9 @@ class _Resume:
 
     book: Ledger
     as_of: date
-    out: Path
+    #: The output location as the ledger knows it (folder path or URL).
+    out: Path | str
+    store: Store
     template_version: str
     force: bool
     _pending: dict[str, tuple[str, int | None]] = field(default_factory=dict)
@@ -478,11 +566,8 @@ class _Resume:
         """Same data, same templates, and the file is there with the bytes recorded."""
         if current.record_hash != digest or current.template_version != self.template_version:
             return False
-        path = self.out / current.path
-        try:
-            return sha256(path.read_bytes()) == current.sha256
-        except OSError:
-            return False
+        data = self.store.read(current.path)
+        return data is not None and sha256(data) == current.sha256
 
     def record(self, entry: ManifestEntry, run_id: str) -> None:
         pending = self._pending.pop(str(entry.account_id), None)

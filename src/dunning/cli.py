@@ -70,8 +70,9 @@ def _dunning(ctx: click.Context) -> Any:
                 type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--as-of", type=AS_OF, help="Date the letters speak from (default: today in the "
               "configured time zone).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder (default: output/<as-of>/).")
+@click.option("--out", "out_dir", metavar="DIR|URL",
+              help="Output folder (default: output/<as-of>/), or an fsspec URL such as "
+                   "s3://bucket/prefix (then --ledger is required).")
 @click.option("--workers", type=click.IntRange(min=1), help="Processes rendering letters "
               "(default: one per core; 1 renders in this process).")
 @click.option("--progress", type=click.Choice(["auto", "bar", "log", "off"]), default="auto",
@@ -86,21 +87,33 @@ def _dunning(ctx: click.Context) -> Any:
               show_default=True, help="Seconds one letter may take before it fails.")
 @click.option("--print-file", is_flag=True, help="Then write the print files, as "
               "`dunning print` does.")
+@click.option("--cluster", metavar="tcp://HOST:8786", envvar="DUNNING_CLUSTER",
+              help="Render on the workers of this Dask scheduler instead of local processes "
+                   "(docs/cluster.md).")
 @click.pass_context
 def run(ctx: click.Context, inputs: tuple[Path, ...], as_of: date | None,
-        out_dir: Path | None, workers: int | None, progress: str, ledger: str | None,
-        force: bool, letter_timeout: float, print_file: bool) -> None:
+        out_dir: str | None, workers: int | None, progress: str, ledger: str | None,
+        force: bool, letter_timeout: float, print_file: bool, cluster: str | None) -> None:
     """Run the batch: one PDF per overdue account, manifest.jsonl and summary.json."""
     from .batch import run_batch
     from .report import format_summary
 
     if ctx.find_root().obj["quiet"]:
         progress = "off"
+    if cluster and workers:
+        raise click.UsageError("--workers does not apply with --cluster (the cluster's "
+                               "workers render)")
+    if print_file and out_dir:
+        from .store import is_url
+
+        if is_url(out_dir):
+            raise click.UsageError("--print-file needs a local output folder, not a URL: run "
+                                   "`dunning print` where the letters are")
     summary = run_batch(list(inputs), as_of=as_of, out_dir=out_dir, dunning=_dunning(ctx),
                         workers=workers, progress=progress, ledger=ledger, force=force,
-                        letter_timeout=letter_timeout)
+                        letter_timeout=letter_timeout, cluster=cluster or None)
     click.echo(format_summary(summary.to_dict()))
-    click.echo(f"manifest: {summary.out_dir / 'manifest.jsonl'}")
+    click.echo(f"manifest: {summary.manifest}")
     code = summary.exit_code
     if print_file:
         from .printfile import make_print_files

@@ -9,7 +9,9 @@
     ├── RecordError              one record is invalid; carries every FieldProblem found
     ├── TemplateError            a template failed to compile or render (file, line)
     ├── RenderError              WeasyPrint or the fonts could not make the PDF
-    └── OutputError              the output folder or a file in it cannot be written
+    ├── OutputError              the output folder or a file in it cannot be written
+    └── ClusterError             the Dask cluster cannot be reached, or its workers cannot
+                                 make the same letters (other code, templates or fonts)
 
 Errors carry their context as attributes (``source``, ``line``, ``field``, ``account_id``)
 so the CLI, the manifest and the preview can show them without parsing messages. No message
@@ -117,3 +119,13 @@ class RenderError(DunningError):
 
 class OutputError(DunningError):
     """The output folder or a file in it cannot be written."""
+
+
+class ClusterError(DunningError):
+    """The Dask cluster of ``dunning run --cluster`` cannot run the batch: the scheduler is
+    unreachable, it has no workers, or a worker runs other code, templates or libraries than
+    the driver (``worker`` names it) and so would not make the same letters."""
+
+    def __init__(self, message: str, *, worker: str | None = None) -> None:
+        self.worker = worker
+        super().__init__(message)

@@ -179,7 +179,8 @@ class Ledger:
 
     # ------------------------------------------------------------------ runs
 
-    def start_run(self, *, run_id: str, as_of: date, out_dir: Path, inputs: list[str]) -> None:
+    def start_run(self, *, run_id: str, as_of: date, out_dir: Path | str,
+                  inputs: list[str]) -> None:
         with self.engine.begin() as conn:
             conn.execute(runs.insert().values(
                 run_id=run_id, as_of=as_of, out_dir=str(out_dir), inputs=json.dumps(inputs),
@@ -201,7 +202,7 @@ class Ledger:
 
     # ------------------------------------------------------------------ letters
 
-    def current(self, account_id: str, as_of: date, out_dir: Path) -> LetterRow | None:
+    def current(self, account_id: str, as_of: date, out_dir: Path | str) -> LetterRow | None:
         """The current letter for this account and as-of date in this output folder."""
         query = select(letters).where(
             letters.c.account_id == account_id, letters.c.as_of == as_of,
@@ -223,7 +224,7 @@ class Ledger:
 
     def record_letter(self, *, run_id: str, account_id: str, as_of: date, brand: str,
                       stage: str, locale: str, template_version: str, record_hash: str,
-                      out_dir: Path, path: str, sha256: str, pages: int, total: Decimal,
+                      out_dir: Path | str, path: str, sha256: str, pages: int, total: Decimal,
                       currency: str, capped: bool = False,
                       supersedes: int | None = None) -> int:
         """Add a letter (after its file is in place); mark ``supersedes`` as superseded."""
@@ -240,7 +241,7 @@ class Ledger:
                     status="superseded", superseded_by=new_id))
         return int(new_id)
 
-    def versions(self, account_id: str, as_of: date, out_dir: Path) -> int:
+    def versions(self, account_id: str, as_of: date, out_dir: Path | str) -> int:
         """How many letters (current or superseded) this account has for this as-of date in
         this output folder: the next one is version ``versions + 1``."""
         from sqlalchemy import func
@@ -257,7 +258,7 @@ class Ledger:
         with self.engine.connect() as conn:
             return [LetterRow.from_mapping(r) for r in conn.execute(query).mappings()]
 
-    def letters_in(self, out_dir: Path) -> Iterator[LetterRow]:
+    def letters_in(self, out_dir: Path | str) -> Iterator[LetterRow]:
         query = select(letters).where(letters.c.out_dir == str(out_dir)).order_by(letters.c.id)
         with self.engine.connect() as conn:
             for row in conn.execute(query).mappings():

@@ -231,7 +231,7 @@ class PdfRenderer:
             self.coverage(locale)
             self._prepared_faces(locale)
             stack = ", ".join(f'"{family}"' for family in families)
-            HTML(string=f'<p style="font-family: {stack}">dunning 催收 <b>通知</b></p>').render(
+            HTML(string=f"<p style='font-family: {stack}'>dunning 催收 <b>通知</b></p>").render(
                 font_config=self.font_config)
 
     def coverage(self, locale: str) -> FontCoverage:

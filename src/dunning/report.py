@@ -70,6 +70,13 @@ def format_summary(data: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _where(out_dir: str, path: str) -> str:
+    """A letter's file: a path, or a URL when the run wrote to an object store."""
+    from .store import is_url
+
+    return f"{out_dir.rstrip('/')}/{path}" if is_url(out_dir) else str(Path(out_dir) / path)
+
+
 def format_history(account_id: str, rows: list[LetterRow]) -> str:
     """An account's letters, oldest first, one line each."""
     if not rows:
@@ -79,6 +86,6 @@ def format_history(account_id: str, rows: list[LetterRow]) -> str:
         lines.append(
             f"  {row.as_of}  {row.stage:<8} {row.locale:<6} {row.status:<10} "
             f"{row.currency} {row.total:>12}  {row.pages}p  run {row.run_id}  "
-            f"{Path(row.out_dir) / row.path}  sha256 {row.sha256[:12]}…"
+            f"{_where(row.out_dir, row.path)}  sha256 {row.sha256[:12]}…"
         )
     return "\n".join(lines)
