@@ -89,6 +89,21 @@ def write_export(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
+def hanging_home(home: Path, contract_no: str = "MT-LN-2025-000248") -> Path:
+    """A copy of the project's config, templates and catalogs in ``home`` whose letter for
+    ``contract_no`` (MT-000004's) loops for hours in a template: for per-letter time limits."""
+    import shutil
+
+    for folder in ("config", "templates", "locales"):
+        shutil.copytree(ROOT / folder, home / folder)
+    partial = home / "templates" / "letter" / "partials" / "contacts.html"
+    partial.write_text(
+        f'{{% if borrower.contract_no == "{contract_no}" %}}{{% for i in range(100000) %}}'
+        "{% for j in range(100000) %}{% endfor %}{% endfor %}{% endif %}"
+        + partial.read_text("utf-8"), "utf-8")
+    return home
+
+
 def read_manifest_lines(out: Path) -> list[dict[str, Any]]:
     """The lines of a run's manifest.jsonl."""
     return [json.loads(line) for line in (out / "manifest.jsonl").read_text("utf-8").splitlines()]

@@ -30,7 +30,7 @@ from dunning.output import ManifestEntry, sha256
 from dunning.settings import Settings
 from dunning.store import LocalStore, open_store
 
-from .helpers import ROOT, SAMPLE_FILES, SAMPLES_AS_OF, raw_rows
+from .helpers import ROOT, SAMPLE_FILES, SAMPLES_AS_OF, hanging_home, raw_rows, write_export
 
 distributed = pytest.importorskip("distributed")
 
@@ -228,11 +228,7 @@ def test_a_letter_that_kills_every_worker_fails_alone(tmp_path: Path, dunning: D
 
     rows = [r for r in raw_rows(SAMPLE_FILES[0])
             if r["account_id"] in ("MT-000001", "MT-000004", "MT-000007", "JQ-000004")]
-    export = tmp_path / "in.csv"
-    with export.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    export = write_export(tmp_path / "in.csv", rows)
     out = tmp_path / "out"
     store = _KillingStore(out)
     with dask.config.set({"distributed.scheduler.allowed-failures": 0,
@@ -326,21 +322,10 @@ def test_workers_with_other_templates_are_refused(
 
 
 def test_a_hanging_letter_fails_alone_on_the_cluster(cluster: Any, tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    for folder in ("config", "templates", "locales"):
-        shutil.copytree(ROOT / folder, home / folder)
-    partial = home / "templates" / "letter" / "partials" / "contacts.html"
-    partial.write_text(
-        '{% if borrower.contract_no == "MT-LN-2025-000248" %}{% for i in range(100000) %}'
-        "{% for j in range(100000) %}{% endfor %}{% endfor %}{% endif %}"
-        + partial.read_text("utf-8"), "utf-8")
+    home = hanging_home(tmp_path / "home")
     rows = [r for r in raw_rows(SAMPLE_FILES[0])
             if r["account_id"] in ("MT-000004", "MT-000001", "JQ-000004")]
-    export = tmp_path / "in.csv"
-    with export.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    export = write_export(tmp_path / "in.csv", rows)
     out = tmp_path / "out"
     summary = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out,
                         dunning=Dunning.load(Settings.at(home)),

@@ -28,7 +28,7 @@ from dunning.letter import Dunning
 from dunning.output import sha256
 from dunning.settings import Settings
 
-from .helpers import ROOT, SAMPLE_FILES, SAMPLES_AS_OF, raw_rows
+from .helpers import ROOT, SAMPLE_FILES, SAMPLES_AS_OF, hanging_home, raw_rows
 
 IDS = ["MT-000001", "MT-000004", "MT-000007", "JQ-000004", "JQ-000007", "MT-000012"]
 
@@ -149,14 +149,7 @@ def test_two_runs_cannot_write_one_folder(tmp_path: Path, dunning: Dunning) -> N
 
 
 def test_a_hanging_letter_fails_alone(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    for folder in ("config", "templates", "locales"):
-        shutil.copytree(ROOT / folder, home / folder)
-    partial = home / "templates" / "letter" / "partials" / "contacts.html"
-    partial.write_text(
-        '{% if borrower.contract_no == "MT-LN-2025-000248" %}{% for i in range(100000) %}'
-        "{% for j in range(100000) %}{% endfor %}{% endfor %}{% endif %}"
-        + partial.read_text("utf-8"), "utf-8")
+    home = hanging_home(tmp_path / "home")
     out = tmp_path / "out"
     export = _export(tmp_path / "in.csv", ["MT-000004", "MT-000001", "JQ-000004"])
     started = time.monotonic()

@@ -53,6 +53,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from .batch import RECYCLE_AFTER, LetterTimeoutError, _outcome
 from .errors import ClusterError, DunningError
+from .log import portable
 from .output import ManifestEntry
 from .settings import Settings
 from .store import Store
@@ -324,13 +325,7 @@ class _Capture(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if record.thread != self._tid:
             return
-        data = dict(record.__dict__)
-        data["msg"] = record.getMessage()
-        data["args"] = None
-        if record.exc_info:
-            data["exc_text"] = logging.Formatter().formatException(record.exc_info)
-        data["exc_info"] = None
-        self.records.append(data)
+        self.records.append(portable(record))
 
 
 def render_chunk(job: ChunkJob, chunk: list[tuple[int, Task]],

@@ -13,6 +13,7 @@ phone or address.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 LOGGER = logging.getLogger("dunning")
 
@@ -27,3 +28,16 @@ def configure(level: int = logging.INFO) -> None:
     handler._dunning = True  # type: ignore[attr-defined]
     LOGGER.addHandler(handler)
     LOGGER.setLevel(level)
+
+
+def portable(record: logging.LogRecord) -> dict[str, Any]:
+    """``record`` as a picklable dict (message formatted, traceback as text), for a worker
+    process or a cluster worker to send to the process that logs it
+    (``logging.makeLogRecord``)."""
+    data = dict(record.__dict__)
+    data["msg"] = record.getMessage()
+    data["args"] = None
+    if record.exc_info:
+        data["exc_text"] = logging.Formatter().formatException(record.exc_info)
+    data["exc_info"] = None
+    return data

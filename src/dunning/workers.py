@@ -40,6 +40,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any, Protocol
 
 from .errors import DunningError, OutputError, RenderError
+from .log import portable
 from .output import ManifestEntry
 
 log = logging.getLogger("dunning.workers")
@@ -76,13 +77,7 @@ class _ToMain(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            data = dict(record.__dict__)
-            data["msg"] = record.getMessage()
-            data["args"] = None
-            if record.exc_info:
-                data["exc_text"] = logging.Formatter().formatException(record.exc_info)
-            data["exc_info"] = None
-            self.conn.send(("log", data))
+            self.conn.send(("log", portable(record)))
         except Exception:  # pragma: no cover - logging must never break a letter
             self.handleError(record)
 
