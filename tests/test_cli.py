@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from dunning.batch import RunSummary, today
+from dunning.batch import RunSummary
 from dunning.cli import main
 from dunning.letter import Dunning
 
@@ -91,7 +91,7 @@ def test_bad_as_of_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_as_of_defaults_to_today_in_shanghai(dunning: Dunning) -> None:
-    assert today(dunning) == datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    assert dunning.settings.today() == datetime.now(ZoneInfo("Asia/Shanghai")).date()
 
 
 def test_render_gives_the_same_bytes_as_the_batch(

@@ -9,7 +9,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from .batch import today
 from .config import load_yaml_text
 from .errors import ConfigError, FieldProblem, InputError, RecordError
 from .letter import Dunning, Letter
@@ -65,7 +64,7 @@ def render_one(
     """``dunning render``: one record (picked by ``account_id`` from an export, or the only
     record of a YAML/JSON file) → one PDF at ``output``. Returns the manifest-style entry."""
     dunning = dunning or Dunning.load()
-    as_of = as_of or today(dunning)
+    as_of = as_of or dunning.settings.today()
     row: Row | None = None
     if account_id is not None and stdin is None and input_file.suffix.lower() in (
             ".csv", ".yaml", ".yml"):

@@ -159,11 +159,6 @@ class RunSummary:
         }
 
 
-def today(dunning: Dunning) -> date:
-    """Today in the configured time zone (not the machine's)."""
-    return datetime.now(dunning.settings.tz).date()
-
-
 def default_out_dir(dunning: Dunning, as_of: date) -> Path:
     return dunning.settings.root / "output" / as_of.isoformat()
 
@@ -209,7 +204,7 @@ def run_batch(
     """
     started = time.monotonic()
     dunning = dunning or Dunning.load()
-    as_of = as_of or today(dunning)
+    as_of = as_of or dunning.settings.today()
     paths = [Path(p) for p in inputs]
     out: Path | str = (out_dir.rstrip("/") if isinstance(out_dir, str) and is_url(out_dir)
                        else Path(out_dir) if out_dir else default_out_dir(dunning, as_of))

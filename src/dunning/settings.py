@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -119,6 +120,10 @@ class Settings:
                 f"unknown time zone {self.timezone!r}; expected an IANA name like Asia/Shanghai",
                 key="timezone",
             ) from exc
+
+    def today(self) -> date:
+        """Today in the configured time zone (not the machine's): the default as-of date."""
+        return datetime.now(self.tz).date()
 
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)
