@@ -29,6 +29,7 @@ from .helpers import (
     pdf_pages,
     pdf_text,
     raw_rows,
+    read_manifest_lines,
     squash,
 )
 
@@ -116,10 +117,6 @@ def letter_locale(row: dict[str, Any], dunning: Dunning) -> str:
     return row.get("locale") or str(dunning.brands[row["brand"]].default_locale)
 
 
-def _manifest(out: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (out / "manifest.jsonl").read_text("utf-8").splitlines()]
-
-
 def _inputs() -> list[tuple[Path, dict[str, Any]]]:
     return [(path, row) for path in SAMPLE_FILES for row in raw_rows(path)]
 
@@ -128,7 +125,7 @@ def test_manifest_accounts_for_every_row_once(
     sample_run: tuple[RunSummary, Path], dunning: Dunning
 ) -> None:
     summary, out = sample_run
-    manifest = _manifest(out)
+    manifest = read_manifest_lines(out)
     inputs = _inputs()
     assert len(manifest) == len(inputs) == summary.rows
     by_id = {entry["account_id"]: entry for entry in manifest}
@@ -162,7 +159,7 @@ def test_summary_reconciles(sample_run: tuple[RunSummary, Path]) -> None:
     assert data["rows"] == sum(data["outcomes"].values()) == len(_inputs())
     assert data["outcomes"]["rejected"] == data["outcomes"]["failed"] == 0
     assert data["exit_code"] == summary.exit_code == 0
-    rendered = [e for e in _manifest(out) if e["outcome"] == "rendered"]
+    rendered = [e for e in read_manifest_lines(out) if e["outcome"] == "rendered"]
     assert sum(data["rendered_by_stage"].values()) == len(rendered)
     currencies = {e["currency"] for e in rendered}
     assert currencies == {"CNY", "HKD", "TWD", "USD", "GBP"}
@@ -175,7 +172,7 @@ def test_summary_reconciles(sample_run: tuple[RunSummary, Path]) -> None:
 
 def _rendered_rows(sample_run: tuple[RunSummary, Path]) -> list[tuple[dict[str, Any], Path, str]]:
     _, out = sample_run
-    by_id = {e["account_id"]: e for e in _manifest(out)}
+    by_id = {e["account_id"]: e for e in read_manifest_lines(out)}
     rows = []
     for _, row in _inputs():
         entry = by_id[row["account_id"]]
@@ -277,7 +274,7 @@ def test_bad_records_each_rejected_with_its_own_message(tmp_path: Path, dunning:
     import yaml
 
     summary = run_batch(BAD_FILES, as_of=SAMPLES_AS_OF, out_dir=tmp_path, dunning=dunning)
-    manifest = _manifest(tmp_path)
+    manifest = read_manifest_lines(tmp_path)
     expected = yaml.safe_load((BAD_FILES[0].parent / "expected.yaml").read_text("utf-8"))
     errors = expected["errors"]
     rejected = [e for e in manifest if e["outcome"] == "rejected"]

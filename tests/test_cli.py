@@ -19,7 +19,16 @@ from dunning.batch import RunSummary
 from dunning.cli import main
 from dunning.letter import Dunning
 
-from .helpers import BAD_FILES, ROOT, SAMPLE_FILES, SAMPLES_AS_OF, pdf_text, raw_rows, squash
+from .helpers import (
+    BAD_FILES,
+    ROOT,
+    SAMPLE_FILES,
+    SAMPLES_AS_OF,
+    pdf_text,
+    raw_rows,
+    read_manifest_lines,
+    squash,
+)
 
 AS_OF = SAMPLES_AS_OF.isoformat()
 
@@ -35,17 +44,13 @@ def _subset(tmp_path: Path, ids: list[str]) -> Path:
     return path
 
 
-def _manifest(out: Path) -> list[dict[str, object]]:
-    return [json.loads(x) for x in (out / "manifest.jsonl").read_text("utf-8").splitlines()]
-
-
 def test_run_exit_0_when_every_row_rendered_or_suppressed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     export = _subset(tmp_path, ["MT-000001", "MT-000012"])  # a reminder, a not-overdue row
     code = main(["run", str(export), "--as-of", AS_OF, "--out", str(tmp_path / "out")])
     assert code == 0
-    outcomes = [e["outcome"] for e in _manifest(tmp_path / "out")]
+    outcomes = [e["outcome"] for e in read_manifest_lines(tmp_path / "out")]
     assert sorted(outcomes) == ["rendered", "suppressed"]
     printed = capsys.readouterr().out
     assert "2 rows = 1 rendered + 1 suppressed + 0 rejected + 0 failed" in printed
@@ -54,7 +59,7 @@ def test_run_exit_0_when_every_row_rendered_or_suppressed(
 def test_run_exit_1_when_rows_rejected(tmp_path: Path) -> None:
     code = main(["-q", "run", str(BAD_FILES[1]), "--as-of", AS_OF, "--out", str(tmp_path)])
     assert code == 1
-    assert any(e["outcome"] == "rejected" for e in _manifest(tmp_path))
+    assert any(e["outcome"] == "rejected" for e in read_manifest_lines(tmp_path))
 
 
 def test_run_exit_2_with_one_line_reason(
@@ -98,7 +103,7 @@ def test_render_gives_the_same_bytes_as_the_batch(
     tmp_path: Path, sample_run: tuple[RunSummary, Path]
 ) -> None:
     _, out = sample_run
-    [entry] = [e for e in _manifest(out) if e["account_id"] == "MT-000004"]
+    [entry] = [e for e in read_manifest_lines(out) if e["account_id"] == "MT-000004"]
     target = tmp_path / "letter.pdf"
     code = main(["render", "--input", str(SAMPLE_FILES[0]), "--id", "MT-000004",
                  "--as-of", AS_OF, "-o", str(target)])
@@ -113,7 +118,7 @@ def test_render_a_single_record_file_and_stdin(
     row = next(r for r in raw_rows(SAMPLE_FILES[1]) if r["account_id"] == "JQ-000024")
     single = tmp_path / "one.yaml"
     single.write_text(yaml.safe_dump(row, allow_unicode=True), "utf-8")
-    [entry] = [e for e in _manifest(out) if e["account_id"] == "JQ-000024"]
+    [entry] = [e for e in read_manifest_lines(out) if e["account_id"] == "JQ-000024"]
     batch_text = squash(pdf_text(out / str(entry["path"])))
 
     assert main(["render", "--input", str(single), "--as-of", AS_OF, "-o",
@@ -158,7 +163,7 @@ def test_console_script_in_a_subprocess(tmp_path: Path) -> None:
         capture_output=True, text=True, cwd=tmp_path, check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    [entry] = _manifest(tmp_path / "out")
+    [entry] = read_manifest_lines(tmp_path / "out")
     assert entry["outcome"] == "rendered"
     assert (tmp_path / "out" / str(entry["path"])).is_file()
     proc = subprocess.run([str(exe), "run", "nope.csv"], capture_output=True, text=True,

@@ -30,7 +30,15 @@ from dunning.output import ManifestEntry, sha256
 from dunning.settings import Settings
 from dunning.store import LocalStore, open_store
 
-from .helpers import ROOT, SAMPLE_FILES, SAMPLES_AS_OF, hanging_home, raw_rows, write_export
+from .helpers import (
+    ROOT,
+    SAMPLE_FILES,
+    SAMPLES_AS_OF,
+    hanging_home,
+    raw_rows,
+    read_manifest_lines,
+    write_export,
+)
 
 distributed = pytest.importorskip("distributed")
 
@@ -46,10 +54,6 @@ def _export(path: Path) -> Path:
         writer.writeheader()
         writer.writerows([*rows[:10], bad, *rows[10:]])
     return path
-
-
-def _manifest(out: Path) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in (out / "manifest.jsonl").read_text("utf-8").splitlines()]
 
 
 def _without_resumed(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -97,8 +101,8 @@ def reference(
 def _check_letters_once(out: Path, reference: Path, ledger_url: str | None = None) -> None:
     """Every row has one entry, as in the local run; every letter exists once, with the
     local run's bytes; the ledger holds exactly these letters, all current."""
-    manifest = _manifest(out)
-    assert _without_resumed(manifest) == _without_resumed(_manifest(reference))
+    manifest = read_manifest_lines(out)
+    assert _without_resumed(manifest) == _without_resumed(read_manifest_lines(reference))
     rendered = {e["account_id"]: e for e in manifest if e["outcome"] == "rendered"}
     assert _pdfs(out) == _pdfs(reference), "a letter is missing, twice, or has other bytes"
     assert not _temp_files(out)
@@ -129,7 +133,8 @@ def test_cluster_letters_are_byte_identical_to_a_local_run(
     assert summary.counts == local.counts
     assert summary.counts["rejected"] == 1
     assert summary.counts["rendered"] >= 14
-    assert _manifest(out) == _manifest(ref_out)  # outcomes, order, paths, pages and sha256
+    # outcomes, order, paths, pages and sha256
+    assert read_manifest_lines(out) == read_manifest_lines(ref_out)
     _check_letters_once(out, ref_out)
     data = json.loads((out / "summary.json").read_text("utf-8"))
     assert data["cluster"] == cluster.scheduler_address
@@ -238,7 +243,7 @@ def test_a_letter_that_kills_every_worker_fails_alone(tmp_path: Path, dunning: D
         with mock.patch("dunning.batch.open_store", return_value=store):
             summary = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out, dunning=dunning,
                                 cluster=local.scheduler_address)
-    by_id = {e["account_id"]: e for e in _manifest(out)}
+    by_id = {e["account_id"]: e for e in read_manifest_lines(out)}
     assert by_id["MT-000004"]["outcome"] == "failed"
     assert "worker process died" in by_id["MT-000004"]["reason"]
     assert [by_id[i]["outcome"] for i in ("MT-000001", "MT-000007", "JQ-000004")] \
@@ -330,7 +335,7 @@ def test_a_hanging_letter_fails_alone_on_the_cluster(cluster: Any, tmp_path: Pat
     summary = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out,
                         dunning=Dunning.load(Settings.at(home)),
                         cluster=cluster.scheduler_address, letter_timeout=5)
-    by_id = {e["account_id"]: e for e in _manifest(out)}
+    by_id = {e["account_id"]: e for e in read_manifest_lines(out)}
     assert by_id["MT-000004"]["outcome"] == "failed"
     assert by_id["MT-000004"]["reason"] == "took longer than the per-letter time limit of 5 s"
     assert by_id["MT-000001"]["outcome"] == by_id["JQ-000004"]["outcome"] == "rendered"
@@ -361,7 +366,7 @@ def test_memory_url_output(
     fs = fsspec.filesystem("memory")
     root = fs._strip_protocol(url)
     manifest = [json.loads(line) for line in fs.cat_file(f"{root}/manifest.jsonl").splitlines()]
-    assert _without_resumed(manifest) == _without_resumed(_manifest(reference[1]))
+    assert _without_resumed(manifest) == _without_resumed(read_manifest_lines(reference[1]))
     stored = json.loads(fs.cat_file(f"{root}/summary.json"))
     assert stored["outcomes"]["rendered"] == summary.counts["rendered"]
     letters = {p.removeprefix(root + "/"): fs.cat_file(p)

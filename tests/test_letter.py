@@ -3,8 +3,6 @@ templates reach only their own assets, and no personal data leaks into the manif
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -17,7 +15,16 @@ from dunning.errors import RenderError, TemplateError
 from dunning.letter import Dunning
 from dunning.settings import Settings
 
-from .helpers import ROOT, SAMPLE_FILES, SAMPLES_AS_OF, pdf_text, raw_rows, squash
+from .helpers import (
+    ROOT,
+    SAMPLE_FILES,
+    SAMPLES_AS_OF,
+    pdf_text,
+    raw_rows,
+    read_manifest_lines,
+    squash,
+    write_export,
+)
 
 
 def _row(account_id: str = "MT-000004", **changes: str) -> dict[str, Any]:
@@ -25,23 +32,11 @@ def _row(account_id: str = "MT-000004", **changes: str) -> dict[str, Any]:
     return {**row, **changes}
 
 
-def _export(path: Path, rows: list[dict[str, Any]]) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
-def _manifest(out: Path) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in (out / "manifest.jsonl").read_text("utf-8").splitlines()]
-
-
 def test_uncovered_character_fails_only_that_letter(tmp_path: Path, dunning: Dunning) -> None:
     rows = [_row("MT-000004", name="王\U00031350明"), _row("MT-000005")]
-    summary = run_batch([_export(tmp_path / "in.csv", rows)], as_of=SAMPLES_AS_OF,
+    summary = run_batch([write_export(tmp_path / "in.csv", rows)], as_of=SAMPLES_AS_OF,
                         out_dir=tmp_path / "out", dunning=dunning)
-    failed, ok = _manifest(tmp_path / "out")
+    failed, ok = read_manifest_lines(tmp_path / "out")
     assert failed["outcome"] == "failed"
     assert "U+31350" in failed["reason"]
     assert "王" not in failed["reason"], "the name must not appear in the reason"
@@ -52,9 +47,9 @@ def test_uncovered_character_fails_only_that_letter(tmp_path: Path, dunning: Dun
 def test_record_values_are_shown_literally(tmp_path: Path, dunning: Dunning) -> None:
     hostile = "<b>{{ 7*7 }}</b><img src=x>"
     rows = [_row(name=hostile[:40], address="<script>alert(1)</script>\n{% include 'x' %}")]
-    run_batch([_export(tmp_path / "in.csv", rows)], as_of=SAMPLES_AS_OF,
+    run_batch([write_export(tmp_path / "in.csv", rows)], as_of=SAMPLES_AS_OF,
               out_dir=tmp_path / "out", dunning=dunning)
-    [entry] = _manifest(tmp_path / "out")
+    [entry] = read_manifest_lines(tmp_path / "out")
     assert entry["outcome"] == "rendered", entry
     text = squash(pdf_text(tmp_path / "out" / entry["path"]))
     assert squash("<b>{{ 7*7 }}</b><img src=x>") in text
@@ -106,9 +101,9 @@ def test_template_errors_name_file_and_line(tmp_path: Path, content: str, messag
 
 def test_broken_template_fails_letters_not_the_run(tmp_path: Path) -> None:
     dunning = Dunning.load(_home_with(tmp_path, "rights.html", "{{ missing_variable }}"))
-    export = _export(tmp_path / "in.csv", [_row("MT-000004"), _row("MT-000012")])
+    export = write_export(tmp_path / "in.csv", [_row("MT-000004"), _row("MT-000012")])
     summary = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=tmp_path / "out", dunning=dunning)
-    failed, suppressed = _manifest(tmp_path / "out")
+    failed, suppressed = read_manifest_lines(tmp_path / "out")
     assert failed["outcome"] == "failed"
     assert "letter/partials/rights.html:1" in failed["reason"]
     assert suppressed["outcome"] == "suppressed"
@@ -131,7 +126,7 @@ def test_manifest_and_logs_carry_no_personal_data(
     bad = [_row("MT-000004", name="李\U00031350"),
            _row("MT-000005", id_number="110105194912310021")]
     with caplog.at_level(logging.DEBUG, logger="dunning"):
-        run_batch([_export(tmp_path / "in.csv", bad)], as_of=SAMPLES_AS_OF,
+        run_batch([write_export(tmp_path / "in.csv", bad)], as_of=SAMPLES_AS_OF,
                   out_dir=tmp_path / "out", dunning=dunning)
     logged = caplog.text
     assert "MT-000004" in logged

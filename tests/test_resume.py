@@ -3,7 +3,6 @@ ledger, the output lock, a per-letter time limit, and SIGKILL at random points."
 
 from __future__ import annotations
 
-import csv
 import fcntl
 import json
 import os
@@ -16,7 +15,6 @@ import time
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pikepdf
 import pytest
@@ -28,7 +26,15 @@ from dunning.letter import Dunning
 from dunning.output import sha256
 from dunning.settings import Settings
 
-from .helpers import ROOT, SAMPLE_FILES, SAMPLES_AS_OF, hanging_home, raw_rows
+from .helpers import (
+    ROOT,
+    SAMPLE_FILES,
+    SAMPLES_AS_OF,
+    hanging_home,
+    raw_rows,
+    read_manifest_lines,
+    write_export,
+)
 
 IDS = ["MT-000001", "MT-000004", "MT-000007", "JQ-000004", "JQ-000007", "MT-000012"]
 
@@ -36,15 +42,7 @@ IDS = ["MT-000001", "MT-000004", "MT-000007", "JQ-000004", "JQ-000007", "MT-0000
 def _export(path: Path, ids: list[str] = IDS, **changes: dict[str, str]) -> Path:
     rows = [r for r in raw_rows(SAMPLE_FILES[0]) if r["account_id"] in ids]
     rows = [{**r, **changes.get(r["account_id"].replace("-", "_"), {})} for r in rows]
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
-def _manifest(out: Path) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in (out / "manifest.jsonl").read_text("utf-8").splitlines()]
+    return write_export(path, rows)
 
 
 def _pdfs(out: Path) -> dict[str, float]:
@@ -68,7 +66,7 @@ def test_rerun_resumes_and_changed_data_makes_a_new_version(
     assert again.counts["rendered"] == 5
     assert again.resumed == 5
     assert _pdfs(out) == files, "a resumed letter must not be written again"
-    assert all(e["resumed"] for e in _manifest(out) if e["outcome"] == "rendered")
+    assert all(e["resumed"] for e in read_manifest_lines(out) if e["outcome"] == "rendered")
 
     changed = _export(tmp_path / "in2.csv", MT_000004={"paid_since_due": "100.00"})
     third = run_batch([changed], as_of=SAMPLES_AS_OF, out_dir=out, dunning=dunning,
@@ -83,7 +81,7 @@ def test_rerun_resumes_and_changed_data_makes_a_new_version(
     assert [h.status for h in history] == ["superseded", "current"]
     assert history[1].path == new
     assert history[0].superseded_by == history[1].id
-    entry = next(e for e in _manifest(out) if e["account_id"] == "MT-000004")
+    entry = next(e for e in read_manifest_lines(out) if e["account_id"] == "MT-000004")
     assert entry["path"] == new
     assert not entry["resumed"]
     ledger.close()
@@ -128,7 +126,7 @@ def test_minimum_interval_reads_the_ledger(
               workers=1, ledger=ledger_url)
     soon = run_batch([export], as_of=SAMPLES_AS_OF + timedelta(days=3),
                      out_dir=tmp_path / "d3", dunning=dunning, workers=1, ledger=ledger_url)
-    [entry] = _manifest(tmp_path / "d3")
+    [entry] = read_manifest_lines(tmp_path / "d3")
     assert entry["outcome"] == "suppressed"
     assert entry["reason"].startswith("recent_notice: last letter 3 days ago")
     assert soon.exit_code == 0
@@ -156,7 +154,7 @@ def test_a_hanging_letter_fails_alone(tmp_path: Path) -> None:
     summary = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out,
                         dunning=Dunning.load(Settings.at(home)), workers=2, letter_timeout=5)
     assert time.monotonic() - started < 120
-    by_id = {e["account_id"]: e for e in _manifest(out)}
+    by_id = {e["account_id"]: e for e in read_manifest_lines(out)}
     assert by_id["MT-000004"]["outcome"] == "failed"
     assert "time limit" in by_id["MT-000004"]["reason"]
     assert by_id["MT-000001"]["outcome"] == by_id["JQ-000004"]["outcome"] == "rendered"
@@ -193,7 +191,7 @@ def test_sigkill_at_random_points_never_loses_or_duplicates(tmp_path: Path) -> N
     _, err = final.communicate(timeout=300)
     assert final.returncode == 0, err.decode()
 
-    manifest = _manifest(out)
+    manifest = read_manifest_lines(out)
     assert [e["account_id"] for e in manifest] == ids
     rendered = {e["account_id"]: e for e in manifest if e["outcome"] == "rendered"}
     pdfs = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.pdf"))

@@ -3,9 +3,7 @@ bounded window, the manifest in input order, and a killed worker failing only it
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 import multiprocessing
 import os
 import re
@@ -21,19 +19,7 @@ from dunning.output import ManifestEntry
 from dunning.progress import LogProgress
 from dunning.workers import death_reason
 
-from .helpers import SAMPLE_FILES, SAMPLES_AS_OF, raw_rows
-
-
-def _manifest(out: Path) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in (out / "manifest.jsonl").read_text("utf-8").splitlines()]
-
-
-def _export(path: Path, rows: list[dict[str, Any]]) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+from .helpers import SAMPLE_FILES, SAMPLES_AS_OF, raw_rows, read_manifest_lines, write_export
 
 
 def _formal(account_id: str) -> dict[str, Any]:
@@ -56,8 +42,9 @@ def test_two_workers_give_the_same_letters_as_one(
     single = run_batch(SAMPLE_FILES, as_of=SAMPLES_AS_OF, out_dir=tmp_path, dunning=dunning,
                        workers=1)
     assert single.workers == 1
-    assert _manifest(tmp_path) == _manifest(out)  # outcomes, order, pages and sha256
-    for entry in _manifest(out):
+    # outcomes, order, pages and sha256
+    assert read_manifest_lines(tmp_path) == read_manifest_lines(out)
+    for entry in read_manifest_lines(out):
         if entry["path"]:
             assert (tmp_path / entry["path"]).read_bytes() == (out / entry["path"]).read_bytes()
 
@@ -71,7 +58,7 @@ def test_input_is_streamed_through_a_bounded_window(tmp_path: Path, dunning: Dun
             rows.append({**_not_overdue(f"S-{i:05d}"), "overdue_principal": "12,000.00"})
         else:
             rows.append(_not_overdue(f"S-{i:05d}"))
-    export = _export(tmp_path / "big.csv", rows)
+    export = write_export(tmp_path / "big.csv", rows)
     seen: list[str] = []
     log = io.StringIO()
     summary = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=tmp_path / "out",
@@ -79,7 +66,7 @@ def test_input_is_streamed_through_a_bounded_window(tmp_path: Path, dunning: Dun
                         progress=LogProgress(log, every=500, interval=float("inf")),
                         on_row=lambda entry: seen.append(str(entry.account_id)))
     assert 2 <= summary.peak_in_flight <= 16
-    manifest = _manifest(tmp_path / "out")
+    manifest = read_manifest_lines(tmp_path / "out")
     assert [e["account_id"] for e in manifest] == [r["account_id"] for r in rows] == seen
     lines = [int(e["source"].rsplit(":", 1)[1]) for e in manifest]
     assert lines == sorted(lines)
@@ -96,7 +83,7 @@ def test_input_is_streamed_through_a_bounded_window(tmp_path: Path, dunning: Dun
 
 def test_a_killed_worker_fails_only_its_letter(tmp_path: Path, dunning: Dunning) -> None:
     rows = [_formal(f"K-{i:03d}") for i in range(10)]
-    export = _export(tmp_path / "in.csv", rows)
+    export = write_export(tmp_path / "in.csv", rows)
     killed: list[int] = []
 
     def kill_one(entry: ManifestEntry) -> None:
@@ -108,7 +95,7 @@ def test_a_killed_worker_fails_only_its_letter(tmp_path: Path, dunning: Dunning)
 
     summary = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=tmp_path / "out",
                         dunning=dunning, workers=2, on_row=kill_one)
-    manifest = _manifest(tmp_path / "out")
+    manifest = read_manifest_lines(tmp_path / "out")
     assert [e["account_id"] for e in manifest] == [r["account_id"] for r in rows]
     failed = [e for e in manifest if e["outcome"] == "failed"]
     assert len(failed) == 1, manifest
@@ -136,7 +123,7 @@ def test_progress_is_log_lines_when_stderr_is_not_a_terminal(
 ) -> None:
     from dunning.cli import main
 
-    export = _export(tmp_path / "in.csv", [_not_overdue("P-1"), _not_overdue("P-2")])
+    export = write_export(tmp_path / "in.csv", [_not_overdue("P-1"), _not_overdue("P-2")])
     args = ["run", str(export), "--as-of", SAMPLES_AS_OF.isoformat(), "--workers", "1"]
     assert main([*args, "--out", str(tmp_path / "a")]) == 0
     [line] = [x for x in capsys.readouterr().err.splitlines() if "progress:" in x]
