@@ -3,7 +3,9 @@ bounded window, the manifest in input order, and a killed worker failing only it
 
 from __future__ import annotations
 
+import gc
 import io
+import json
 import multiprocessing
 import os
 import re
@@ -17,7 +19,7 @@ from dunning.batch import RunSummary, run_batch
 from dunning.letter import Dunning
 from dunning.output import ManifestEntry
 from dunning.progress import LogProgress
-from dunning.workers import death_reason
+from dunning.workers import GC_THRESHOLD, WorkerPool, death_reason
 
 from .helpers import SAMPLE_FILES, SAMPLES_AS_OF, raw_rows, read_manifest_lines, write_export
 
@@ -131,3 +133,33 @@ def test_progress_is_log_lines_when_stderr_is_not_a_terminal(
                      line), line
     assert main(["-q", *args, "--out", str(tmp_path / "b")]) == 0
     assert "progress:" not in capsys.readouterr().err
+
+
+class GcProbe:
+    """A job that answers with the garbage collector's state of the process that runs it."""
+
+    def warm(self) -> None:
+        self.kept = [{"warm": [i]} for i in range(5000)]  # stands in for fonts and stylesheets
+
+    def __call__(self, row: Any) -> ManifestEntry:
+        state = {"frozen": gc.get_freeze_count(), "threshold": list(gc.get_threshold())}
+        return ManifestEntry(account_id=str(row), source="probe", outcome="rendered",
+                             reason=json.dumps(state))
+
+
+def test_a_warm_worker_freezes_what_it_loaded_and_collects_less_often() -> None:
+    """The letters' short-lived objects are collected as before; what warm-up loaded is no
+    longer walked by every collection (workers.settle)."""
+    before = gc.get_threshold()
+    with WorkerPool(GcProbe(), workers=1, recycle_after=10,
+                    failed=lambda row, why: pytest.fail(why)) as pool:
+        pool.submit(0, "G-1")
+        answers: list[tuple[int, ManifestEntry]] = []
+        while not answers:
+            answers += pool.collect(timeout=30)
+    [(_seq, entry)] = answers
+    state = json.loads(entry.reason or "{}")
+    assert state["frozen"] >= 5000 * 2  # the warm-up's dicts and lists at least
+    assert tuple(state["threshold"]) == GC_THRESHOLD != before
+    assert gc.get_threshold() == before  # this process: as it was
+    assert gc.get_freeze_count() == 0

@@ -9,6 +9,12 @@ process (a fresh interpreter: no Pango, fontconfig or HarfBuzz state is inherite
 - **Recycling**: after ``recycle_after`` letters a worker is told to stop and a fresh one
   is started in its place, so whatever WeasyPrint, Pango and fontconfig accumulate in a
   long-lived process cannot grow without bound.
+- **Garbage collection**: once warm, a worker moves what it has loaded (modules, fonts,
+  parsed stylesheets, templates) out of the cyclic garbage collector's sight
+  (``gc.freeze``) and collects young objects less often (:data:`GC_THRESHOLD`): a letter
+  makes some hundred thousand short-lived objects, and the collector otherwise walks the
+  warm ones again and again. About 2% fewer instructions per letter (``bench/instructions.py``);
+  reference counting frees a letter's objects as before, and recycling bounds the rest.
 - **Prefetch**: each worker holds at most ``prefetch`` tasks (the one it renders and the next
   ones), so it never waits for the main process and the batch knows exactly which letter a
   worker was rendering when it died.
@@ -27,6 +33,7 @@ reason)`` and ``("fatal", seq, reason)`` (the output folder cannot be written: t
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -44,6 +51,10 @@ from .log import portable
 from .output import ManifestEntry
 
 log = logging.getLogger("dunning.workers")
+
+#: ``gc.set_threshold`` of a warm worker: allocations between young-generation collections
+#: (Python's default is 700), then how many of those before each older-generation one.
+GC_THRESHOLD = (10_000, 10, 10)
 
 #: How many workers in a row may die without rendering a letter before the run gives up.
 MAX_BARREN_DEATHS = 3
@@ -94,6 +105,7 @@ def _serve(conn: Connection, job: Job, log_level: int) -> None:
     except BaseException as exc:
         conn.send(("init_failed", f"{type(exc).__name__}: {exc}"))
         return
+    settle()
     conn.send(("ready", os.getpid()))
     while True:
         try:
@@ -109,6 +121,14 @@ def _serve(conn: Connection, job: Job, log_level: int) -> None:
             conn.send(("fatal", seq, str(exc)))
             return
         conn.send(("done", seq, entry))
+
+
+def settle() -> None:
+    """After warming up: collect once, freeze what is left (it lives as long as the process)
+    and collect young objects less often; see the module docstring."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
 
 
 # --------------------------------------------------------------------------- main side
