@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -98,6 +99,31 @@ def test_tree_hash_changes_with_any_template_byte(tmp_path: Path) -> None:
     assert tree_hash([copy]) == before
     partial = copy / "letter" / "partials" / "rights.html"
     partial.write_text(partial.read_text("utf-8") + " ", "utf-8")
+    assert tree_hash([copy]) != before
+
+
+def test_tree_hash_ignores_the_stamps_that_extracting_catalogs_rewrites(tmp_path: Path) -> None:
+    """Re-extracting the catalogs (new dates, another Babel) changes no letter, so it must
+    not change the template version; a changed translation must."""
+    import shutil
+
+    copy = tmp_path / "locales"
+    shutil.copytree(ROOT / "locales", copy)
+    before = tree_hash([copy])
+    catalog = copy / "zh_CN" / "LC_MESSAGES" / "messages.po"
+    text = catalog.read_text("utf-8")
+    stamped = re.sub(r'"POT-Creation-Date: [^"]*"',
+                     r'"POT-Creation-Date: 2031-01-02 03:04+0000\\n"', text)
+    stamped = re.sub(r'"Generated-By: Babel [^"]*"', r'"Generated-By: Babel 9.9.9\\n"', stamped)
+    assert stamped != text
+    catalog.write_text(stamped, "utf-8")
+    pot = copy / "messages.pot"
+    pot.write_text(pot.read_text("utf-8").replace("POT-Creation-Date: ", "POT-Creation-Date: 1"),
+                   "utf-8")
+    assert tree_hash([copy]) == before
+    changed = stamped.replace('msgstr "%(amount)s，发放日期', 'msgstr "%(amount)s，发放于')
+    catalog.write_text(changed, "utf-8")
+    assert catalog.read_text("utf-8") != stamped
     assert tree_hash([copy]) != before
 
 

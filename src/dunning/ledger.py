@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -106,11 +107,21 @@ def tree_hash(paths: Iterable[Path]) -> str:
     for root in paths:
         files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
         for path in files:
-            if path.suffix in (".mo", ".pyc"):
-                continue  # built from the .po / .py that are hashed
+            if path.suffix in (".mo", ".pyc", ".pot"):
+                continue  # built from the .po / .py / templates that are hashed
+            data = path.read_bytes()
+            if path.suffix == ".po":
+                data = _PO_STAMPS.sub(b"", data)
             digest.update(str(path.relative_to(root.parent)).encode("utf-8") + b"\0")
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
+            digest.update(hashlib.sha256(data).digest())
     return digest.hexdigest()[:16]
+
+
+#: Header lines of a gettext catalog that extraction and ``pybabel update`` rewrite without
+#: any message changing: left out of the template version, so that re-extracting the catalogs
+#: does not make every letter of a resumed run a new version.
+_PO_STAMPS = re.compile(
+    rb'^"(?:POT-Creation-Date|PO-Revision-Date|Generated-By): [^"\n]*\\n"\r?\n', re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
