@@ -17,29 +17,13 @@ import re
 import shutil
 import subprocess
 import sys
-from datetime import date
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-AS_OF = date(2026, 11, 20)
-SAMPLE_ID = "MT-000004"
+from run_bench import SAMPLE_ID, say, warm_sample_letter
 
 
 def render(count: int) -> None:
     """The child: warm up as a batch worker does, then render ``count`` letters."""
-    from dunning.letter import Dunning
-    from dunning.records import Record, read_records
-    from dunning.settings import Settings
-    from dunning.workers import settle
-
-    dunning = Dunning.load(Settings.at(ROOT))
-    record = next(r for r in read_records([ROOT / "data" / "samples" / "accounts.csv"],
-                                          dunning.record_rules())
-                  if isinstance(r, Record) and r.account_id == SAMPLE_ID)
-    plan = dunning.plan(record, AS_OF)
-    dunning.renderer.warm()
-    dunning.render(plan)
-    settle()
+    dunning, plan = warm_sample_letter()
     for _ in range(count):
         dunning.render(plan)
 
@@ -55,10 +39,6 @@ def instructions(count: int) -> int:
     if run.returncode != 0 or not found:
         raise SystemExit(f"valgrind failed (exit {run.returncode}):\n{run.stderr[-2000:]}")
     return int(found.group(1).replace(",", ""))
-
-
-def say(text: str) -> None:
-    sys.stdout.write(text + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

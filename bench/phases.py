@@ -21,13 +21,9 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-AS_OF = date(2026, 11, 20)
-SAMPLE_ID = "MT-000004"
+from run_bench import SAMPLE_ID, say, warm_sample_letter
 
 #: (label, indent): the phases in the order printed.
 PHASES = [
@@ -93,10 +89,6 @@ def instrument() -> None:
     wrap(pydyf.PDF, "write", "serialize and compress (pydyf)")
 
 
-def say(text: str) -> None:
-    sys.stdout.write(text + "\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--letters", type=int, default=40, help="letters timed (default 40)")
@@ -104,20 +96,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="workers for the ceiling line (default 2)")
     args = parser.parse_args(argv)
 
-    from dunning.letter import Dunning
-    from dunning.records import Record, read_records
-    from dunning.settings import Settings
-    from dunning.workers import settle
-
-    dunning = Dunning.load(Settings.at(ROOT))
-    record = next(r for r in read_records([ROOT / "data" / "samples" / "accounts.csv"],
-                                          dunning.record_rules())
-                  if isinstance(r, Record) and r.account_id == SAMPLE_ID)
-    plan = dunning.plan(record, AS_OF)
-    dunning.renderer.warm()
-    for _ in range(3):
+    dunning, plan = warm_sample_letter()
+    for _ in range(2):
         dunning.render(plan)
-    settle()
     instrument()
     for _ in range(args.letters):
         letter = dunning.render(plan)
@@ -127,12 +108,12 @@ def main(argv: list[str] | None = None) -> int:
 
     total = ms(PHASES[0][0])
     say(f"{args.letters} letters of {SAMPLE_ID} ({letter.pdf.pages} pages, "
-          f"{len(letter.pdf.data) / 1024:.0f} KiB), CPU ms per letter:")
+        f"{len(letter.pdf.data) / 1024:.0f} KiB), CPU ms per letter:")
     for label, indent in PHASES:
         say(f"  {'  ' * indent}{label:<{44 - 2 * indent}} {ms(label):7.1f}"
-              f"  {100 * ms(label) / total:5.1f}%")
+            f"  {100 * ms(label) / total:5.1f}%")
     say(f"ceiling: {args.workers} workers × 1000 / {total:.0f} ms = "
-          f"{args.workers * 1000 / total:.1f} letters/s (rendering only, nothing else)")
+        f"{args.workers * 1000 / total:.1f} letters/s (rendering only, nothing else)")
     return 0
 
 

@@ -115,6 +115,25 @@ def _cpu() -> float:
 # --------------------------------------------------------------------------- runs
 
 
+def warm_sample_letter() -> tuple[Any, Any]:
+    """``(dunning, plan)`` for the sample formal letter, in this process warmed up as a batch
+    worker is (renderer warmed, one letter made, then ``workers.settle``)."""
+    from dunning.letter import Dunning
+    from dunning.records import Record, read_records
+    from dunning.settings import Settings
+    from dunning.workers import settle
+
+    dunning = Dunning.load(Settings.at(ROOT))
+    record = next(r for r in read_records([ROOT / "data" / "samples" / "accounts.csv"],
+                                          dunning.record_rules())
+                  if isinstance(r, Record) and r.account_id == SAMPLE_ID)
+    plan = dunning.plan(record, AS_OF)
+    dunning.renderer.warm()
+    dunning.render(plan)
+    settle()
+    return dunning, plan
+
+
 def make_records(path: Path, count: int) -> None:
     """``count`` copies of the sample formal letter, each with its own account id."""
     with (ROOT / "data" / "samples" / "accounts.csv").open(encoding="utf-8", newline="") as f:

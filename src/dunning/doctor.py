@@ -23,6 +23,9 @@ class Check:
 
 def _pango() -> Check:
     try:
+        from .pdf import load_weasyprint
+
+        load_weasyprint()
         from weasyprint.text.ffi import pango
 
         v = int(pango.pango_version())
