@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from dunning.config import Brands
+from dunning.fonts import PREFIX
 from dunning.letter import Dunning
 from dunning.records import Record, read_records
 
@@ -78,6 +79,25 @@ def pdf_words(path: Path | bytes, page: int = 1) -> list[Word]:
 
 _WORD = re.compile(r'<word xMin="(?P<x0>[\d.]+)" yMin="(?P<y0>[\d.]+)" '
                    r'xMax="(?P<x1>[\d.]+)" yMax="(?P<y1>[\d.]+)">(?P<text>[^<]*)</word>')
+
+
+def embedded_families(pdf: bytes) -> set[str]:
+    """Font families embedded in a PDF, per poppler's pdffonts (e.g. 'Noto Sans CJK TC'); a
+    prepared subset (dunning.fonts: 'dunning Noto Sans CJK TC') counts as its family."""
+    out = subprocess.run(["pdffonts", "-"], input=pdf, capture_output=True, check=False)
+    if out.returncode:  # older poppler: no stdin
+        import tempfile
+
+        with tempfile.NamedTemporaryFile(suffix=".pdf") as handle:
+            handle.write(pdf)
+            handle.flush()
+            out = subprocess.run(["pdffonts", handle.name], capture_output=True, check=True)
+    families = set()
+    for line in out.stdout.decode().splitlines()[2:]:
+        name = line.split()[0].split("+")[-1]
+        name = re.sub(r"-(Bold|Regular|Italic|Medium|Light|Black|SemiBold)$", "", name)
+        families.add(name.replace("-", " ").removeprefix(PREFIX))
+    return families
 
 
 def write_export(path: Path, rows: list[dict[str, Any]]) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +15,6 @@ from pydantic import BaseModel
 
 from dunning.config import localized
 from dunning.errors import TemplateError
-from dunning.fonts import PREFIX
 from dunning.letter import Dunning, Letter
 from dunning.locale import (
     MissingTranslationError,
@@ -31,7 +29,7 @@ from dunning.records import Record, validate_row
 from dunning.settings import DEFAULT_FONTS, SUPPORTED_LOCALES, Settings, fallback_chain
 from dunning.words import en_words, zh_capitals
 
-from .helpers import ROOT, SAMPLES_AS_OF, pdf_text, squash
+from .helpers import ROOT, SAMPLES_AS_OF, embedded_families, pdf_text, squash
 
 # --- one letter per locale ----------------------------------------------------------------------
 
@@ -153,25 +151,6 @@ def test_letter_uses_its_locales_fonts(locale: str, letters: dict[str, Letter]) 
     used = embedded_families(letters[locale].pdf.data)
     assert used == CASES[locale]["fonts"]
     assert used <= set(DEFAULT_FONTS[locale])
-
-
-def embedded_families(pdf: bytes) -> set[str]:
-    """Font families embedded in a PDF, per poppler's pdffonts (e.g. 'Noto Sans CJK TC'); a
-    prepared subset (dunning.fonts: 'dunning Noto Sans CJK TC') counts as its family."""
-    out = subprocess.run(["pdffonts", "-"], input=pdf, capture_output=True, check=False)
-    if out.returncode:  # older poppler: no stdin
-        import tempfile
-
-        with tempfile.NamedTemporaryFile(suffix=".pdf") as handle:
-            handle.write(pdf)
-            handle.flush()
-            out = subprocess.run(["pdffonts", handle.name], capture_output=True, check=True)
-    families = set()
-    for line in out.stdout.decode().splitlines()[2:]:
-        name = line.split()[0].split("+")[-1]
-        name = re.sub(r"-(Bold|Regular|Italic|Medium|Light|Black|SemiBold)$", "", name)
-        families.add(name.replace("-", " ").removeprefix(PREFIX))
-    return families
 
 
 def test_english_letter_with_a_chinese_name_falls_back_to_cjk(dunning: Dunning) -> None:

@@ -1,4 +1,5 @@
-"""dunning.pdf's environment: how WeasyPrint's C libraries are found."""
+"""dunning.pdf: how WeasyPrint's C libraries are found, and the custom properties inlined
+in the stylesheets (dunning.cssvars)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ import sys
 
 import pytest
 
-from dunning.pdf import quick_library_lookup
+from dunning import pdf
+from dunning.letter import Dunning
+from dunning.pdf import PdfRenderer, quick_library_lookup
+
+from .helpers import SAMPLES_AS_OF, pdf_words, sample_record
 
 
 def test_quick_library_lookup_finds_what_the_ld_so_cache_has_and_nothing_else() -> None:
@@ -44,3 +49,37 @@ def test_weasyprint_loads_with_every_library_it_needs() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.split() == ["True", "True"]
+
+
+@pytest.mark.parametrize("account_id", ["MT-000004", "RS-000004", "LM-000005", "JQ-000007"])
+def test_inlined_custom_properties_give_the_letter_weasyprint_gives(
+    dunning: Dunning, monkeypatch: pytest.MonkeyPatch, account_id: str,
+) -> None:
+    """letter.css's font stacks (``var(--serif)``, ``var(--sans)`` set per ``html:lang``)
+    substituted once per language (dunning.cssvars) make the same bytes as WeasyPrint
+    resolving var() itself, letter after letter."""
+    plan = dunning.plan(sample_record(dunning, account_id), SAMPLES_AS_OF)
+    assert plan.stage is not None
+    markup = dunning.html(plan)
+    renderer = PdfRenderer(dunning.settings.assets_dir, dunning.settings.fonts)
+    inlined = renderer.render(markup, plan.locale)
+    assert {values for (_, values) in renderer._sheets} != {()}  # something was inlined
+    monkeypatch.setattr(pdf, "values_for", lambda sheets, lang, blocked=(): {})
+    assert renderer.render(markup, plan.locale).data == inlined.data
+
+
+def test_a_page_that_sets_a_custom_property_itself_keeps_it(
+    dunning: Dunning, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The page's own CSS ranks above the stylesheets: a template that sets ``--sans`` in a
+    ``<style>`` gets its value, not the stylesheet's, so nothing is inlined for it."""
+    plan = dunning.plan(sample_record(dunning, "MT-000004"), SAMPLES_AS_OF)
+    markup = dunning.html(plan)
+    serif_only = markup.replace(
+        "</head>", '<style>html { --sans: "Noto Serif CJK SC", serif; }</style></head>', 1)
+    assert serif_only != markup
+    renderer = PdfRenderer(dunning.settings.assets_dir, dunning.settings.fonts)
+    overridden = renderer.render(serif_only, plan.locale).data
+    assert pdf_words(overridden) != pdf_words(renderer.render(markup, plan.locale).data)
+    monkeypatch.setattr(pdf, "values_for", lambda sheets, lang, blocked=(): {})
+    assert renderer.render(serif_only, plan.locale).data == overridden

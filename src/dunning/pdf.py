@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 from .archive import ATTACHMENT_NAME, ATTACHMENT_RELATIONSHIP, ArchiveOptions
+from .cssvars import DECLARED, Declarations, inline, scan, values_for
 from .errors import ConfigError, RenderError
 from .fonts import PreparedFonts
 
@@ -251,18 +252,20 @@ class PdfRenderer:
         self.font_config = FontConfiguration()
         self._coverage: dict[str, FontCoverage] = {}
         self._fetcher = _fetcher_class()
-        self._sheets: dict[Path, _Sheet] = {}
+        self._sources: dict[Path, tuple[tuple[int, int], str, Declarations]] = {}
+        self._sheets: dict[tuple[Path, tuple[tuple[str, str], ...]], _Sheet] = {}
         families = {family for stack in fonts.values() for family in stack}
         self.prepared = PreparedFonts(self.assets_dir / "fonts", families)
         self._font_faces: dict[str, _Sheet] = {}
 
     def warm(self) -> None:
-        """Do before the first letter what every letter needs: parse every stylesheet under
-        the assets folder, read each configured font's coverage and load its faces."""
+        """Do before the first letter what every letter needs: read every stylesheet under
+        the assets folder (each is parsed when a letter language first uses it), read each
+        configured font's coverage and load its faces."""
         from weasyprint import HTML
 
         for path in sorted(self.assets_dir.rglob("*.css")):
-            self._stylesheet(path)
+            self._source(path)
         for locale, families in self.fonts.items():
             self.coverage(locale)
             self._prepared_faces(locale)
@@ -327,22 +330,49 @@ class PdfRenderer:
 
     # ----------------------------------------------------------------- stylesheets
 
-    def _stylesheet(self, path: Path) -> _Sheet:
-        """``path`` parsed once per process (again only when the file changes)."""
-        from weasyprint import CSS
-
+    def _source(self, path: Path) -> tuple[tuple[int, int], str, Declarations]:
+        """The text of ``path`` and its custom properties, read once per process (again only
+        when the file changes), with the file's (mtime, size) stamp."""
         stat = path.stat()
         stamp = (stat.st_mtime_ns, stat.st_size)
-        sheet = self._sheets.get(path)
+        source = self._sources.get(path)
+        if source is None or source[0] != stamp:
+            text = path.read_text("utf-8")
+            source = (stamp, text, scan(text))
+            self._sources[path] = source
+        return source
+
+    def _stylesheet(self, path: Path, values: dict[str, str] | None = None) -> _Sheet:
+        """``path`` parsed once per process and set of inlined custom property ``values``
+        (see dunning.cssvars), again only when the file changes."""
+        from weasyprint import CSS
+
+        stamp, text, _ = self._source(path)
+        key = (path, tuple(sorted((values or {}).items())))
+        sheet = self._sheets.get(key)
         if sheet is None or sheet.stamp != stamp:
             fetcher = self._fetcher(self.assets_dir)
             with _weasyprint_warnings() as warnings:
-                css = CSS(string=self.prepared.prefer(path.read_text("utf-8")),
+                css = CSS(string=self.prepared.prefer(inline(text, values or {})),
                           base_url=path.as_uri(), url_fetcher=fetcher,
                           font_config=self.font_config)
             sheet = _Sheet(css, stamp, tuple(warnings), tuple(fetcher.refused))
-            self._sheets[path] = sheet
+            self._sheets[key] = sheet
         return sheet
+
+    def _inlined_values(self, page: Any, paths: list[Path]) -> dict[str, str]:
+        """The custom properties to inline in ``paths`` for ``page``'s language: none that
+        the page's own ``<style>`` or ``style`` attributes declare."""
+        root = page.etree_element
+        lang = root.get("lang") or ""
+        if not lang:
+            return {}
+        blocked: set[str] = set()
+        for element in root.iter():
+            own = element.text if element.tag == "style" else element.get("style")
+            if own:
+                blocked.update(DECLARED.findall(own))
+        return values_for([self._source(path)[2] for path in paths], lang, blocked)
 
     def _prepared_faces(self, locale: str) -> _Sheet:
         """The ``@font-face`` rules of the prepared fonts of ``locale``'s families (see
@@ -368,7 +398,7 @@ class PdfRenderer:
         page whatever the specificity (the templates keep only the page footer's text there)."""
         import cssselect2
 
-        sheets: list[_Sheet] = []
+        paths: list[Path] = []
         for parent in list(page.etree_element.iter()):
             for element in list(parent):
                 if element.tag != "link" or not element.get("href"):
@@ -380,12 +410,14 @@ class PdfRenderer:
                 path = _local_file(urljoin(page.base_url, element.get("href")), self.assets_dir)
                 if path is None or path.suffix.lower() != ".css":
                     continue
-                sheets.append(self._stylesheet(path))
+                paths.append(path)
                 parent.remove(element)
-        if sheets:
-            page.wrapper_element = cssselect2.ElementWrapper.from_html_root(
-                page.etree_element, content_language=None)
-        return sheets
+        if not paths:
+            return []
+        page.wrapper_element = cssselect2.ElementWrapper.from_html_root(
+            page.etree_element, content_language=None)
+        values = self._inlined_values(page, paths)
+        return [self._stylesheet(path, values) for path in paths]
 
 
 #: CSS pixels per millimetre (WeasyPrint lays out in CSS px, 96 per inch).
