@@ -2,16 +2,19 @@
 
 Generates ``--records`` copies of the sample formal letter MT-000004 (distinct account ids),
 runs the whole batch on them (from reading the CSV to the last manifest line, as ``dunning run``
-does), then renders the first ``--naive-records`` of the same letters the naive way: one cold
-WeasyPrint call per letter in this process, with a fresh font configuration, the stylesheets
-fetched and parsed again and the system fonts. Prints letters per second, ms per letter (wall
-and CPU), peak memory of the whole run (every process of it: the batch and its workers, sampled
+does), and renders the first ``--naive-records`` of the same letters the naive way, half before
+the batch and half after (so that the machine's speed drifting during the run favours neither
+side), each half in a process of its own: one cold WeasyPrint call per letter, with a fresh font
+configuration, the stylesheets fetched and parsed again and the system fonts. Prints letters per
+second, ms per letter (wall and CPU), the rate between the 10% and 90% marks of the batch,
+peak memory of the whole batch run (every process of it: the batch and its workers, sampled
 every 0.1 s from /proc) and the median PDF size, and the ratio of the two rates.
 
     .venv/bin/python bench/run_bench.py --records 200 --workers 2
 
-Timings depend on what else the machine is doing: CPU time per letter is printed as well,
-because it does not.
+Timings depend on what else the machine is doing, and on this shared virtual machine drift by
+10-20% from one hour to the next; CPU time per letter varies less, and ``bench/instructions.py``
+not at all.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import json
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -155,8 +159,10 @@ def run_batch_bench(export: Path, out: Path, workers: int, verbose: bool) -> dic
     sampler = MemorySampler(report_every=60 if verbose else None)
     sampler.start()
     cpu, started = _cpu(), time.monotonic()
+    done: list[float] = []  # when each manifest line was written
     summary = run_batch([export], as_of=AS_OF, out_dir=out, dunning=dunning, workers=workers,
-                        progress="log" if verbose else "off")
+                        progress="log" if verbose else "off",
+                        on_row=lambda entry: done.append(time.monotonic()))
     wall, cpu = time.monotonic() - started, _cpu() - cpu
     sampler.stop()
     entries = read_manifest(out / "manifest.jsonl")
@@ -172,11 +178,20 @@ def run_batch_bench(export: Path, out: Path, workers: int, verbose: bool) -> dic
         "processes": sampler.peak_processes,
         "median_pdf_kib": statistics.median(sizes) / 1024, "max_pdf_kib": max(sizes) / 1024,
         "pages": sorted({e["pages"] for e in entries}),
+        "steady_letters_per_s": _steady_rate(done),
     }
 
 
-def run_naive_bench(export: Path, count: int) -> dict[str, Any]:
-    """The naive loop: one cold WeasyPrint call per letter, nothing kept between letters."""
+def _steady_rate(done: list[float]) -> float:
+    """Letters per second between the 10% and the 90% marks of the run: without the start
+    (workers starting and warming up) and the end (the last letters, one worker idle)."""
+    first, last = len(done) // 10, len(done) * 9 // 10
+    return (last - first) / (done[last] - done[first]) if last > first else float("nan")
+
+
+def run_naive_bench(export: Path, count: int, skip: int = 0) -> dict[str, Any]:
+    """The naive loop: one cold WeasyPrint call per letter, nothing kept between letters;
+    over ``count`` records after the first ``skip``."""
     from weasyprint import HTML
 
     from dunning.letter import Dunning
@@ -191,21 +206,43 @@ def run_naive_bench(export: Path, count: int) -> dict[str, Any]:
     for row in read_records([export], dunning.record_rules()):
         if isinstance(row, Record):
             records.append(row)
-        if len(records) == count:
+        if len(records) == skip + count:
             break
+    records = records[skip:]
+
+    def naive_letter(record: Record) -> bytes:
+        markup = dunning.html(dunning.plan(record, AS_OF))
+        data: bytes = HTML(string=markup, base_url=assets.as_uri() + "/",
+                           url_fetcher=fetcher(assets)).write_pdf()
+        return data
+
+    naive_letter(records[0])  # once, untimed: what a process pays once (templates, fontconfig)
     sizes = []
     cpu, started = _cpu(), time.monotonic()
     for record in records:
-        markup = dunning.html(dunning.plan(record, AS_OF))
-        data = HTML(string=markup, base_url=assets.as_uri() + "/",
-                    url_fetcher=fetcher(assets)).write_pdf()
-        sizes.append(len(data))
+        sizes.append(len(naive_letter(record)))
     wall, cpu = time.monotonic() - started, _cpu() - cpu
+    return {"letters": len(records), "seconds": wall, "cpu_seconds": cpu, "sizes": sizes}
+
+
+def naive_child(export: Path, count: int, skip: int = 0) -> dict[str, Any]:
+    """:func:`run_naive_bench` in a process of its own (its fonts and caches must not count
+    in the batch's memory, nor the batch's in its time)."""
+    out = subprocess.run([sys.executable, __file__, "--naive-child", str(export), str(skip),
+                          str(count)], capture_output=True, text=True, check=True).stdout
+    result: dict[str, Any] = json.loads(out.splitlines()[-1])
+    return result
+
+
+def naive_totals(*parts: dict[str, Any]) -> dict[str, Any]:
+    """Several naive runs as one."""
+    letters = sum(p["letters"] for p in parts)
+    wall = sum(p["seconds"] for p in parts)
     return {
-        "letters": len(records), "seconds": wall, "letters_per_s": len(records) / wall,
-        "ms_per_letter": 1000 * wall / len(records),
-        "cpu_ms_per_letter": 1000 * cpu / len(records),
-        "median_pdf_kib": statistics.median(sizes) / 1024,
+        "letters": letters, "seconds": wall, "letters_per_s": letters / wall,
+        "ms_per_letter": 1000 * wall / letters,
+        "cpu_ms_per_letter": 1000 * sum(p["cpu_seconds"] for p in parts) / letters,
+        "median_pdf_kib": statistics.median([n for p in parts for n in p["sizes"]]) / 1024,
     }
 
 
@@ -222,9 +259,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="letters for the naive loop (the first of the same ones; "
                              "default 30; 0 skips it)")
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
+    parser.add_argument("--naive-child", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--verbose", action="store_true",
                         help="progress lines and the memory every minute on stderr")
     args = parser.parse_args(argv)
+    if args.naive_child:
+        export, skip, count = args.naive_child
+        say(json.dumps(run_naive_bench(Path(export), int(count), skip=int(skip))))
+        return 0
 
     from dunning.workers import default_workers
 
@@ -232,14 +274,20 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="dunning-bench-") as tmp:
         export = Path(tmp) / "bench.csv"
         make_records(export, args.records)
+        naive_count = min(args.naive_records, args.records)
+        # Half of the naive loop before the batch and half after, so that a machine that
+        # speeds up or slows down during the run does not favour either side.
+        before = naive_child(export, naive_count // 2) if naive_count > 1 else None
         batch = run_batch_bench(export, Path(tmp) / "out", workers, args.verbose)
-        naive = run_naive_bench(export, min(args.naive_records, args.records)) \
-            if args.naive_records else None
+        after = naive_child(export, naive_count - naive_count // 2, skip=naive_count // 2) \
+            if naive_count else None
+        naive = naive_totals(*[p for p in (before, after) if p]) if after else None
 
     load = os.getloadavg()[0]
     say(f"batch  {batch['letters']} letters, {workers} workers: "
           f"{batch['letters_per_s']:.1f} letters/s, {batch['ms_per_letter']:.0f} ms/letter "
-          f"(CPU {batch['cpu_ms_per_letter']:.0f} ms/letter), {batch['seconds']:.1f} s")
+          f"(CPU {batch['cpu_ms_per_letter']:.0f} ms/letter), {batch['seconds']:.1f} s; "
+          f"{batch['steady_letters_per_s']:.1f} letters/s between the 10% and 90% marks")
     say(f"       peak memory {batch['peak_rss_mib']:.0f} MiB RSS / "
           f"{batch['peak_pss_mib']:.0f} MiB PSS over {batch['processes']} processes; "
           f"median PDF {batch['median_pdf_kib']:.0f} KiB (max {batch['max_pdf_kib']:.0f}), "
@@ -250,7 +298,9 @@ def main(argv: list[str] | None = None) -> int:
               f"(CPU {naive['cpu_ms_per_letter']:.0f} ms/letter), median PDF "
               f"{naive['median_pdf_kib']:.0f} KiB")
         say(f"ratio  {batch['letters_per_s'] / naive['letters_per_s']:.1f}x the naive loop "
-              f"(CPU per letter: {naive['cpu_ms_per_letter'] / batch['cpu_ms_per_letter']:.1f}x)")
+              f"(CPU per letter: {naive['cpu_ms_per_letter'] / batch['cpu_ms_per_letter']:.1f}x; "
+              f"between the marks: "
+              f"{batch['steady_letters_per_s'] / naive['letters_per_s']:.1f}x)")
     say(f"load   1-min load average at the end: {load:.2f} on {os.cpu_count()} cores")
     if args.json:
         say(json.dumps({"batch": batch, "naive": naive, "load": load}))
