@@ -30,10 +30,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from .errors import OutputError, RenderError, TemplateError
-from .ledger import Ledger, LetterRow, record_hash, redact
 from .letter import Dunning
 from .output import (
     OUTCOMES,
@@ -46,6 +45,9 @@ from .protect import protect_letter
 from .records import Record, Rejection, check_inputs, count_rows, read_records
 from .store import Store, is_url, lock_folder, open_store
 from .workers import WorkerPool, default_workers
+
+if TYPE_CHECKING:  # the ledger (SQLAlchemy) is the main process's: workers never import it
+    from .ledger import Ledger, LetterRow
 
 log = logging.getLogger("dunning.batch")
 
@@ -222,6 +224,8 @@ def run_batch(
     store.prepare()
     with RunLock(lock_folder(dunning.settings.root, store)):
         store.remove_stale_temp_files()
+        from .ledger import Ledger
+
         book = (Ledger(ledger) if ledger
                 else Ledger.for_output(Path(out) if out_dir else Path(out).parent))
         try:
@@ -238,6 +242,8 @@ def _run(paths: list[Path], *, dunning: Dunning, as_of: date, out: Path | str, s
          reporter: Progress | None, on_row: Callable[[ManifestEntry], None] | None,
          force: bool, letter_timeout: float | None, started: float,
          cluster: str | Any | None) -> RunSummary:
+    from .ledger import redact
+
     run_id = new_run_id()
     summary = RunSummary(as_of=as_of, out_dir=out, inputs=[str(p) for p in paths],
                          workers=workers, run_id=run_id, ledger=redact(book.url))
@@ -540,6 +546,8 @@ class _Resume:
     def prepare(self, row: Record | Rejection) -> Task | ManifestEntry:
         if isinstance(row, Rejection):
             return _rejected(row)
+        from .ledger import record_hash
+
         digest = record_hash(row)
         current = self.book.current(row.account_id, self.as_of, self.out)
         if current is not None and not self.force and self._still_valid(current, digest):
