@@ -11,8 +11,9 @@ from typing import Any
 
 from .config import load_yaml_text
 from .errors import ConfigError, FieldProblem, InputError, RecordError
-from .letter import Dunning, Letter
+from .letter import Dunning
 from .output import ManifestEntry, sha256, write_bytes_atomic
+from .plan import Letter
 from .records import Record, Rejection, Row, read_records, validate_row
 
 

@@ -39,7 +39,7 @@ from .identity import mask_id, mask_phone
 
 if TYPE_CHECKING:
     from .config import Brand
-    from .letter import Plan
+    from .plan import Plan
 
 #: The PDF/A flavour of archive letters: part 3 (embedded files of any type), level B.
 PDF_VARIANT = "pdf/a-3b"
@@ -68,15 +68,6 @@ class ArchiveOptions:
     def w3c_date(self) -> str:
         """The date as WeasyPrint's metadata takes it (W3C ISO 8601 with an offset)."""
         return self.created.isoformat(timespec="seconds")
-
-
-def letter_reference(contract_no: str, as_of: date) -> str:
-    """The reference printed in the letterhead and the footer.
-
-    >>> letter_reference("HT-2024-0001", date(2026, 11, 20))
-    'HT-2024-0001-20261120'
-    """
-    return f"{contract_no}-{as_of:%Y%m%d}"
 
 
 def _plain(value: Any) -> Any:
@@ -121,7 +112,7 @@ def letter_data(plan: Plan, brand: Brand) -> dict[str, Any]:
     return {
         "format": DATA_FORMAT,
         "letter": {
-            "reference": letter_reference(record.contract_no, plan.as_of),
+            "reference": plan.reference,
             "as_of": plan.as_of.isoformat(),
             "stage": str(plan.stage),
             "locale": plan.locale,

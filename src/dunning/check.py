@@ -45,7 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DunningError
-from .letter import Dunning, Plan
+from .letter import Dunning
+from .plan import Plan
 from .policy import STAGES, Stage
 from .records import Record, Rejection, read_records
 from .rules import (

@@ -27,12 +27,12 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 from pydantic import BaseModel
 
-from .archive import letter_reference
 from .config import PAGE_MARGIN_LEFT_MM, PAGE_MARGIN_TOP_MM, Brand, Window, localized
 from .errors import ConfigError, TemplateError
 from .identity import mask_id, mask_phone
 from .locale import filters_for, parse_locale, translations
 from .money import Itemization, Options
+from .plan import letter_reference
 from .policy import BrandPolicy, Stage
 from .records import Record
 

@@ -16,31 +16,13 @@ from .compose import letter_context, render_html
 from .config import Brands, load_brands
 from .errors import ConfigError
 from .locale import translations
-from .money import Itemization, Options, itemize, repayment_options
-from .pdf import PdfRenderer, RenderedPdf
-from .policy import BrandPolicy, Policy, Stage, Suppression, load_policy, suppression_for
+from .money import itemize, repayment_options
+from .pdf import PdfRenderer
+from .plan import Letter as Letter
+from .plan import Plan as Plan
+from .policy import BrandPolicy, Policy, Stage, load_policy, suppression_for
 from .records import Record, RecordRules
 from .settings import SUPPORTED_LOCALES, Settings
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """What a record gets: a letter (``stage`` set) or a ``suppression``, with its figures."""
-
-    record: Record
-    as_of: date
-    locale: str
-    items: Itemization
-    stage: Stage | None
-    suppression: Suppression | None
-    options: Options | None
-
-
-@dataclass(frozen=True, slots=True)
-class Letter:
-    plan: Plan
-    html: str
-    pdf: RenderedPdf
 
 
 @dataclass

@@ -36,6 +36,7 @@ from .archive import ATTACHMENT_NAME, ATTACHMENT_RELATIONSHIP, ArchiveOptions
 from .cssvars import DECLARED, Declarations, inline, scan, values_for
 from .errors import ConfigError, RenderError
 from .fonts import PreparedFonts
+from .plan import RenderedPdf
 
 log = logging.getLogger(__name__)
 
@@ -206,12 +207,6 @@ def _fetcher_class() -> type:
 
 
 # --------------------------------------------------------------------------- rendering
-
-
-@dataclass(frozen=True, slots=True)
-class RenderedPdf:
-    data: bytes
-    pages: int
 
 
 class _Collect(logging.Handler):

@@ -34,9 +34,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .config import load_yaml_file, validate_model
 from .errors import ConfigError, DunningError, RenderError, TemplateError
-from .letter import Dunning, Plan
+from .letter import Dunning
 from .locale import catalog_files, parse_locale, translations
 from .pdf import visible_text
+from .plan import Plan
 from .records import Record
 from .settings import Settings, fallback_chain
 
