@@ -3,7 +3,7 @@
 ::
 
     DunningError                 root: catch this to catch everything dunning raises
-    ├── ConfigError              settings, brands or policy file unreadable or invalid (path, key, line)
+    ├── ConfigError              a config file unreadable or invalid (path, key, line)
     │   └── PolicyError          the policy file specifically
     ├── InputError               an input file cannot be read at all (path, line)
     ├── RecordError              one record is invalid; carries every FieldProblem found
