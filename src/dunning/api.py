@@ -9,12 +9,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from .config import load_yaml_text
 from .errors import ConfigError, FieldProblem, InputError, RecordError
 from .letter import Dunning
 from .output import ManifestEntry, sha256, write_bytes_atomic
 from .plan import Letter
 from .records import Record, Rejection, Row, read_records, validate_row
+from .yamlconf import load_yaml_text
 
 
 def load_records(paths: Iterable[Path | str], dunning: Dunning | None = None) -> Iterator[Row]:

@@ -23,6 +23,7 @@ from .plan import Plan as Plan
 from .policy import BrandPolicy, Policy, Stage, load_policy, suppression_for
 from .records import Record, RecordRules
 from .settings import SUPPORTED_LOCALES, Settings
+from .yamlconf import config_error
 
 
 @dataclass
@@ -42,13 +43,15 @@ class Dunning:
         policy = load_policy(settings.policy_file, brands.keys())
         supported = ", ".join(SUPPORTED_LOCALES)
         if settings.default_locale not in SUPPORTED_LOCALES:
-            raise ConfigError(
+            raise config_error(
+                ConfigError,
                 f"default_locale {settings.default_locale!r} is not supported ({supported})",
                 path=str(settings.config_dir / "settings.yaml"), key="default_locale",
             )
         for brand in brands.by_key.values():
             if brand.default_locale is not None and brand.default_locale not in SUPPORTED_LOCALES:
-                raise ConfigError(
+                raise config_error(
+                    ConfigError,
                     f"default_locale {brand.default_locale!r} is not supported ({supported})",
                     path=str(settings.brands_file), key=f"brands.{brand.key}.default_locale",
                 )

@@ -282,7 +282,7 @@ class PdfRenderer:
             shown = ", ".join(f"U+{ord(c):04X}" for c in missing[:10])
             raise RenderError(
                 f"no configured font ({', '.join(self.coverage(locale).families)}) has a glyph "
-                f"for {shown}; the letter would show empty boxes"
+                f"for {shown}; the letter would show empty boxes", kind="glyph"
             )
 
     def render(self, markup: str, locale: str,

@@ -22,9 +22,9 @@ from typing import Any, TextIO
 import yaml
 from babel.numbers import get_currency_precision, is_currency
 
-from .config import RecordLoader, did_you_mean
 from .errors import FieldProblem, InputError, RecordError
 from .identity import ID_TYPES, IdNumberError, validate_id
+from .yamlconf import RecordLoader, did_you_mean
 
 #: The public contract (shared/domain.md §3): fields may be added, none renamed.
 REQUIRED = (

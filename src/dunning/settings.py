@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
 
 from .errors import ConfigError
+from .yamlconf import config_error, load_yaml_file, validate_model
 
 #: Locales with a catalog, fonts and formats. A record asking for another locale is rejected.
 SUPPORTED_LOCALES: tuple[str, ...] = ("zh_CN", "zh_TW", "zh_HK", "en_US", "en_GB")
@@ -140,15 +141,14 @@ class Settings:
         )
         overrides_file = settings.config_dir / "settings.yaml"
         if overrides_file.exists():
-            from .config import load_yaml_file, validate_model
-
             data = load_yaml_file(overrides_file) or {}
             checked = validate_model(_SettingsFile, data, path=str(overrides_file))
             settings = replace(settings, **checked.model_dump(exclude_unset=True))
         try:
             settings.tz  # noqa: B018 - validate the time zone early
         except ConfigError as exc:
-            raise ConfigError(exc.message, path=str(overrides_file), key=exc.key) from exc
+            raise config_error(ConfigError, exc.message, path=str(overrides_file),
+                               key=exc.key) from exc
         return settings
 
     @classmethod
