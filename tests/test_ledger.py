@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from dunning.errors import OutputError
-from dunning.ledger import Ledger, record_hash, redact, tree_hash
+from dunning.hashing import record_hash, tree_hash
+from dunning.ledger import Ledger, redact
 from dunning.letter import Dunning
 from dunning.records import Record, read_records
 

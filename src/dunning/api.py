@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, FieldProblem, InputError, RecordError
+from .job import Task, make_letter, rejected_entry
 from .letter import Dunning
-from .output import ManifestEntry, sha256, write_bytes_atomic
+from .output import write_bytes_atomic
 from .plan import Letter
 from .records import Record, Rejection, Row, read_records, validate_row
 from .yamlconf import load_yaml_text
@@ -81,24 +82,15 @@ def render_one(
             raise InputError(f"the record's account_id is not {account_id!r}",
                              path=str(input_file))
     if isinstance(row, Rejection):
-        entry = ManifestEntry(account_id=row.account_id, source=row.where, outcome="rejected",
-                              reason=row.error.reason)
-        return asdict(entry)
-    plan = dunning.plan(row, as_of)
-    base: dict[str, Any] = {"account_id": row.account_id, "source": row.where, "brand": row.brand,
-            "locale": plan.locale}
-    if plan.suppression:
-        return asdict(ManifestEntry(**base, outcome="suppressed", reason=str(plan.suppression)))
-    letter = dunning.render(plan)
-    from .protect import protect_letter
-
-    data = protect_letter(letter.pdf.data, row, dunning.brands[row.brand])
-    write_bytes_atomic(output, data)
-    return asdict(ManifestEntry(
-        **base, outcome="rendered", stage=plan.stage, path=str(output), pages=letter.pdf.pages,
-        sha256=sha256(data), total=str(plan.items.total),
-        currency=plan.items.currency, capped=plan.items.capped,
-    ))
+        return asdict(rejected_entry(row))
+    outcome = make_letter(Task(record=row), dunning, as_of)
+    if outcome.error is not None:
+        raise outcome.error
+    entry = outcome.entry
+    if outcome.data is not None:
+        write_bytes_atomic(output, outcome.data)
+        entry = replace(entry, path=str(output), resumed=None, postal_code=None)
+    return asdict(entry)
 
 
 __all__ = ["FieldProblem", "load_records", "render_letter", "render_one"]

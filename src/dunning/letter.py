@@ -15,6 +15,7 @@ from .archive import archive_options
 from .compose import letter_context, render_html
 from .config import Brands, load_brands
 from .errors import ConfigError
+from .hashing import tree_hash
 from .locale import translations
 from .money import itemize, repayment_options
 from .pdf import PdfRenderer
@@ -69,6 +70,18 @@ class Dunning:
                 allow_slow_subsetting=self.settings.allow_slow_subsetting,
             )
         return self._renderer
+
+    def warm(self) -> None:
+        """Build the renderer if there is none yet and warm it (fonts, stylesheets): what a
+        worker does once before its first letter."""
+        if self._renderer is None:
+            self.renderer.warm()
+
+    def renew_renderer(self) -> None:
+        """Drop the renderer; the next letter builds (and :meth:`warm` warms) a fresh one.
+        For a worker recycling what WeasyPrint accumulates, or after a letter was
+        interrupted in the middle of rendering."""
+        self._renderer = None
 
     def __getstate__(self) -> dict[str, object]:
         """Pickled into worker processes without the renderer: each builds its own."""
@@ -145,8 +158,6 @@ class Dunning:
     def template_version(self) -> str:
         """A hash of everything that shapes a letter besides the record: the templates and
         their assets, the catalogs and the config (brands, policy, settings)."""
-        from .ledger import tree_hash
-
         return tree_hash([self.settings.templates_dir, self.settings.locales_dir,
                           self.settings.config_dir])
 

@@ -27,6 +27,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from .errors import OutputError
+from .extras import require
 from .output import (
     ManifestEntry,
     ManifestWriter,
@@ -58,6 +59,7 @@ def open_store(location: Path | str) -> Store:
     if isinstance(location, str) and location.startswith("file://"):
         return LocalStore(Path(location[len("file://"):]))
     if is_url(location):
+        require("cluster", f"output to {location}")
         return FsspecStore(str(location))
     return LocalStore(Path(location))
 
@@ -294,12 +296,12 @@ class FsspecStore(Store):
         return removed
 
 
-def lock_folder(root: Path, store: Store) -> Path:
+def lock_folder(output_dir: Path, store: Store) -> Path:
     """Where the run lock of ``store`` lives: the folder itself for a local store, else
-    ``output/locks/<hash of the URL>/`` in the project folder ``root`` (created)."""
+    ``locks/<hash of the URL>/`` in the project's ``output_dir`` (created)."""
     if isinstance(store, LocalStore):
         return store.root
-    return ensure_dir(root / "output" / "locks" / store.key)
+    return ensure_dir(output_dir / "locks" / store.key)
 
 
 def samefile_hint(store: Store) -> str:
