@@ -42,7 +42,7 @@ def test_letters_versions_and_history(ledger_url: str) -> None:
     assert ledger.current("MT-000001", AS_OF, Path("/elsewhere")) is None
     assert ledger.current("MT-000002", AS_OF, OUT) is None
 
-    second = _letter(ledger, record_hash="r2", path="mingtai/formal/MT-000001.v2.pdf",
+    second = _letter(ledger, record_hash="r2", path="mingtai/formal/MT-000001~v2.pdf",
                      supersedes=first)
     current = ledger.current("MT-000001", AS_OF, OUT)
     assert current is not None

@@ -45,8 +45,8 @@ from .output import (
 )
 from .progress import Progress, make_progress
 from .records import Record, Rejection, check_inputs, count_rows, read_records
-from .settings import LETTER_TIMEOUT, RECYCLE_AFTER
-from .store import Store, is_url, lock_folder, open_store
+from .settings import LETTER_TIMEOUT, RECYCLE_AFTER, check_as_of
+from .store import Store, lock_folder, open_store, output_location
 from .workers import WorkerPool, default_workers
 
 if TYPE_CHECKING:  # the ledger (SQLAlchemy) is the main process's: workers never import it
@@ -203,9 +203,10 @@ def run_batch(
         require("cluster", "--cluster")
     dunning = dunning or Dunning.load()
     as_of = as_of or dunning.settings.today()
+    check_as_of(as_of)
     paths = [Path(p) for p in inputs]
-    out: Path | str = (out_dir.rstrip("/") if isinstance(out_dir, str) and is_url(out_dir)
-                       else Path(out_dir) if out_dir else dunning.settings.run_folder(as_of))
+    out = (output_location(out_dir) if out_dir is not None
+           else output_location(dunning.settings.run_folder(as_of)))
     store = open_store(out)
     if cluster is None:
         workers = default_workers() if workers is None else workers
@@ -223,7 +224,7 @@ def run_batch(
         from .ledger import Ledger
 
         book = (Ledger(ledger) if ledger else Ledger.for_output(
-            dunning.settings.ledger_folder(Path(out) if out_dir else None)))
+            dunning.settings.ledger_folder(Path(out) if out_dir is not None else None)))
         try:
             return _run(paths, dunning=dunning, as_of=as_of, out=out, store=store, book=book,
                         workers=workers or 0, window=window, recycle_after=recycle_after,

@@ -19,7 +19,7 @@ import click
 from . import log as logsetup
 from .errors import DunningError
 from .extras import require
-from .settings import LETTER_TIMEOUT, Settings
+from .settings import LETTER_TIMEOUT, Settings, check_as_of
 
 EXIT_OK, EXIT_ROWS, EXIT_FATAL = 0, 1, 2
 
@@ -31,9 +31,11 @@ class _AsOf(click.ParamType[date, Any]):
         if isinstance(value, date):
             return value
         try:
-            return date.fromisoformat(value)
+            return check_as_of(date.fromisoformat(value))
         except ValueError:
             self.fail(f"{value!r} is not an ISO date (YYYY-MM-DD)", param, ctx)
+        except DunningError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 AS_OF = _AsOf()
@@ -104,6 +106,9 @@ def run(ctx: click.Context, inputs: tuple[Path, ...], as_of: date | None,
     from .batch import run_batch
     from .report import format_summary
 
+    if out_dir is not None and not out_dir.strip():
+        raise click.BadParameter("is empty: give a folder or a URL (or leave --out out for "
+                                 "output/<as-of>/)", param_hint="'--out'")
     if ctx.find_root().obj["quiet"]:
         progress = "off"
     if cluster and workers:

@@ -163,11 +163,12 @@ class Dunning:
 
     def letter_path(self, plan: Plan, version: int = 1) -> Path:
         """Where the letter goes, relative to the run's output folder; a later version of
-        the same letter (changed data or templates) gets ``.v2``, ``.v3``… so the earlier
-        file is kept."""
+        the same letter (changed data or templates) gets ``~v2``, ``~v3``… so the earlier
+        file is kept. No account's own file name can take that form: a file name stem from
+        :func:`~dunning.output.safe_name` has a ``~`` only before an 8-digit hex hash at its
+        end, so ``X~v2.pdf`` is never the file of an account (``X.v2``'s is ``X.v2.pdf``)."""
         from .output import safe_name
 
-        suffix = f".v{version}" if version > 1 else ""
+        suffix = f"~v{version}" if version > 1 else ""
         name = f"{safe_name(plan.record.account_id)}{suffix}.pdf"
         return Path(plan.record.brand) / str(plan.stage) / name
-

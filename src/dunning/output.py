@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -72,9 +73,26 @@ def ensure_dir(path: Path) -> Path:
     return path
 
 
+def check_target(path: Path) -> None:
+    """OutputError unless ``path`` is absent or a regular file (or a link to one): an output
+    never replaces a device, a folder or a pipe (``-o /dev/null`` as root would otherwise
+    turn the device into a file)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(mode):
+        raise OutputError(f"{path} is not a regular file: outputs are new files or replace "
+                          "regular files, never devices, folders or pipes")
+
+
 @contextmanager
 def atomic_file(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
-    """Write ``path`` through a temp file in the same folder; replaced only on success."""
+    """Write ``path`` through a temp file in the same folder; replaced only on success.
+    ``path`` must be absent or a regular file (:func:`check_target`)."""
+    check_target(path)
     ensure_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -24,7 +24,8 @@ import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
 
 from .errors import OutputError
 from .extras import require
@@ -52,6 +53,23 @@ def is_url(location: Path | str) -> bool:
         return False
     scheme = urlsplit(location).scheme
     return "://" in location and len(scheme) > 1 and scheme != "file"
+
+
+def output_location(location: Path | str) -> Path | str:
+    """The one spelling of an output location, so that every way of naming a folder is the
+    same folder for the ledger, the resume and the locks: a folder (a path or a ``file://``
+    URL) absolute, with symlinks and ``..`` resolved; another URL without its trailing
+    slash. An empty location is an OutputError (it is not "the default folder")."""
+    if isinstance(location, str):
+        if not location.strip():
+            raise OutputError("the output location is empty: give a folder or a URL")
+        if location.startswith("file://"):
+            location = Path(url2pathname(unquote(urlsplit(location).path)))
+        elif is_url(location):
+            return location.rstrip("/")
+        else:
+            location = Path(location)
+    return location.resolve()
 
 
 def open_store(location: Path | str) -> Store:
