@@ -15,7 +15,7 @@ import pytest
 from dunning.api import render_one
 from dunning.batch import run_batch
 from dunning.cli import main
-from dunning.errors import InputError
+from dunning.errors import InputError, OutputError
 from dunning.letter import Dunning
 
 from .helpers import (
@@ -195,3 +195,69 @@ def test_a_utf16_export_is_named_as_such(tmp_path: Path, dunning: Dunning) -> No
 
 if sys.platform != "linux":  # pragma: no cover
     pytestmark = pytest.mark.skip("device nodes as outputs are a Linux test")
+
+
+def test_cleanup_removes_only_its_own_temp_files(tmp_path: Path, dunning: Dunning) -> None:
+    out = tmp_path / "out"
+    foreign = [out / ".draft.txt.tmp", out / "cache" / ".index.tmp", out / "notes.tmp",
+               out / "deep" / "er" / "still" / ".x.pdf.dunning-abcd1234.tmp"]
+    own = [out / "mingtai" / "formal" / ".MT-000004.pdf.dunning-a1b2c3d4.tmp",
+           out / ".manifest.jsonl.k9x8y7z6.tmp"]
+    for path in foreign + own:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("left behind", "utf-8")
+    run_batch([write_export(tmp_path / "x.csv", [_row("MT-000004")])], as_of=SAMPLES_AS_OF,
+              out_dir=out, dunning=dunning, workers=1)
+    assert [p.exists() for p in foreign] == [True] * len(foreign)
+    assert [p.exists() for p in own] == [False] * len(own)
+
+
+@pytest.mark.parametrize(("live", "new"), [("nest/inner", "nest"), ("nest", "nest/inner")])
+def test_a_run_folder_may_not_contain_or_lie_inside_a_live_runs(
+        tmp_path: Path, dunning: Dunning, live: str, new: str) -> None:
+    from dunning.output import LiveRuns
+
+    export = write_export(tmp_path / "x.csv", [_row("MT-000004")])
+    (tmp_path / live).mkdir(parents=True)
+    with LiveRuns().join(str((tmp_path / live).resolve())):  # what a run holds while it runs
+        with pytest.raises(OutputError, match="another run is writing to"):
+            run_batch([export], as_of=SAMPLES_AS_OF, out_dir=tmp_path / new, dunning=dunning,
+                      workers=1)
+    assert not list((tmp_path / new).rglob("*.pdf"))
+    run_batch([export], as_of=SAMPLES_AS_OF, out_dir=tmp_path / new, dunning=dunning,
+              workers=1)  # once the other run is over
+    assert [e["outcome"] for e in read_manifest_lines(tmp_path / new)] == ["rendered"]
+
+
+def test_a_live_run_in_another_process_refuses_a_nested_one(tmp_path: Path) -> None:
+    """Two real runs: one into ``nest/inner`` that stays busy (a template loops), one
+    into ``nest``."""
+    import subprocess
+    import time
+
+    from .helpers import hanging_home
+
+    home = hanging_home(tmp_path / "home")
+    export = write_export(tmp_path / "x.csv", [_row("MT-000004")])
+    exe = Path(sys.executable).with_name("dunning")
+    inner = tmp_path / "nest" / "inner"
+    busy = subprocess.Popen(
+        [str(exe), "--home", str(home), "-q", "run", str(export), "--as-of",
+         SAMPLES_AS_OF.isoformat(), "--out", str(inner), "--workers", "1",
+         "--letter-timeout", "120"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (inner / "run.lock").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        outer = subprocess.run(
+            [str(exe), "-q", "run", str(export), "--as-of", SAMPLES_AS_OF.isoformat(),
+             "--out", str(tmp_path / "nest"), "--workers", "1"],
+            capture_output=True, text=True, timeout=120)
+        assert busy.poll() is None, "the busy run ended too early to test against"
+    finally:
+        busy.kill()
+        busy.wait()
+    assert outer.returncode == 2
+    assert f"another run is writing to {inner.resolve()}" in outer.stderr
+    assert not (tmp_path / "nest" / "manifest.jsonl").exists()

@@ -39,6 +39,7 @@ from .job import LetterJob, Task, failed_entry, rejected_entry
 from .letter import Dunning
 from .output import (
     OUTCOMES,
+    LiveRuns,
     ManifestEntry,
     RunLock,
     sha256,
@@ -219,7 +220,8 @@ def run_batch(
     reporter = make_progress(progress) if isinstance(progress, str) else progress
     check_inputs(paths)
     store.prepare()
-    with RunLock(lock_folder(dunning.settings.output_dir, store)):
+    with RunLock(lock_folder(dunning.settings.output_dir, store)), \
+            LiveRuns().join(str(out)):
         store.remove_stale_temp_files()
         from .ledger import Ledger
 

@@ -30,9 +30,12 @@ from urllib.request import url2pathname
 from .errors import OutputError
 from .extras import require
 from .output import (
+    RUN_DEPTH,
+    TEMP_MARK,
     ManifestEntry,
     ManifestWriter,
     ensure_dir,
+    is_own_temp,
     remove_stale_temp_files,
     write_bytes_atomic,
     write_json_atomic,
@@ -189,13 +192,7 @@ class LocalStore(Store):
         write_json_atomic(self.root / name, data)
 
     def remove_stale_temp_files(self, letters_only: bool = False) -> int:
-        if not letters_only:
-            return remove_stale_temp_files(self.root)
-        removed = 0
-        for path in self.root.rglob(".*.pdf.*.tmp"):
-            path.unlink(missing_ok=True)
-            removed += 1
-        return removed
+        return remove_stale_temp_files(self.root, letters_only=letters_only)
 
     def where(self, rel: str) -> str:
         return str(self.root / rel)
@@ -276,7 +273,7 @@ class FsspecStore(Store):
             parent, _, name = path.rpartition("/")
             if parent:
                 self.fs.makedirs(parent, exist_ok=True)
-            tmp = f"{parent}/.{name}.{secrets.token_hex(4)}.tmp"
+            tmp = f"{parent}/.{name}.{TEMP_MARK}{secrets.token_hex(4)}.tmp"
             self.fs.pipe_file(tmp, data)
             self.fs.mv(tmp, path)
         except OSError as exc:
@@ -305,8 +302,8 @@ class FsspecStore(Store):
             return 0
         removed = 0
         try:
-            for path in self.fs.find(self._root):
-                if path.rpartition("/")[2].startswith(".") and path.endswith(".tmp"):
+            for path in self.fs.find(self._root, maxdepth=RUN_DEPTH):
+                if is_own_temp(path.rpartition("/")[2], letters_only=letters_only):
                     self.fs.rm_file(path)
                     removed += 1
         except OSError:
