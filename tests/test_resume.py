@@ -110,12 +110,49 @@ def test_template_change_is_a_new_version(tmp_path: Path) -> None:
     run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out,
               dunning=Dunning.load(Settings.at(home)), workers=1)
     partial = home / "templates" / "letter" / "partials" / "signature.html"
-    partial.write_text(partial.read_text("utf-8") + "\n<!-- reviewed -->\n", "utf-8")
+    partial.write_text(partial.read_text("utf-8") + "\n<p>Reviewed 2026.</p>\n", "utf-8")
     second = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out,
                        dunning=Dunning.load(Settings.at(home)), workers=1)
     assert second.resumed == 0
+    assert second.new_versions == {"templates": 1}
     assert sorted(_pdfs(out)) == ["mingtai/formal/MT-000004.pdf",
                                   "mingtai/formal/MT-000004~v2.pdf"]
+
+
+def test_stray_files_and_invisible_changes_make_no_new_version(tmp_path: Path) -> None:
+    """An editor's backup in templates/ is no template; a template change that leaves the
+    letter's bytes as they were makes no new version either."""
+    home = tmp_path / "home"
+    for folder in ("config", "templates", "locales"):
+        shutil.copytree(ROOT / folder, home / folder)
+    out = tmp_path / "out"
+    export = _export(tmp_path / "in.csv", ["MT-000004", "MT-000001"])
+    first = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out,
+                      dunning=Dunning.load(Settings.at(home)), workers=1)
+    before = _pdfs(out)
+    partials = home / "templates" / "letter" / "partials"
+    (partials / "consequences.html.bak").write_text("old wording", "utf-8")
+    (partials / ".consequences.html.swp").write_bytes(b"\0swap")
+    (home / "templates" / ".DS_Store").write_bytes(b"\0")
+    (home / "config" / "brands.yaml~").write_text("x", "utf-8")
+    stray = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out,
+                      dunning=Dunning.load(Settings.at(home)), workers=1)
+    assert stray.resumed == first.counts["rendered"] == 2
+    assert stray.new_versions == {}
+    signature = partials / "signature.html"
+    signature.write_text(signature.read_text("utf-8") + "\n<!-- reviewed -->\n", "utf-8")
+    invisible = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out,
+                          dunning=Dunning.load(Settings.at(home)), workers=1)
+    assert invisible.new_versions == {}
+    assert invisible.resumed == 2  # rendered again, found equal: the same letters
+    assert _pdfs(out) == before
+    again = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out,
+                      dunning=Dunning.load(Settings.at(home)), workers=1)
+    assert again.resumed == 2
+    assert _pdfs(out) == before
+    ledger = Ledger.for_output(out)
+    assert [r.status for r in ledger.letters_in(out.resolve())] == ["current", "current"]
+    ledger.close()
 
 
 def test_minimum_interval_reads_the_ledger(

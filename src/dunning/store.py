@@ -19,9 +19,11 @@ so the worker processes of the local pool and the workers of a Dask cluster writ
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
@@ -56,6 +58,41 @@ def is_url(location: Path | str) -> bool:
         return False
     scheme = urlsplit(location).scheme
     return "://" in location and len(scheme) > 1 and scheme != "file"
+
+
+#: Query parameters of a URL that carry a secret (a database password, an object store's key).
+_SECRET_PARAMS = re.compile(
+    r"(?i)([?&](?:password|passwd|pwd|secret|token|key|access_key|secret_key|sslpassword|"
+    r"credentials?|sig|signature|x-amz-signature|x-amz-credential)=)[^&#]*")
+
+
+def redact(url: str) -> str:
+    """A URL without its secrets, for messages, logs and summaries: the password of its
+    user part and every query parameter that carries a secret.
+
+    >>> redact("postgresql://dunning:s3cret@db:5432/letters")
+    'postgresql://dunning:***@db:5432/letters'
+    >>> redact("postgresql://db/letters?user=d&password=s3cret&sslmode=require")
+    'postgresql://db/letters?user=d&password=***&sslmode=require'
+    """
+    head, sep, tail = url.partition("://")
+    if "@" in tail and ":" in tail.split("@", 1)[0]:
+        user = tail.split("@", 1)[0].split(":", 1)[0]
+        tail = f"{user}:***@{tail.split('@', 1)[1]}"
+    return _SECRET_PARAMS.sub(r"\1***", f"{head}{sep}{tail}")
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` (a library's error message) with ``url`` and its secrets redacted."""
+    secrets_in_url = [m.group(0).split("=", 1)[1] for m in _SECRET_PARAMS.finditer(url)]
+    userinfo = url.partition("://")[2].split("@", 1)
+    if len(userinfo) == 2 and ":" in userinfo[0]:
+        secrets_in_url.append(userinfo[0].split(":", 1)[1])
+    text = text.replace(url, redact(url))
+    for secret in secrets_in_url:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 def output_location(location: Path | str) -> Path | str:
@@ -109,6 +146,10 @@ class Store(ABC):
     @abstractmethod
     def read(self, rel: str) -> bytes | None:
         """The bytes at ``rel``, or None when there is nothing readable there."""
+
+    @abstractmethod
+    def lines(self, rel: str) -> Iterator[str]:
+        """The text lines of the file at ``rel``, streamed (none when there is no file)."""
 
     @abstractmethod
     def manifest(self, name: str) -> ManifestSink:
@@ -184,6 +225,13 @@ class LocalStore(Store):
             return (self.root / rel).read_bytes()
         except OSError:
             return None
+
+    def lines(self, rel: str) -> Iterator[str]:
+        try:
+            with (self.root / rel).open(encoding="utf-8") as handle:
+                yield from handle
+        except FileNotFoundError:
+            return
 
     def manifest(self, name: str) -> ManifestSink:
         return _LocalManifest(self.root / name)
@@ -285,6 +333,13 @@ class FsspecStore(Store):
         except OSError:
             return None
         return bytes(data)
+
+    def lines(self, rel: str) -> Iterator[str]:
+        try:
+            with self.fs.open(self._path(rel), "rt", encoding="utf-8") as handle:
+                yield from handle
+        except FileNotFoundError:
+            return
 
     def manifest(self, name: str) -> ManifestSink:
         return _SpooledManifest(self, name)
