@@ -261,3 +261,138 @@ def test_a_live_run_in_another_process_refuses_a_nested_one(tmp_path: Path) -> N
     assert outer.returncode == 2
     assert f"another run is writing to {inner.resolve()}" in outer.stderr
     assert not (tmp_path / "nest" / "manifest.jsonl").exists()
+
+
+def test_a_subset_rerun_keeps_the_folders_letters(tmp_path: Path, dunning: Dunning) -> None:
+    from dunning.printfile import make_print_files
+
+    out = tmp_path / "out"
+    ids = ["MT-000001", "MT-000004", "MT-000007", "JQ-000004", "JQ-000007", "MT-000012"]
+    rows = [_row(i) for i in ids]
+    full = run_batch([write_export(tmp_path / "all.csv", rows)], as_of=SAMPLES_AS_OF,
+                     out_dir=out, dunning=dunning, workers=1)
+    letters = {e["account_id"]: e["path"] for e in read_manifest_lines(out)
+               if e["outcome"] == "rendered"}
+    assert len(letters) == full.counts["rendered"] == 5
+    subset = run_batch([write_export(tmp_path / "one.csv", [_row("MT-000004")])],
+                       as_of=SAMPLES_AS_OF, out_dir=out, dunning=dunning, workers=1)
+    assert subset.rows == 1
+    assert subset.carried_over == 4
+    folder = read_manifest_lines(out)
+    assert folder[0]["account_id"] == "MT-000004"
+    assert {e["account_id"]: e["path"] for e in folder} == letters
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    assert summary["outcomes"]["rendered"] == 5
+    assert summary["carried_over"] == 4
+    runs = sorted((out / "runs").iterdir())
+    assert [len((r / "manifest.jsonl").read_text("utf-8").splitlines()) for r in runs] == [6, 1]
+    assert [json.loads((r / "summary.json").read_text("utf-8"))["run_id"] for r in runs] == \
+        [full.run_id, subset.run_id]
+    printed = make_print_files(out)
+    assert printed.to_dict()["letters"] == 5
+
+
+def test_letters_a_killed_run_left_unrecorded_are_recognised(tmp_path: Path) -> None:
+    """``--workers 1`` writes up to a window of letters before it records them: a SIGKILL
+    there leaves letters on disk that the ledger does not know. The rerun finds them equal
+    and records them; it makes none twice."""
+    import signal
+    import subprocess
+    import time
+
+    from dunning.ledger import Ledger
+
+    ids = [r["account_id"] for r in raw_rows(SAMPLE_FILES[0])][:14]
+    export = write_export(tmp_path / "in.csv", [_row(i) for i in ids])
+    out = tmp_path / "out"
+    exe = Path(sys.executable).with_name("dunning")
+    args = [str(exe), "-q", "run", str(export), "--as-of", SAMPLES_AS_OF.isoformat(),
+            "--out", str(out), "--workers", "1", "--progress", "off"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(list(out.rglob("*.pdf"))) < 4 and time.monotonic() < deadline \
+            and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*.pdf")}
+    ledger = Ledger.for_output(out)
+    known = {r.path for r in ledger.letters_in(out.resolve())}
+    ledger.close()
+    assert on_disk - known, "the kill came after every letter was recorded"
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    assert summary["recovered"] == len(on_disk - known)
+    assert summary["interrupted_runs"] == 1
+    assert not [p for p in out.rglob("*.pdf") if "~v" in p.name]
+    ledger = Ledger.for_output(out)
+    rows = list(ledger.letters_in(out.resolve()))
+    assert sorted(r.account_id for r in rows) == sorted(
+        e["account_id"] for e in read_manifest_lines(out) if e["outcome"] == "rendered")
+    assert {r.status for r in rows} == {"current"}
+    assert [r["status"] for r in ledger.runs()] == ["interrupted", "finished"]
+    ledger.close()
+
+
+def test_a_ledger_at_an_explicit_path_is_private(tmp_path: Path) -> None:
+    from dunning.ledger import Ledger
+
+    path = tmp_path / "ledger.sqlite"
+    Ledger(f"sqlite:///{path}").close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_ledger_urls_never_show_their_secrets(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["history", "MT-000004", "--ledger",
+                 "postgresql://dunning:pw-Xy7@127.0.0.1:9/letters?password=s3cret-Zq9"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "cannot open the ledger postgresql://dunning:***@127.0.0.1:9/letters" in err
+    assert "pw-Xy7" not in err
+    assert "s3cret-Zq9" not in err
+
+
+def test_a_corrupt_ledger_stops_the_run_with_one_line(tmp_path: Path) -> None:
+    import subprocess
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "ledger.sqlite").write_bytes(b"SQLite format 3\0" + b"\xff" * 4096)
+    export = write_export(tmp_path / "x.csv", [_row("MT-000004")])
+    exe = Path(sys.executable).with_name("dunning")
+    done = subprocess.run([str(exe), "run", str(export), "--as-of", SAMPLES_AS_OF.isoformat(),
+                           "--out", str(out), "--workers", "1"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("dunning: error:")]
+    assert len(errors) == 1
+    assert "ledger" in errors[0]
+
+
+def test_an_unexpected_failure_exits_2_with_one_line(tmp_path: Path) -> None:
+    """A 5001-digit JSON integer (Python refuses to convert it), and any other exception
+    that is not one of dunning's own: exit code 2, one line, the traceback only with -v."""
+    import subprocess
+
+    single = tmp_path / "one.json"
+    single.write_text('{"account_id": "A-1", "loan_amount": ' + "9" * 5001 + "}", "utf-8")
+    exe = Path(sys.executable).with_name("dunning")
+    done = subprocess.run([str(exe), "render", "--input", str(single), "-o",
+                           str(tmp_path / "x.pdf")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("dunning: error: ")
+    boom = ("import sys\nimport dunning.batch as b\n"
+            "def boom(*a, **k):\n    raise RuntimeError('disk on fire')\n"
+            "b.run_batch = boom\nfrom dunning.cli import main\n"
+            "sys.exit(main(sys.argv[1:]))\n")
+    for verbose in ([], ["-v"]):
+        done = subprocess.run([sys.executable, "-c", boom, *verbose, "run", str(single)],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2
+        assert "disk on fire" in done.stderr
+        assert ("Traceback" in done.stderr) == bool(verbose)

@@ -199,32 +199,36 @@ def test_a_hanging_letter_fails_alone(tmp_path: Path) -> None:
 
 
 def _run_cli(export: Path, out: Path, ledger: str,
-             capture: bool = False) -> subprocess.Popen[bytes]:
+             capture: bool = False, workers: int = 2) -> subprocess.Popen[bytes]:
     exe = Path(sys.executable).with_name("dunning")
     return subprocess.Popen(
         [str(exe), "-q", "run", str(export), "--as-of", SAMPLES_AS_OF.isoformat(), "--out",
-         str(out), "--workers", "2", "--ledger", ledger, "--progress", "off"],
+         str(out), "--workers", str(workers), "--ledger", ledger, "--progress", "off"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE if capture else subprocess.DEVNULL,
         start_new_session=True,
     )
 
 
-def test_sigkill_at_random_points_never_loses_or_duplicates(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigkill_at_random_points_never_loses_or_duplicates(tmp_path: Path,
+                                                            workers: int) -> None:
+    """Ten SIGKILLs at random moments with each worker count (twenty in all), each run a
+    rerun of the killed one, then a run to the end."""
     ids = [r["account_id"] for r in raw_rows(SAMPLE_FILES[0])][:24]
     export = _export(tmp_path / "in.csv", ids)
     out = tmp_path / "out"
     ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-    chance = random.Random(20261120)
+    chance = random.Random(20261120 + workers)
     kills = 0
-    for _ in range(8):
-        proc = _run_cli(export, out, ledger_url)
-        time.sleep(chance.uniform(0.5, 6.0))
+    for _ in range(10):
+        proc = _run_cli(export, out, ledger_url, workers=workers)
+        time.sleep(chance.uniform(0.5, 5.0))
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)  # the run and its workers, no cleanup
             kills += 1
         proc.wait()
-    assert kills >= 4, "the runs finished before they could be killed: use more records"
-    final = _run_cli(export, out, ledger_url, capture=True)
+    assert kills >= 5, "the runs finished before they could be killed: use more records"
+    final = _run_cli(export, out, ledger_url, capture=True, workers=workers)
     _, err = final.communicate(timeout=300)
     assert final.returncode == 0, err.decode()
 
@@ -243,6 +247,10 @@ def test_sigkill_at_random_points_never_loses_or_duplicates(tmp_path: Path) -> N
         assert sha256(data) == row.sha256 == rendered[row.account_id]["sha256"]
         with pikepdf.open(out / row.path) as pdf:
             assert len(pdf.pages) == row.pages
+    statuses = [r["status"] for r in ledger.runs()]
+    assert statuses[-1] == "finished"
+    assert "running" not in statuses
+    assert 0 < statuses.count("interrupted") <= kills  # a run killed early has no row
     ledger.close()
 
 

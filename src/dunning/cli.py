@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import traceback
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -298,6 +299,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("dunning: interrupted", err=True)
         return 130
+    except Exception as exc:  # a failure of the command itself, never exit 1 ("data")
+        if logsetup.LOGGER.isEnabledFor(logging.INFO):  # -v
+            traceback.print_exc()
+        click.echo(f"dunning: error: unexpected {type(exc).__name__}: {exc}"
+                   + ("" if logsetup.LOGGER.isEnabledFor(logging.INFO)
+                      else " (run with -v for the traceback)"), err=True)
+        return EXIT_FATAL
 
 
 if __name__ == "__main__":  # pragma: no cover
