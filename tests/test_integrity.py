@@ -215,11 +215,11 @@ def test_cleanup_removes_only_its_own_temp_files(tmp_path: Path, dunning: Dunnin
 @pytest.mark.parametrize(("live", "new"), [("nest/inner", "nest"), ("nest", "nest/inner")])
 def test_a_run_folder_may_not_contain_or_lie_inside_a_live_runs(
         tmp_path: Path, dunning: Dunning, live: str, new: str) -> None:
-    from dunning.output import LiveRuns
+    from dunning.output import RunLock
 
     export = write_export(tmp_path / "x.csv", [_row("MT-000004")])
     (tmp_path / live).mkdir(parents=True)
-    with LiveRuns().join(str((tmp_path / live).resolve())):  # what a run holds while it runs
+    with RunLock(tmp_path / live):  # what a run holds while it runs
         with pytest.raises(OutputError, match="another run is writing to"):
             run_batch([export], as_of=SAMPLES_AS_OF, out_dir=tmp_path / new, dunning=dunning,
                       workers=1)
