@@ -11,7 +11,8 @@ import pytest
 
 from dunning import pdf
 from dunning.letter import Dunning
-from dunning.pdf import PdfRenderer, quick_library_lookup
+from dunning.pdf import PdfRenderer
+from dunning.weasy import quick_library_lookup
 
 from .helpers import SAMPLES_AS_OF, pdf_words, sample_record
 
