@@ -169,7 +169,7 @@ class PdfRenderer:
     ) -> None:
         load_weasyprint()
         if not allow_slow_subsetting and not harfbuzz_subset_available():
-            raise RenderError(SLOW_SUBSETTING)
+            raise RenderError(SLOW_SUBSETTING, kind="fonts")
         self.assets_dir = assets_dir.resolve()
         self.fonts = fonts
         self.font_config = weasy.font_configuration()
@@ -210,7 +210,7 @@ class PdfRenderer:
             shown = ", ".join(f"U+{ord(c):04X}" for c in missing[:10])
             raise RenderError(
                 f"no configured font ({', '.join(self.coverage(locale).families)}) has a glyph "
-                f"for {shown}; the letter would show empty boxes"
+                f"for {shown}; the letter would show empty boxes", kind="glyph",
             )
 
     def render(self, markup: str, locale: str,
@@ -232,24 +232,32 @@ class PdfRenderer:
                                        stylesheets=[sheet.css for sheet in sheets])
                 overflow = overflowing(document)
                 if overflow:
-                    raise RenderError(overflow[0])
+                    raise RenderError(overflow[0], kind="overflow")
                 data = (_write_archive(document, archive) if archive is not None
                         else document.write_pdf(uncompressed_pdf=False))
             except RenderError:
                 raise
             except Exception as exc:  # WeasyPrint raises many kinds; the letter fails alone
-                raise RenderError(f"WeasyPrint failed: {type(exc).__name__}: {exc}") from exc
+                raise RenderError(f"WeasyPrint failed: {type(exc).__name__}: {exc}",
+                                  kind="weasyprint") from exc
         refused = [url for sheet in sheets for url in sheet.refused] + fetcher.refused
         if refused:
             raise RenderError(
                 "the letter asked for resources outside the templates' assets folder: "
-                + ", ".join(refused[:3])
+                + ", ".join(refused[:3]), kind="resource",
             )
-        warnings = [m for sheet in sheets for m in sheet.warnings] + warnings
-        problems = [m for m in warnings if not weasy.is_tolerated(m.message)]
+        reported = [(sheet.file, m) for sheet in sheets for m in sheet.warnings]
+        reported += [(None, m) for m in warnings]
+        problems = [(file, m) for file, m in reported if not weasy.is_tolerated(m.message)]
         if problems:
-            raise RenderError("WeasyPrint reported: "
-                              + " | ".join(m.message for m in problems[:3]))
+            file, first = problems[0]
+            raise RenderError(
+                "WeasyPrint reported: " + " | ".join(m.message for _, m in problems[:3]),
+                kind="stylesheet" if first.stylesheet else "weasyprint",
+                # the line WeasyPrint names is in the file only when it parsed that file
+                file=file if first.stylesheet else None,
+                line=first.line if first.stylesheet and file else None,
+            )
         return RenderedPdf(data=data, pages=len(document.pages))
 
     # ----------------------------------------------------------------- stylesheets
@@ -280,9 +288,18 @@ class PdfRenderer:
                 css = CSS(string=self.prepared.prefer(inline(text, values or {})),
                           base_url=path.as_uri(), url_fetcher=fetcher,
                           font_config=self.font_config)
-            sheet = _Sheet(css, stamp, tuple(warnings), tuple(fetcher.refused))
+            sheet = _Sheet(css, stamp, tuple(warnings), tuple(fetcher.refused),
+                           self._source_name(path))
             self._sheets[key] = sheet
         return sheet
+
+    def _source_name(self, path: Path) -> str:
+        """How an error names a stylesheet: relative to the templates folder (as template
+        errors name templates), e.g. ``assets/letter.css``."""
+        try:
+            return path.relative_to(self.assets_dir.parent).as_posix()
+        except ValueError:
+            return str(path)
 
     def _inlined_values(self, page: Any, paths: list[Path]) -> dict[str, str]:
         """The custom properties to inline in ``paths`` for ``page``'s language: none that
@@ -379,12 +396,16 @@ def _write_archive(document: Any, archive: ArchiveOptions) -> bytes:
 @dataclass(frozen=True, slots=True)
 class _Sheet:
     """A parsed stylesheet, with what WeasyPrint said and refused while parsing it (repeated
-    for every letter that uses it, as if it had been parsed for that letter)."""
+    for every letter that uses it, as if it had been parsed for that letter), and the file it
+    was read from (None for the prepared fonts' generated rules). Its lines are the file's:
+    naming the prepared faces adds no line break, nor does inlining a custom property whose
+    value is on one line."""
 
     css: Any
     stamp: tuple[int, int]
     warnings: tuple[weasy.Reported, ...]
     refused: tuple[str, ...]
+    file: str | None = None
 
 
 def _local_file(url: str, root: Path) -> Path | None:
