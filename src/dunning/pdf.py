@@ -10,6 +10,11 @@ about 60 times slower for CJK fonts) unless the caller explicitly allows the slo
 A :class:`PdfRenderer` is made once per process and kept warm: the stylesheets a letter links
 under the asset folder are parsed once (not once per letter) and handed to WeasyPrint already
 parsed, and the prepared fonts of :mod:`dunning.fonts` are put in front of their families.
+
+This module uses WeasyPrint's public API (``HTML``, ``CSS``, ``write_pdf``); whatever else of
+WeasyPrint it relies on is in :mod:`dunning.weasy`. A letter that cannot be made raises
+:class:`~dunning.errors.RenderError` with its ``kind`` (``glyph``, ``overflow``,
+``stylesheet``, ``resource``, ``weasyprint``, ``fonts``).
 """
 
 from __future__ import annotations
