@@ -12,17 +12,12 @@ from typing import Any
 import pytest
 import yaml
 
-from dunning.config import (
-    SafeDataLoader,
-    did_you_mean,
-    load_brands,
-    load_yaml_text,
-    localized,
-)
+from dunning.config import load_brands, localized
 from dunning.errors import ConfigError, PolicyError
 from dunning.letter import Dunning
 from dunning.records import Record, read_records
 from dunning.settings import Settings
+from dunning.yamlconf import SafeDataLoader, did_you_mean, load_yaml_text
 
 from .helpers import ROOT, SAMPLE_FILES
 

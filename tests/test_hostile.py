@@ -38,7 +38,6 @@ import pytest
 
 import dunning
 from dunning.batch import run_batch
-from dunning.config import MAX_YAML_DEPTH, load_yaml_text
 from dunning.errors import ConfigError, InputError, RenderError, TemplateError
 from dunning.letter import Dunning
 from dunning.output import safe_name
@@ -51,6 +50,7 @@ from dunning.records import (
     read_records,
 )
 from dunning.settings import Settings
+from dunning.yamlconf import MAX_YAML_DEPTH, load_yaml_text
 
 from .helpers import ROOT, SAMPLE_FILES, SAMPLES_AS_OF, check_id, pdf_text, raw_rows, squash
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from dunning.errors import OutputError
-from dunning.ledger import Ledger, record_hash, redact, tree_hash
+from dunning.hashing import record_hash, tree_hash
+from dunning.ledger import Ledger, redact
 from dunning.letter import Dunning
 from dunning.records import Record, read_records
 
@@ -41,7 +42,7 @@ def test_letters_versions_and_history(ledger_url: str) -> None:
     assert ledger.current("MT-000001", AS_OF, Path("/elsewhere")) is None
     assert ledger.current("MT-000002", AS_OF, OUT) is None
 
-    second = _letter(ledger, record_hash="r2", path="mingtai/formal/MT-000001.v2.pdf",
+    second = _letter(ledger, record_hash="r2", path="mingtai/formal/MT-000001~v2.pdf",
                      supersedes=first)
     current = ledger.current("MT-000001", AS_OF, OUT)
     assert current is not None

@@ -75,7 +75,7 @@ def test_rerun_resumes_and_changed_data_makes_a_new_version(
     now = _pdfs(out)
     assert set(files) < set(now), "the old letter is kept"
     [new] = set(now) - set(files)
-    assert new == "mingtai/formal/MT-000004.v2.pdf"
+    assert new == "mingtai/formal/MT-000004~v2.pdf"
     ledger = Ledger(ledger_url)
     history = ledger.history("MT-000004")
     assert [h.status for h in history] == ["superseded", "current"]
@@ -115,7 +115,7 @@ def test_template_change_is_a_new_version(tmp_path: Path) -> None:
                        dunning=Dunning.load(Settings.at(home)), workers=1)
     assert second.resumed == 0
     assert sorted(_pdfs(out)) == ["mingtai/formal/MT-000004.pdf",
-                                  "mingtai/formal/MT-000004.v2.pdf"]
+                                  "mingtai/formal/MT-000004~v2.pdf"]
 
 
 def test_minimum_interval_reads_the_ledger(

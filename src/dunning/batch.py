@@ -32,18 +32,22 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
-from .errors import OutputError, RenderError, TemplateError
+from .errors import LetterTimeoutError, OutputError
+from .extras import require
+from .hashing import record_hash
+from .job import LetterJob, Task, failed_entry, rejected_entry
 from .letter import Dunning
 from .output import (
     OUTCOMES,
+    LiveRuns,
     ManifestEntry,
     RunLock,
     sha256,
 )
 from .progress import Progress, make_progress
-from .protect import protect_letter
 from .records import Record, Rejection, check_inputs, count_rows, read_records
-from .store import Store, is_url, lock_folder, open_store
+from .settings import LETTER_TIMEOUT, RECYCLE_AFTER, check_as_of
+from .store import Store, lock_folder, open_store, output_location
 from .workers import WorkerPool, default_workers
 
 if TYPE_CHECKING:  # the ledger (SQLAlchemy) is the main process's: workers never import it
@@ -53,14 +57,9 @@ log = logging.getLogger("dunning.batch")
 
 MANIFEST = "manifest.jsonl"
 SUMMARY = "summary.json"
-#: Letters a worker renders before it is replaced by a fresh process (bounds its memory).
-RECYCLE_AFTER = 1000
 #: Rows in flight per worker (read, not yet in the manifest): enough to keep every worker
 #: busy while one slow letter holds up the manifest's order.
 WINDOW_PER_WORKER = 32
-#: Seconds one letter may take in a worker before the worker is stopped (a normal letter
-#: takes well under a second; the slow font path about 12 s).
-LETTER_TIMEOUT = 120.0
 
 
 def new_run_id() -> str:
@@ -161,10 +160,6 @@ class RunSummary:
         }
 
 
-def default_out_dir(dunning: Dunning, as_of: date) -> Path:
-    return dunning.settings.root / "output" / as_of.isoformat()
-
-
 def run_batch(
     inputs: Sequence[Path | str],
     *,
@@ -205,11 +200,14 @@ def run_batch(
     RenderError when worker processes cannot start.
     """
     started = time.monotonic()
+    if cluster is not None:
+        require("cluster", "--cluster")
     dunning = dunning or Dunning.load()
     as_of = as_of or dunning.settings.today()
+    check_as_of(as_of)
     paths = [Path(p) for p in inputs]
-    out: Path | str = (out_dir.rstrip("/") if isinstance(out_dir, str) and is_url(out_dir)
-                       else Path(out_dir) if out_dir else default_out_dir(dunning, as_of))
+    out = (output_location(out_dir) if out_dir is not None
+           else output_location(dunning.settings.run_folder(as_of)))
     store = open_store(out)
     if cluster is None:
         workers = default_workers() if workers is None else workers
@@ -222,12 +220,13 @@ def run_batch(
     reporter = make_progress(progress) if isinstance(progress, str) else progress
     check_inputs(paths)
     store.prepare()
-    with RunLock(lock_folder(dunning.settings.root, store)):
+    with RunLock(lock_folder(dunning.settings.output_dir, store)), \
+            LiveRuns().join(str(out)):
         store.remove_stale_temp_files()
         from .ledger import Ledger
 
-        book = (Ledger(ledger) if ledger
-                else Ledger.for_output(Path(out) if out_dir else Path(out).parent))
+        book = (Ledger(ledger) if ledger else Ledger.for_output(
+            dunning.settings.ledger_folder(Path(out) if out_dir is not None else None)))
         try:
             return _run(paths, dunning=dunning, as_of=as_of, out=out, store=store, book=book,
                         workers=workers or 0, window=window, recycle_after=recycle_after,
@@ -301,48 +300,6 @@ def _check_prepared_fonts(dunning: Dunning) -> None:
     if problems:
         log.warning("prepared fonts: %s; letters use the full faces (several times bigger "
                     "and slower): run `make fonts`", "; ".join(problems))
-
-
-@dataclass
-class LetterJob:
-    """One row → its manifest entry, writing the letter's PDF: what a worker runs. Pickled
-    once into each worker process, which then keeps its ``Dunning`` (and renderer) warm."""
-
-    dunning: Dunning
-    as_of: date
-    store: Store
-
-    def warm(self) -> None:
-        """Load fonts and parse stylesheets before the first letter."""
-        self.dunning.renderer.warm()
-
-    def __call__(self, row: Task) -> ManifestEntry:
-        return _outcome(row, self.dunning, self.as_of, self.store)
-
-
-@dataclass(frozen=True, slots=True)
-class Task:
-    """A record to render, with what the ledger says about it."""
-
-    record: Record
-    last_notice: date | None = None
-    version: int = 1
-
-    @property
-    def account_id(self) -> str:
-        return self.record.account_id
-
-    @property
-    def where(self) -> str:
-        return self.record.where
-
-    @property
-    def brand(self) -> str:
-        return self.record.brand
-
-
-class LetterTimeoutError(Exception):
-    """One letter took longer than the per-letter time limit."""
 
 
 class Runner(Protocol):
@@ -444,16 +401,11 @@ def _runner(job: LetterJob, workers: int, recycle_after: int, letter_timeout: fl
         from .cluster import ClusterPool
 
         return ClusterPool(job, cluster, run_id=run_id, template_version=template_version,
-                           letter_timeout=letter_timeout, failed=_worker_died)
+                           letter_timeout=letter_timeout, failed=failed_entry)
     if workers == 1:
         return _InProcess(job, letter_timeout)
     return _LocalPool(job, workers=workers, recycle_after=recycle_after,
-                      failed=_worker_died, letter_timeout=letter_timeout)
-
-
-def _worker_died(row: Task, reason: str) -> ManifestEntry:
-    return ManifestEntry(account_id=row.account_id, source=row.where, outcome="failed",
-                         brand=row.brand, reason=reason)
+                      failed=failed_entry, letter_timeout=letter_timeout)
 
 
 def _in_order(
@@ -488,46 +440,6 @@ def _in_order(
             return
 
 
-def _rejected(row: Rejection) -> ManifestEntry:
-    log.warning("rejected %s (%s): %s", row.where, row.account_id or "no id", row.error.reason)
-    return ManifestEntry(account_id=row.account_id, source=row.where, outcome="rejected",
-                         reason=row.error.reason)
-
-
-def _outcome(task: Task, dunning: Dunning, as_of: date, store: Store) -> ManifestEntry:
-    """The manifest entry for one record (rendering and writing its letter if it gets one)."""
-    record = task.record
-    base: dict[str, Any] = {"account_id": record.account_id, "source": record.where,
-                            "brand": record.brand}
-    try:
-        plan = dunning.plan(record, as_of, last_notice=task.last_notice)
-    except Exception as exc:  # a bug in planning must not stop the run
-        log.warning("failed %s: %s", record.account_id, exc, exc_info=log.isEnabledFor(10))
-        return ManifestEntry(**base, outcome="failed", reason=f"{type(exc).__name__}: {exc}")
-    if plan.suppression:
-        return ManifestEntry(**base, outcome="suppressed", locale=plan.locale,
-                             reason=str(plan.suppression))
-    try:
-        letter = dunning.render(plan)
-        data = protect_letter(letter.pdf.data, record, dunning.brands[record.brand])
-    except (TemplateError, RenderError, LetterTimeoutError) as exc:
-        log.warning("failed %s: %s", record.account_id, exc)
-        return ManifestEntry(**base, outcome="failed", stage=plan.stage, locale=plan.locale,
-                             reason=str(exc))
-    except Exception as exc:
-        log.warning("failed %s: %s", record.account_id, exc, exc_info=log.isEnabledFor(10))
-        return ManifestEntry(**base, outcome="failed", stage=plan.stage, locale=plan.locale,
-                             reason=f"{type(exc).__name__}: {exc}")
-    rel = dunning.letter_path(plan, task.version)
-    store.write(rel.as_posix(), data)  # OutputError stops the run
-    return ManifestEntry(
-        **base, outcome="rendered", stage=plan.stage, locale=plan.locale, path=rel.as_posix(),
-        pages=letter.pdf.pages, sha256=sha256(data), total=str(plan.items.total),
-        currency=plan.items.currency, capped=plan.items.capped, resumed=False,
-        postal_code=record.postal_code,
-    )
-
-
 @dataclass
 class _Resume:
     """The ledger's side of the run, in the main process: what is already made, which
@@ -545,9 +457,9 @@ class _Resume:
 
     def prepare(self, row: Record | Rejection) -> Task | ManifestEntry:
         if isinstance(row, Rejection):
-            return _rejected(row)
-        from .ledger import record_hash
-
+            log.warning("rejected %s (%s): %s", row.where, row.account_id or "no id",
+                        row.error.reason)
+            return rejected_entry(row)
         digest = record_hash(row)
         current = self.book.current(row.account_id, self.as_of, self.out)
         if current is not None and not self.force and self._still_valid(current, digest):

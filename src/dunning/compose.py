@@ -28,7 +28,7 @@ from markupsafe import Markup
 from pydantic import BaseModel
 
 from .config import PAGE_MARGIN_LEFT_MM, PAGE_MARGIN_TOP_MM, Brand, Window, localized
-from .errors import ConfigError, TemplateError
+from .errors import ConfigError, TemplateError, TemplateKind
 from .identity import mask_id, mask_phone
 from .locale import filters_for, parse_locale, translations
 from .money import Itemization, Options
@@ -334,7 +334,10 @@ def render_html(
     except jinja2.TemplateError as exc:
         name, line = _template_location(exc, templates_dir)
         message = _redact(exc.message or type(exc).__name__, context)
-        raise TemplateError(message, template=name, line=line) from exc
+        kind: TemplateKind = ("undefined" if isinstance(exc, jinja2.UndefinedError) else
+                              "syntax" if isinstance(exc, jinja2.TemplateSyntaxError) else
+                              "template")
+        raise TemplateError(message, template=name, line=line, kind=kind) from exc
     except (TypeError, ValueError, AttributeError, KeyError, ArithmeticError) as exc:
         name, line = _template_location(exc, templates_dir)
         message = _redact(f"{type(exc).__name__}: {exc}", context)

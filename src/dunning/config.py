@@ -1,218 +1,30 @@
-"""Read the YAML configuration: brands (lender details) and the helpers the policy shares.
+"""The brands file: each lender's (or product's) letterhead, contacts, texts per locale,
+assets, envelope window and encryption, validated into frozen :class:`Brand` models.
 
-YAML is only ever read through :class:`SafeDataLoader`: PyYAML's safe loader (no Python
-tags), with aliases refused (no "billion laughs"), nesting bounded, and decimal numbers kept
-exact as :class:`~decimal.Decimal` instead of float. Unknown keys fail with a "did you mean …?".
+Files are read with :mod:`dunning.yamlconf` (safe YAML, unknown keys refused with a "did you
+mean …?", errors with file, line and key).
 """
 
 from __future__ import annotations
 
-import difflib
-import types
-import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, Union
+from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from .errors import ConfigError
 from .settings import SUPPORTED_LOCALES, fallback_chain
-
-# --------------------------------------------------------------------------- YAML
-
-
-#: Deepest nesting of lists and mappings accepted in a YAML file: deeper is refused with a
-#: clear error instead of exhausting Python's recursion limit (PyYAML composes recursively).
-MAX_YAML_DEPTH = 32
-
-
-class SafeDataLoader(yaml.SafeLoader):
-    """Safe loader for data files: no aliases, at most MAX_YAML_DEPTH levels of nesting,
-    decimals as Decimal, not float."""
-
-    _depth = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            raise yaml.constructor.ConstructorError(
-                None, None, "aliases (*name) are not allowed in dunning data files",
-                event.start_mark,
-            )
-        if self._depth >= MAX_YAML_DEPTH:
-            raise yaml.composer.ComposerError(
-                None, None, f"nested deeper than {MAX_YAML_DEPTH} levels",
-                self.peek_event().start_mark,  # type: ignore[no-untyped-call]
-            )
-        self._depth += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
-def _construct_decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
-    text = str(loader.construct_scalar(node)).replace("_", "")
-    try:
-        value = Decimal(text)
-    except ArithmeticError:
-        value = None
-    if value is None or not value.is_finite():
-        raise yaml.constructor.ConstructorError(
-            None, None, f"{node.value!r} is not a plain decimal number", node.start_mark)
-    return value
-
-
-SafeDataLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
-
-
-class RecordLoader(SafeDataLoader):
-    """For record files: every scalar stays the text that was written (YAML would otherwise
-    turn ``010010`` into 4104, ``12_000`` into 12000 and ``No`` into False); only null is
-    None. The record validator then parses each field by its own rules."""
-
-
-def _construct_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
-    return str(node.value)
-
-
-for _tag in ("int", "float", "bool", "timestamp", "str", "binary"):
-    RecordLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _construct_text)
-
-
-def load_yaml_text(text: str, *, path: str) -> Any:
-    """Parse YAML text with :class:`SafeDataLoader`; errors name the file and line."""
-    try:
-        return yaml.load(text, Loader=SafeDataLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}{line}: invalid YAML: {problem}") from exc
-
-
-def load_yaml_file(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", path=str(path)) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError("not valid UTF-8", path=str(path)) from exc
-    return load_yaml_text(text, path=str(path))
-
-
-# --------------------------------------------------------------------------- key checks
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """A "; did you mean 'x'?" suffix, or an empty string.
-
-    >>> did_you_mean("hotlne", ["hotline", "email"])
-    "; did you mean 'hotline'?"
-    >>> did_you_mean("zzz", ["hotline"])
-    ''
-    """
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def reject_unknown_keys(
-    data: Any, allowed: Iterable[str], *, path: str, where: str,
-    error: type[ConfigError] = ConfigError,
-) -> None:
-    """Raise ``error`` naming the first key of mapping ``data`` that is not in ``allowed``."""
-    if not isinstance(data, Mapping):
-        raise error(f"expected a mapping, got {type(data).__name__}", path=path, key=where or None)
-    allowed = sorted(allowed)
-    for key in data:
-        if key not in allowed:
-            raise error(
-                f"unknown key {key!r}{did_you_mean(str(key), allowed)} "
-                f"(accepted keys: {', '.join(allowed)})",
-                path=path,
-                key=f"{where}.{key}" if where else str(key),
-            )
-
-
-def _model_in(annotation: Any) -> tuple[str, type[BaseModel]] | None:
-    """('model'|'dict'|'list', Model) when a field's annotation holds a pydantic model."""
-    origin = typing.get_origin(annotation)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return ("model", annotation)
-    if origin in (Union, types.UnionType):
-        for arg in typing.get_args(annotation):
-            found = _model_in(arg)
-            if found:
-                return found
-    if origin in (dict, Mapping):
-        found = _model_in(typing.get_args(annotation)[1])
-        return ("dict", found[1]) if found and found[0] == "model" else None
-    if origin in (list, tuple):
-        found = _model_in(typing.get_args(annotation)[0])
-        return ("list", found[1]) if found and found[0] == "model" else None
-    return None
-
-
-def check_model_keys(
-    data: Any, model: type[BaseModel], *, path: str, where: str = "",
-    error: type[ConfigError] = ConfigError,
-) -> None:
-    """Walk ``data`` along ``model``'s fields and reject unknown keys at any depth."""
-    if not isinstance(data, Mapping):
-        return  # pydantic reports the type error
-    reject_unknown_keys(data, model.model_fields, path=path, where=where, error=error)
-    for name, info in model.model_fields.items():
-        if name not in data:
-            continue
-        found = _model_in(info.annotation)
-        if not found:
-            continue
-        kind, sub = found
-        value, here = data[name], f"{where}.{name}" if where else name
-        if kind == "model":
-            check_model_keys(value, sub, path=path, where=here, error=error)
-        elif kind == "dict" and isinstance(value, Mapping):
-            for key, item in value.items():
-                check_model_keys(item, sub, path=path, where=f"{here}.{key}", error=error)
-        elif kind == "list" and isinstance(value, list):
-            for i, item in enumerate(value):
-                check_model_keys(item, sub, path=path, where=f"{here}[{i}]", error=error)
-
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
-
-
-def validate_model(
-    model: type[ModelT], data: Any, *, path: str, where: str = "",
-    error: type[ConfigError] = ConfigError,
-) -> ModelT:
-    """Check keys, then validate with pydantic; the first problem becomes ``error``."""
-    if not isinstance(data, Mapping):
-        raise error(f"expected a mapping, got {type(data).__name__}", path=path, key=where or None)
-    check_model_keys(data, model, path=path, where=where, error=error)
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in (where, *first["loc"]) if p != "")
-        message, value = first["msg"], first.get("input")
-        if isinstance(value, (str, int, float, Decimal)) and not isinstance(value, bool) \
-                and len(str(value)) <= 80:
-            message = f"{message} (got {value!r})"
-        raise error(message, path=path, key=loc or None) from exc
-
+from .yamlconf import config_error, did_you_mean, load_yaml_file, validate_model
 
 # --------------------------------------------------------------------------- brands
 
@@ -264,12 +76,16 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: A time of day as HH:MM (00:00–23:59), for opening hours and the allowed contact window.
+HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
 class Hours(_Frozen):
     """Service hours: ``days`` as text, ``open``/``close`` as HH:MM local time."""
 
     days: Localized
-    open: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    close: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    open: str = Field(pattern=HHMM)
+    close: str = Field(pattern=HHMM)
 
 
 class IdMask(_Frozen):
@@ -419,15 +235,15 @@ def check_texts(model: BaseModel, locales: Iterable[str], *, path: str, where: s
         elif isinstance(value, Mapping):
             for key in value:
                 if key not in known:
-                    raise ConfigError(
-                        f"unknown locale key {key!r}{did_you_mean(key, known)} "
+                    raise config_error(
+                        ConfigError, f"unknown locale key {key!r}{did_you_mean(key, known)} "
                         f"(accepted: {', '.join(sorted(known))})", path=path, key=here,
                     )
             for locale in locales:
                 try:
                     localized(dict(value), locale)
                 except ConfigError as exc:
-                    raise ConfigError(exc.message, path=path, key=here) from exc
+                    raise config_error(ConfigError, exc.message, path=path, key=here) from exc
 
 
 def load_brands(path: Path, assets_dir: Path) -> Brands:
@@ -438,7 +254,8 @@ def load_brands(path: Path, assets_dir: Path) -> Brands:
     root = assets_dir.resolve()
     for key, body in raw["brands"].items():
         if not isinstance(body, Mapping):
-            raise ConfigError("expected a mapping", path=str(path), key=f"brands.{key}")
+            raise config_error(ConfigError, "expected a mapping", path=str(path),
+                               key=f"brands.{key}")
         brand = validate_model(
             Brand, {"key": str(key), **body}, path=str(path), where=f"brands.{key}"
         )
@@ -448,12 +265,12 @@ def load_brands(path: Path, assets_dir: Path) -> Brands:
                 continue
             target = (root / rel).resolve()
             if not target.is_relative_to(root) or not target.is_file():
-                raise ConfigError(
-                    f"{rel!r} is not a file under {assets_dir}",
+                raise config_error(
+                    ConfigError, f"{rel!r} is not a file under {assets_dir}",
                     path=str(path), key=f"brands.{key}.{name}",
                 )
         check_texts(brand, SUPPORTED_LOCALES, path=str(path), where=f"brands.{key}")
         brands[str(key)] = brand
     if not brands:
-        raise ConfigError("no brands configured", path=str(path), key="brands")
+        raise config_error(ConfigError, "no brands configured", path=str(path), key="brands")
     return Brands(by_key=brands, path=path)

@@ -19,7 +19,7 @@ Errors carry their context as attributes (``path``, ``line``, ``key``, ``kind``,
 messages. No message ever contains a borrower's name, ID number, phone or address: only
 account ids and field names.
 
-Every error survives a pickle round trip with its attributes (errors cross process
+Every error survives a serialization round trip with its attributes (errors cross process
 boundaries: worker processes, Dask workers): :meth:`DunningError.__reduce__` rebuilds the
 instance without calling ``__init__`` again. The exception chain (``__cause__``) is not
 carried across, so nothing here may depend on it.

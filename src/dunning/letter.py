@@ -15,6 +15,7 @@ from .archive import archive_options
 from .compose import letter_context, render_html
 from .config import Brands, load_brands
 from .errors import ConfigError
+from .hashing import tree_hash
 from .locale import translations
 from .money import itemize, repayment_options
 from .pdf import PdfRenderer
@@ -23,6 +24,7 @@ from .plan import Plan as Plan
 from .policy import BrandPolicy, Policy, Stage, load_policy, suppression_for
 from .records import Record, RecordRules
 from .settings import SUPPORTED_LOCALES, Settings
+from .yamlconf import config_error
 
 
 @dataclass
@@ -42,13 +44,15 @@ class Dunning:
         policy = load_policy(settings.policy_file, brands.keys())
         supported = ", ".join(SUPPORTED_LOCALES)
         if settings.default_locale not in SUPPORTED_LOCALES:
-            raise ConfigError(
+            raise config_error(
+                ConfigError,
                 f"default_locale {settings.default_locale!r} is not supported ({supported})",
                 path=str(settings.config_dir / "settings.yaml"), key="default_locale",
             )
         for brand in brands.by_key.values():
             if brand.default_locale is not None and brand.default_locale not in SUPPORTED_LOCALES:
-                raise ConfigError(
+                raise config_error(
+                    ConfigError,
                     f"default_locale {brand.default_locale!r} is not supported ({supported})",
                     path=str(settings.brands_file), key=f"brands.{brand.key}.default_locale",
                 )
@@ -66,6 +70,18 @@ class Dunning:
                 allow_slow_subsetting=self.settings.allow_slow_subsetting,
             )
         return self._renderer
+
+    def warm(self) -> None:
+        """Build the renderer if there is none yet and warm it (fonts, stylesheets): what a
+        worker does once before its first letter."""
+        if self._renderer is None:
+            self.renderer.warm()
+
+    def renew_renderer(self) -> None:
+        """Drop the renderer; the next letter builds (and :meth:`warm` warms) a fresh one.
+        For a worker recycling what WeasyPrint accumulates, or after a letter was
+        interrupted in the middle of rendering."""
+        self._renderer = None
 
     def __getstate__(self) -> dict[str, object]:
         """Pickled into worker processes without the renderer: each builds its own."""
@@ -142,18 +158,17 @@ class Dunning:
     def template_version(self) -> str:
         """A hash of everything that shapes a letter besides the record: the templates and
         their assets, the catalogs and the config (brands, policy, settings)."""
-        from .ledger import tree_hash
-
         return tree_hash([self.settings.templates_dir, self.settings.locales_dir,
                           self.settings.config_dir])
 
     def letter_path(self, plan: Plan, version: int = 1) -> Path:
         """Where the letter goes, relative to the run's output folder; a later version of
-        the same letter (changed data or templates) gets ``.v2``, ``.v3``… so the earlier
-        file is kept."""
+        the same letter (changed data or templates) gets ``~v2``, ``~v3``… so the earlier
+        file is kept. No account's own file name can take that form: a file name stem from
+        :func:`~dunning.output.safe_name` has a ``~`` only before an 8-digit hex hash at its
+        end, so ``X~v2.pdf`` is never the file of an account (``X.v2``'s is ``X.v2.pdf``)."""
         from .output import safe_name
 
-        suffix = f".v{version}" if version > 1 else ""
+        suffix = f"~v{version}" if version > 1 else ""
         name = f"{safe_name(plan.record.account_id)}{suffix}.pdf"
         return Path(plan.record.brand) / str(plan.stage) / name
-

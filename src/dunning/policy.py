@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .config import load_yaml_file, validate_model
 from .errors import PolicyError
+from .yamlconf import config_error, did_you_mean, load_yaml_file, validate_model
 
 Stage = Literal["reminder", "formal", "final"]
 STAGES: tuple[Stage, ...] = ("reminder", "formal", "final")
@@ -176,10 +176,8 @@ def load_policy(path: Path, brand_keys: list[str] | None = None) -> Policy:
     brands: dict[str, BrandPolicy] = {}
     for key, override in (raw.get("brands") or {}).items():
         if brand_keys is not None and key not in brand_keys:
-            from .config import did_you_mean
-
-            raise PolicyError(
-                f"no brand {key!r} in the brands file{did_you_mean(key, brand_keys)}",
+            raise config_error(
+                PolicyError, f"no brand {key!r} in the brands file{did_you_mean(key, brand_keys)}",
                 path=str(path), key=f"brands.{key}",
             )
         own_products = dict(override.get("products") or {}) if isinstance(override, Mapping) \

@@ -26,13 +26,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
-import yaml
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_file
 from babel.messages.pofile import read_po
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .config import load_yaml_file, validate_model
 from .errors import ConfigError, DunningError, RenderError, TemplateError
 from .letter import Dunning
 from .locale import catalog_files, parse_locale, translations
@@ -40,6 +38,7 @@ from .pdf import visible_text
 from .plan import Plan
 from .records import Record
 from .settings import Settings, fallback_chain
+from .yamlconf import load_yaml_file, validate_model, yaml_line
 
 Severity = Literal["error", "warning"]
 
@@ -213,25 +212,6 @@ def hours_outside(open_: str, close: str, window: HoursWindow) -> bool:
 
 
 # --------------------------------------------------------------------------- YAML lines
-
-
-def yaml_line(path: Path, keys: Sequence[str]) -> int | None:
-    """The 1-based line of the value at ``keys`` in a YAML file (None when not found)."""
-    try:
-        node = yaml.compose(path.read_text("utf-8"), Loader=yaml.SafeLoader)
-    except (OSError, yaml.YAMLError):
-        return None
-    line = None
-    for key in keys:
-        if not isinstance(node, yaml.MappingNode):
-            return line
-        for knode, vnode in node.value:
-            if knode.value == key:
-                node, line = vnode, knode.start_mark.line + 1
-                break
-        else:
-            return line
-    return line
 
 
 # --------------------------------------------------------------------------- templates
@@ -522,31 +502,19 @@ def locate_term(term: str, settings: Settings, locale: str) -> tuple[str | None,
 
 
 def error_finding(exc: BaseException, settings: Settings) -> Finding:
-    """A finding for an error that stopped a letter: the template file and line for template
-    errors ("undefined" for undefined variables), the file and key for config errors."""
+    """A finding for an error that stopped a letter, from the facts the error carries: the
+    template file and line for template errors (kind ``syntax``, ``undefined`` or
+    ``template``), the file, line and key for config errors, the kind of render error."""
+    relative = relative_to(settings.root)
     if isinstance(exc, TemplateError):
-        cause = exc.__cause__
-        kind = ("undefined" if isinstance(cause, jinja2.UndefinedError) else
-                "syntax" if isinstance(cause, jinja2.TemplateSyntaxError) else "template")
-        message = str(exc)
-        if exc.template and message.startswith(f"{exc.template}:"):
-            message = message.split(": ", 1)[1] if ": " in message else message
-        return Finding("error", kind, message, file=exc.template, line=exc.line,
+        return Finding("error", exc.kind, exc.message, file=exc.template, line=exc.line,
                        template=exc.template)
-    if isinstance(exc, ConfigError) and not exc.path:
-        located = re.match(r"(.+?):(\d+): (.*)", exc.message, re.S)  # YAML syntax errors
-        if located:
-            return Finding("error", "config", located.group(3),
-                           file=relative_to(settings.root)(Path(located.group(1))),
-                           line=int(located.group(2)))
     if isinstance(exc, ConfigError):
         return Finding("error", "config", exc.message + (f" (at {exc.key})" if exc.key else ""),
-                       file=relative_to(settings.root)(Path(exc.path)) if exc.path else None,
-                       line=yaml_line(Path(exc.path), exc.key.split(".")) if exc.path and
-                       exc.key else None)
+                       file=relative(Path(exc.path)) if exc.path else None, line=exc.line)
     if isinstance(exc, RenderError):
-        kind = "glyph" if "no configured font" in str(exc) else "render"
-        return Finding("error", kind, str(exc))
+        return Finding("error", exc.kind, exc.message,
+                       file=relative(Path(exc.file)) if exc.file else None, line=exc.line)
     return Finding("error", "template", f"{type(exc).__name__}: {exc}")
 
 

@@ -24,13 +24,18 @@ import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
 
 from .errors import OutputError
+from .extras import require
 from .output import (
+    RUN_DEPTH,
+    TEMP_MARK,
     ManifestEntry,
     ManifestWriter,
     ensure_dir,
+    is_own_temp,
     remove_stale_temp_files,
     write_bytes_atomic,
     write_json_atomic,
@@ -53,11 +58,29 @@ def is_url(location: Path | str) -> bool:
     return "://" in location and len(scheme) > 1 and scheme != "file"
 
 
+def output_location(location: Path | str) -> Path | str:
+    """The one spelling of an output location, so that every way of naming a folder is the
+    same folder for the ledger, the resume and the locks: a folder (a path or a ``file://``
+    URL) absolute, with symlinks and ``..`` resolved; another URL without its trailing
+    slash. An empty location is an OutputError (it is not "the default folder")."""
+    if isinstance(location, str):
+        if not location.strip():
+            raise OutputError("the output location is empty: give a folder or a URL")
+        if location.startswith("file://"):
+            location = Path(url2pathname(unquote(urlsplit(location).path)))
+        elif is_url(location):
+            return location.rstrip("/")
+        else:
+            location = Path(location)
+    return location.resolve()
+
+
 def open_store(location: Path | str) -> Store:
     """The store for a folder path, a ``file://`` URL or an fsspec URL."""
     if isinstance(location, str) and location.startswith("file://"):
         return LocalStore(Path(location[len("file://"):]))
     if is_url(location):
+        require("cluster", f"output to {location}")
         return FsspecStore(str(location))
     return LocalStore(Path(location))
 
@@ -169,13 +192,7 @@ class LocalStore(Store):
         write_json_atomic(self.root / name, data)
 
     def remove_stale_temp_files(self, letters_only: bool = False) -> int:
-        if not letters_only:
-            return remove_stale_temp_files(self.root)
-        removed = 0
-        for path in self.root.rglob(".*.pdf.*.tmp"):
-            path.unlink(missing_ok=True)
-            removed += 1
-        return removed
+        return remove_stale_temp_files(self.root, letters_only=letters_only)
 
     def where(self, rel: str) -> str:
         return str(self.root / rel)
@@ -256,7 +273,7 @@ class FsspecStore(Store):
             parent, _, name = path.rpartition("/")
             if parent:
                 self.fs.makedirs(parent, exist_ok=True)
-            tmp = f"{parent}/.{name}.{secrets.token_hex(4)}.tmp"
+            tmp = f"{parent}/.{name}.{TEMP_MARK}{secrets.token_hex(4)}.tmp"
             self.fs.pipe_file(tmp, data)
             self.fs.mv(tmp, path)
         except OSError as exc:
@@ -285,8 +302,8 @@ class FsspecStore(Store):
             return 0
         removed = 0
         try:
-            for path in self.fs.find(self._root):
-                if path.rpartition("/")[2].startswith(".") and path.endswith(".tmp"):
+            for path in self.fs.find(self._root, maxdepth=RUN_DEPTH):
+                if is_own_temp(path.rpartition("/")[2], letters_only=letters_only):
                     self.fs.rm_file(path)
                     removed += 1
         except OSError:
@@ -294,12 +311,12 @@ class FsspecStore(Store):
         return removed
 
 
-def lock_folder(root: Path, store: Store) -> Path:
+def lock_folder(output_dir: Path, store: Store) -> Path:
     """Where the run lock of ``store`` lives: the folder itself for a local store, else
-    ``output/locks/<hash of the URL>/`` in the project folder ``root`` (created)."""
+    ``locks/<hash of the URL>/`` in the project's ``output_dir`` (created)."""
     if isinstance(store, LocalStore):
         return store.root
-    return ensure_dir(root / "output" / "locks" / store.key)
+    return ensure_dir(output_dir / "locks" / store.key)
 
 
 def samefile_hint(store: Store) -> str:
