@@ -27,7 +27,7 @@ from .identity import ID_TYPES, IdNumberError, validate_id
 from .settings import DEFAULT_CURRENCIES
 from .yamlconf import RecordLoader, did_you_mean
 
-#: The public contract (shared/domain.md §3): fields may be added, none renamed.
+#: The public contract (docs/domain.md §3): fields may be added, none renamed.
 REQUIRED = (
     "account_id", "contract_no", "brand", "name", "id_number", "address", "loan_date",
     "loan_amount", "due_date", "overdue_principal", "overdue_interest", "penalty_rate_daily",
@@ -289,7 +289,7 @@ def validate_row(
         if key not in FIELDS:
             problems.add(
                 str(key), f"unknown field{did_you_mean(str(key), FIELDS)}",
-                "one of the fields in the record format (shared/domain.md §3)",
+                "one of the fields in the record format (docs/domain.md §3)",
             )
     raw_id = data.get("account_id")
     account_id = _text(raw_id, "account_id", problems) if raw_id is not None else ""
@@ -510,7 +510,7 @@ def _check_header(header: list[str], path: Path) -> None:
         if name not in FIELDS:
             raise InputError(
                 f"unknown column {name!r}{did_you_mean(name, FIELDS)} "
-                "(columns must be fields of the record format, shared/domain.md §3)",
+                "(columns must be fields of the record format, docs/domain.md §3)",
                 path=str(path), line=1,
             )
     duplicates = {h for h in header if header.count(h) > 1}
