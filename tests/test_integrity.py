@@ -484,3 +484,31 @@ def test_the_row_pre_count_reads_a_huge_line_in_bounded_memory(tmp_path: Path) -
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 4 * MAX_CSV_LINE * 4  # a few bounded lines (4 bytes a character at most)
+
+
+@pytest.mark.parametrize("field", ["name", "fees"])
+def test_an_unclosed_quote_names_every_account_it_touches(tmp_path: Path, dunning: Dunning,
+                                                          field: str) -> None:
+    """A quote opened in one value and never closed joins the lines after it (with ``fees``,
+    the whole next record): each of the four accounts still has its one manifest line, and
+    those the broken lines touch are rejected naming the lines."""
+    rows = [r for r in raw_rows(SAMPLE_FILES[0])][:4]
+    path = write_export(tmp_path / "x.csv", rows)
+    value = rows[1][field] or "0.00"
+    if not rows[1][field]:
+        rows[1][field] = value
+        path = write_export(tmp_path / "x.csv", rows)
+    text = path.read_text("utf-8")
+    broken = text.replace(f",{value},", f',"{value},', 1)
+    assert broken != text
+    path.write_text(broken, "utf-8")
+    run_batch([path], as_of=SAMPLES_AS_OF, out_dir=tmp_path / "out", dunning=dunning,
+              workers=1)
+    entries = read_manifest_lines(tmp_path / "out")
+    assert [e["account_id"] for e in entries] == [r["account_id"] for r in rows]
+    rejected = [e for e in entries if e["outcome"] == "rejected"]
+    assert rejected
+    assert rejected[0]["account_id"] == rows[1]["account_id"]
+    for entry in rejected:
+        assert "malformed CSV in lines" in entry["reason"]
+        assert "quote" in entry["reason"]
