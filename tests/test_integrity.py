@@ -512,3 +512,51 @@ def test_an_unclosed_quote_names_every_account_it_touches(tmp_path: Path, dunnin
     for entry in rejected:
         assert "malformed CSV in lines" in entry["reason"]
         assert "quote" in entry["reason"]
+
+
+def test_letters_of_every_channel_are_recorded_and_count_for_the_interval(
+        tmp_path: Path, dunning: Dunning) -> None:
+    """The batch's letter of day 0, an agent's ``dunning render`` on day 3 (refused, then
+    forced with a reason), the batch on day 5: the ledger holds both letters with their
+    channel, and the batch counts the agent's letter for the minimum interval."""
+    from datetime import timedelta
+
+    from dunning.ledger import Ledger
+
+    ledger = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    export = write_export(tmp_path / "x.csv", [_row("MT-000004")])
+    run_batch([export], as_of=SAMPLES_AS_OF, out_dir=tmp_path / "d0", dunning=dunning,
+              workers=1, ledger=ledger)
+    day3 = SAMPLES_AS_OF + timedelta(days=3)
+    agent = ["render", "--input", str(export), "--id", "MT-000004", "--as-of",
+             day3.isoformat(), "--ledger", ledger, "-o", str(tmp_path / "agent.pdf")]
+    assert main(agent) == 1
+    assert not (tmp_path / "agent.pdf").exists()
+    assert main([*agent, "--force"]) == 2  # a reason is required
+    assert main([*agent, "--force", "--reason", "borrower asked for a copy"]) == 0
+    assert (tmp_path / "agent.pdf").read_bytes().startswith(b"%PDF")
+    day5 = SAMPLES_AS_OF + timedelta(days=5)
+    run_batch([export], as_of=day5, out_dir=tmp_path / "d5", dunning=dunning, workers=1,
+              ledger=ledger)
+    (entry,) = read_manifest_lines(tmp_path / "d5")
+    assert entry["outcome"] == "suppressed"
+    assert entry["reason"].startswith("recent_notice: last letter 2 days ago")
+    book = Ledger(ledger)
+    rows = book.history("MT-000004")
+    book.close()
+    assert [(r.as_of, r.channel, r.override_reason) for r in rows] == [
+        (SAMPLES_AS_OF, "batch", None), (day3, "render", "borrower asked for a copy")]
+    assert rows[1].path == "agent.pdf"
+    assert rows[1].out_dir == str(tmp_path.resolve())
+
+
+def test_a_same_day_render_after_the_batch_is_suppressed(tmp_path: Path,
+                                                        dunning: Dunning) -> None:
+    ledger = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    export = write_export(tmp_path / "x.csv", [_row("MT-000004")])
+    run_batch([export], as_of=SAMPLES_AS_OF, out_dir=tmp_path / "d0", dunning=dunning,
+              workers=1, ledger=ledger)
+    entry = render_one(export, account_id="MT-000004", output=tmp_path / "again.pdf",
+                       as_of=SAMPLES_AS_OF, dunning=dunning, ledger=ledger)
+    assert entry["outcome"] == "suppressed"
+    assert entry["reason"].startswith("recent_notice: last letter 0 days ago")
