@@ -292,6 +292,30 @@ def preview(ctx: click.Context, port: int) -> None:
     serve(_dunning(ctx).settings, port=port)
 
 
+@cli.group()
+def keys() -> None:
+    """API keys of the letter service (`dunning serve`): made once, stored as hashes."""
+
+
+@keys.command("add")
+@click.argument("name")
+@click.option("--brands", required=True, metavar="A,B", help="Brands the key may ask letters "
+              "for (comma-separated brand keys).")
+@click.option("--file", "keys_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The keys file (default: config/api-keys.yaml).")
+@click.pass_context
+def keys_add(ctx: click.Context, name: str, brands: str, keys_file: Path | None) -> None:
+    """Make a key NAME for BRANDS: its hash goes into the keys file, the key itself is printed
+    once, alone on the last line."""
+    from .keys import KEYS_FILE, add_key
+
+    dunning = _dunning(ctx)
+    path = keys_file or dunning.settings.config_dir / KEYS_FILE
+    key = add_key(path, name, brands.split(","), dunning.brands.keys())
+    click.echo(f"added key {name!r} for {brands} to {path}; it is shown only now:", err=True)
+    click.echo(key)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; maps every error to an exit code in this one place."""
     try:
