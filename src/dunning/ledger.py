@@ -320,6 +320,13 @@ class Ledger:
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar() or 0)
 
+    @_guarded("read a letter")
+    def letter(self, letter_id: int) -> LetterRow | None:
+        """The letter with this ledger id, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(letters).where(letters.c.id == letter_id)).mappings().first()
+        return LetterRow.from_mapping(row) if row else None
+
     @_guarded("read the history")
     def history(self, account_id: str) -> list[LetterRow]:
         query = select(letters).where(letters.c.account_id == account_id).order_by(
