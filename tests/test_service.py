@@ -47,9 +47,9 @@ class Server:
         return httpx.Client(base_url=self.url, headers=headers, timeout=120)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, dunning: Dunning) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("service")
+def _start(folder: Path, *options: str, home: Path | None = None) -> Server:
+    """``dunning serve`` on a free loopback port (with more ``options``, for the project
+    folder ``home``), once its renderers are warm."""
     keys_file = folder / "keys.yaml"
     keys = {"crm": add_key(keys_file, "crm", ["mingtai", "jinqiao"], BRANDS),
             "hk": add_key(keys_file, "hk-desk", ["lungmun"], BRANDS)}
@@ -58,8 +58,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, dunning: Dunning) -> Iterat
     exe = Path(sys.executable).with_name("dunning")
     log = (folder / "server.log").open("w")
     process = subprocess.Popen(
-        [str(exe), "serve", "--port", str(port), "--workers", "1", "--keys", str(keys_file),
-         "--ledger", ledger], stdout=log, stderr=subprocess.STDOUT)
+        [str(exe), *(["--home", str(home)] if home else []), "serve", "--port", str(port),
+         "--workers", "1", "--keys", str(keys_file), "--ledger", ledger, "--queue", "4",
+         *options], stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -74,14 +75,20 @@ def server(tmp_path_factory: pytest.TempPathFactory, dunning: Dunning) -> Iterat
         process.kill()
         raise AssertionError("the service did not get ready: "
                              + (folder / "server.log").read_text())
-    yield Server(url, keys, ledger, process)
-    process.send_signal(signal.SIGTERM)
+    log.close()
+    return Server(url, keys, ledger, process)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = _start(tmp_path_factory.mktemp("service"))
+    yield running
+    running.process.send_signal(signal.SIGTERM)
     try:
-        process.wait(timeout=60)
+        running.process.wait(timeout=60)
     finally:
-        if process.poll() is None:
-            process.kill()
-        log.close()
+        if running.process.poll() is None:
+            running.process.kill()
 
 
 def test_health_and_readiness(server: Server) -> None:
@@ -197,3 +204,153 @@ def test_not_json_is_422(server: Server) -> None:
                                headers={"Content-Type": "application/json"})
     assert response.status_code == 422
     assert json.loads(response.text)["title"] == "Not a record"
+
+
+def test_an_idempotency_key_gives_the_same_letter_and_records_nothing_new(
+        server: Server) -> None:
+    body = {**_row("JQ-000007"), "as_of": AS_OF}
+    with server.client() as client:
+        first = client.post("/v1/letters", json=body, headers={"Idempotency-Key": "crm-42"})
+        assert first.status_code == 201, first.text
+        again = client.post("/v1/letters", json=body, headers={"Idempotency-Key": "crm-42"})
+        assert again.status_code == 201
+        assert again.json() == first.json()
+        other = client.post("/v1/letters", json={**body, "fees": "1.00"},
+                            headers={"Idempotency-Key": "crm-42"})
+        assert other.status_code == 422
+        assert other.json()["title"] == "Idempotency-Key reused"
+    book = Ledger(server.ledger)
+    assert len(book.history("JQ-000007")) == 1
+    book.close()
+
+
+def test_metrics_count_requests_and_letters_without_keys(server: Server) -> None:
+    with server.client() as client:
+        client.post("/v1/letters", json={"account_id": "X"})  # 422
+        text = httpx.get(f"{server.url}/metrics", timeout=30).text
+    assert 'dunning_requests_total{route="/v1/letters",status="422"}' in text
+    assert 'dunning_letters_total{outcome="rejected"}' in text
+    assert "dunning_request_duration_seconds_bucket" in text
+    assert "dunning_queue_depth" in text
+    assert "dunning_renderer_restarts_total" in text
+    for secret in server.keys.values():
+        assert secret not in text
+
+
+def test_the_openapi_document_names_every_route(server: Server, dunning: Dunning,
+                                                tmp_path: Path) -> None:
+    from dunning.keys import Keys
+    from dunning.serve import create_app
+    from dunning.service import LetterService
+
+    document = httpx.get(f"{server.url}/openapi.json", timeout=30).json()
+    assert document["openapi"].startswith("3.1")
+    service = LetterService(dunning, Keys(tmp_path / "keys.yaml", ()),
+                            ledger_url=f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    app = create_app(service)
+    served = {route.path: set(route.methods or ()) - {"HEAD"}  # type: ignore[attr-defined]
+              for route in app.routes}
+    service.close()
+    assert {path: {m.upper() for m in ops} for path, ops in document["paths"].items()} == served
+
+
+def test_a_burst_gets_429s_and_no_5xx(server: Server) -> None:
+    """More requests at once than renderers and queue places: the rest are told to come
+    back (429 with Retry-After), none fails."""
+    import concurrent.futures
+    import threading
+
+    bodies = [{**_row("MT-000004", account_id=f"BURST-{n:03d}"), "as_of": AS_OF}
+              for n in range(16)]
+    start = threading.Barrier(len(bodies))
+
+    def post(body: dict[str, str]) -> httpx.Response:
+        with server.client() as client:
+            start.wait()
+            return client.post("/v1/letters", json=body)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(bodies)) as pool:
+        answers = list(pool.map(post, bodies))
+    codes = [a.status_code for a in answers]
+    assert all(code in (201, 429) for code in codes), codes
+    assert 429 in codes
+    assert 201 in codes
+    assert all(a.headers.get("retry-after") for a in answers if a.status_code == 429)
+
+
+def test_sigterm_drains_the_letters_in_flight_and_exits_0(tmp_path: Path) -> None:
+    import threading
+
+    running = _start(tmp_path)
+    answers: list[httpx.Response] = []
+
+    def ask() -> None:
+        with running.client() as client:
+            answers.append(client.post("/v1/letters", json={**_row("JQ-000001"),
+                                                             "as_of": AS_OF}))
+
+    asking = threading.Thread(target=ask)
+    asking.start()
+    time.sleep(0.3)  # the request is in flight
+    running.process.send_signal(signal.SIGTERM)
+    ready = httpx.get(f"{running.url}/readyz", timeout=30)
+    asking.join(timeout=120)
+    assert running.process.wait(timeout=120) == 0
+    assert ready.status_code == 503
+    assert ready.json()["title"] == "Draining"
+    assert [a.status_code for a in answers] == [201]
+
+
+def test_schemathesis_finds_no_5xx_and_every_response_matches_the_document(
+        server: Server) -> None:
+    """Schemathesis generates requests from the service's own OpenAPI document (valid and
+    invalid bodies, paths, headers) and checks each response: no 5xx, a documented status,
+    a body that matches its schema."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis import checks
+
+    document = httpx.get(f"{server.url}/openapi.json", timeout=30).json()
+    schema = schemathesis.openapi.from_dict(document)
+    wanted = [checks.not_a_server_error, checks.status_code_conformance,
+              checks.content_type_conformance, checks.response_schema_conformance,
+              checks.response_headers_conformance]
+    failures: list[str] = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @settings(max_examples=15, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy())
+        def check(case: Any, label: str = operation.label) -> None:
+            try:
+                case.call_and_validate(base_url=server.url, checks=wanted, headers={
+                    "Authorization": f"Bearer {server.keys['crm']}"})
+            except Exception as exc:  # collected, so every operation is tried
+                failures.append(f"{label}: {type(exc).__name__}: {exc}")
+                raise
+
+        try:
+            check()
+        except Exception:
+            pass
+    assert failures == []
+
+
+def test_a_letter_past_its_time_limit_is_504_and_its_renderer_is_replaced(
+        tmp_path: Path) -> None:
+    from .helpers import hanging_home
+
+    home = hanging_home(tmp_path / "home")  # MT-000004's letter loops for hours
+    running = _start(tmp_path, "--letter-timeout", "3", home=home)
+    try:
+        with running.client() as client:
+            slow = client.post("/v1/letters", json={**_row("MT-000004"), "as_of": AS_OF})
+            assert slow.status_code == 504, slow.text
+            fine = client.post("/v1/letters", json={**_row("JQ-000004"), "as_of": AS_OF})
+            assert fine.status_code == 201, fine.text
+        metrics = httpx.get(f"{running.url}/metrics", timeout=30).text
+        assert "dunning_renderer_restarts_total 1.0" in metrics
+    finally:
+        running.process.kill()
+        running.process.wait()

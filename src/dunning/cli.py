@@ -329,9 +329,12 @@ def keys_add(ctx: click.Context, name: str, brands: str, keys_file: Path | None)
               help="Ledger database (default: output/ledger.sqlite).")
 @click.option("--letter-timeout", type=click.FloatRange(min=1), default=LETTER_TIMEOUT,
               show_default=True, help="Seconds one letter may take (then 504).")
+@click.option("--queue", "queue_size", type=click.IntRange(min=1),
+              help="Letter requests that may wait for a renderer before more get 429 "
+                   "(default: 8 per renderer).")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int, keys_file: Path | None,
-          ledger: str | None, letter_timeout: float) -> None:
+          ledger: str | None, letter_timeout: float, queue_size: int | None) -> None:
     """Serve letters on demand over HTTP for CRMs and agents (docs/service.md)."""
     require("service", "dunning serve")
     from .errors import ConfigError
@@ -346,7 +349,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, keys_file: Pat
         raise ConfigError("no API keys: add one with `dunning keys add NAME --brands …`",
                           path=str(path))
     run(LetterService(dunning, keys, ledger_url=ledger), host=host, port=port,
-        workers=workers, letter_timeout=letter_timeout)
+        workers=workers, letter_timeout=letter_timeout, queue_size=queue_size)
 
 
 def main(argv: list[str] | None = None) -> int:

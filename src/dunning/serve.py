@@ -15,6 +15,9 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import signal
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -55,24 +58,80 @@ async def _body(request: Request) -> bytes:
 Handler = Callable[[Request, LetterService, str], Awaitable[Response]]
 
 
-def _route(handler: Handler, service: LetterService) -> Callable[[Request], Awaitable[Response]]:
+class Metrics:
+    """The service's Prometheus metrics, in a registry of its own (``GET /metrics``): requests
+    by route and status, their duration, letters by outcome, the queue's depth and how often a
+    renderer process was replaced. Labels are route templates and codes: never a key, an
+    account id or any record value."""
+
+    def __init__(self, service: LetterService) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+        from prometheus_client.core import CounterMetricFamily
+        from prometheus_client.registry import Collector
+
+        self.registry = CollectorRegistry()
+        self.requests = Counter("dunning_requests", "HTTP requests by route and status",
+                                ["route", "status"], registry=self.registry)
+        self.duration = Histogram(
+            "dunning_request_duration_seconds", "Time to answer a request, by route",
+            ["route"], registry=self.registry,
+            buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2.5, 5, 10, 30, 120))
+        self.letters = Counter("dunning_letters", "Letter requests by outcome", ["outcome"],
+                               registry=self.registry)
+        depth = Gauge("dunning_queue_depth", "Letter requests waiting for or in a renderer",
+                      registry=self.registry)
+        depth.set_function(lambda: service.renderers.depth if service.renderers else 0)
+
+        class Restarts(Collector):
+            def collect(self) -> Any:
+                yield CounterMetricFamily(
+                    "dunning_renderer_restarts", "Renderer processes that died or were "
+                    "stopped (a letter past its time limit) and were replaced",
+                    value=service.renderers.restarts if service.renderers else 0)
+
+        self.registry.register(Restarts())
+
+    def text(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        return bytes(generate_latest(self.registry))
+
+
+def _route(handler: Handler, service: LetterService, metrics: Metrics,
+           name: str) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
+        started = time.monotonic()
         request_id = request.headers.get("x-request-id") or secrets.token_hex(8)
         if len(request_id) > 64 or not request_id.replace("-", "").isalnum():
             request_id = secrets.token_hex(8)
         try:
-            return await handler(request, service, request_id)
+            response = await handler(request, service, request_id)
         except ServiceError as error:
-            log.info("%s %s → %d (%s)", request.method, request.url.path, error.status,
-                     request_id)
-            return _problem(error, request_id)
+            log.info("%s %s → %d (%s)", request.method, name, error.status, request_id)
+            response = _problem(error, request_id)
+        if name == "/v1/letters":
+            metrics.letters.labels(_OUTCOMES.get(response.status_code, "failed")).inc()
+        metrics.requests.labels(name, str(response.status_code)).inc()
+        metrics.duration.labels(name).observe(time.monotonic() - started)
+        return response
     return endpoint
+
+
+#: A letter request's outcome by its status.
+_OUTCOMES = {201: "rendered", 409: "suppressed", 422: "rejected", 400: "rejected",
+             401: "refused", 403: "refused", 413: "refused", 429: "busy"}
 
 
 async def _letters(request: Request, service: LetterService, request_id: str) -> Response:
     key = service.authenticate(request.headers.get("authorization"))
     body = await _body(request)
-    entry, data = await service.letter(body, key, request_id=request_id)
+    service.in_flight += 1
+    try:
+        entry, data = await service.letter(
+            body, key, request_id=request_id,
+            idempotency_key=request.headers.get("idempotency-key"))
+    finally:
+        service.in_flight -= 1
     log.info("letter %s for %s by key %s (%s)", entry["id"], entry["account_id"], key.name,
              request_id)
     headers = {"X-Request-Id": request_id, "Location": entry["url"],
@@ -113,20 +172,28 @@ async def _healthz(request: Request, service: LetterService, request_id: str) ->
     return JSONResponse({"status": "ok"})
 
 
+async def _openapi(request: Request, service: LetterService, request_id: str) -> Response:
+    from .openapi import document
+
+    return JSONResponse(document())
+
+
 async def _readyz(request: Request, service: LetterService, request_id: str) -> Response:
+    if service.draining:
+        raise ServiceError(503, "Draining", "the service is stopping")
     if service.renderers is None or not service.renderers.ready:
         raise ServiceError(503, "Not ready", "the renderers are warming up")
     return JSONResponse({"status": "ready", "renderers": service.renderers.workers})
 
 
 def create_app(service: LetterService, *, workers: int = 2,
-               letter_timeout: float | None = None) -> Starlette:
+               letter_timeout: float | None = None, queue_size: int | None = None) -> Starlette:
     """The application; its lifespan starts the renderers and stops them."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         service.renderers = Renderers(service.dunning, workers=workers,
-                                      letter_timeout=letter_timeout)
+                                      letter_timeout=letter_timeout, queue_size=queue_size)
         service.renderers.start(asyncio.get_running_loop())
         try:
             yield
@@ -134,22 +201,71 @@ def create_app(service: LetterService, *, workers: int = 2,
             await asyncio.to_thread(service.renderers.stop)
             service.close()
 
-    routes = [
-        Route("/v1/letters", _route(_letters, service), methods=["POST"]),
-        Route("/v1/plans", _route(_plans, service), methods=["POST"]),
-        Route("/v1/letters/{letter_id}", _route(_letter, service), methods=["GET"]),
-        Route("/v1/accounts/{account_id}/letters", _route(_history, service),
-              methods=["GET"]),
-        Route("/healthz", _route(_healthz, service), methods=["GET"]),
-        Route("/readyz", _route(_readyz, service), methods=["GET"]),
+    metrics = Metrics(service)
+
+    async def _metrics(request: Request, service: LetterService, request_id: str) -> Response:
+        return Response(metrics.text(), media_type="text/plain; version=0.0.4")
+
+    handlers: list[tuple[str, Handler, str]] = [
+        ("/v1/letters", _letters, "POST"), ("/v1/plans", _plans, "POST"),
+        ("/v1/letters/{letter_id}", _letter, "GET"),
+        ("/v1/accounts/{account_id}/letters", _history, "GET"),
+        ("/healthz", _healthz, "GET"), ("/readyz", _readyz, "GET"),
+        ("/metrics", _metrics, "GET"), ("/openapi.json", _openapi, "GET"),
     ]
+    routes = [Route(path, _route(handler, service, metrics, path), methods=[method])
+              for path, handler, method in handlers]
     return Starlette(routes=routes, lifespan=lifespan)
 
 
+#: Seconds a draining service keeps answering (``/readyz`` 503) after the last request in
+#: flight, so that a load balancer sees it leave before the port closes.
+DRAIN_GRACE = 1.0
+#: Longest a drain waits for the letters in flight.
+DRAIN_LIMIT = 120.0
+
+
 def serve(service: LetterService, *, host: str = "127.0.0.1", port: int = 8080,
-          workers: int = 2, letter_timeout: float | None = None) -> None:
-    """Run the service until SIGINT or SIGTERM (uvicorn drains requests in flight)."""
+          workers: int = 2, letter_timeout: float | None = None,
+          queue_size: int | None = None) -> None:
+    """Run the service until SIGINT or SIGTERM. The first signal drains: ``/readyz`` says
+    503, the letters in flight finish (new ones are still taken while they do), then the
+    server stops and the process exits 0; a second signal stops at once."""
     import uvicorn
 
-    app: Any = create_app(service, workers=workers, letter_timeout=letter_timeout)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    class _Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:
+            """SIGINT and SIGTERM go to handle_exit (uvicorn's own would raise them again
+            once the server stopped, and the process would end by the signal, not 0)."""
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            previous = {sig: signal.signal(sig, self.handle_exit)
+                        for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if service.draining:
+                super().handle_exit(sig, frame)
+                return
+            service.draining = True
+            log.info("draining: %d letter(s) in flight", service.in_flight)
+            threading.Thread(target=self._drain, args=(sig, frame), daemon=True).start()
+
+        def _drain(self, sig: int, frame: Any) -> None:
+            deadline = time.monotonic() + DRAIN_LIMIT
+            while service.in_flight and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(DRAIN_GRACE)
+            super().handle_exit(sig, frame)
+
+    app: Any = create_app(service, workers=workers, letter_timeout=letter_timeout,
+                          queue_size=queue_size)
+    server = _Server(uvicorn.Config(app, host=host, port=port, log_level="info",
+                                    access_log=False))
+    server.run()

@@ -18,6 +18,7 @@ Python caller can use it without HTTP); :func:`create_app` the Starlette applica
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import queue
@@ -195,7 +196,12 @@ class LetterService:
     ledger_url: str | None = None
     letters_dir: Path | None = None
     renderers: Renderers | None = None
+    #: Stopping (after SIGTERM): /readyz says 503 while the letters in flight finish.
+    draining: bool = False
+    #: Letter requests being answered now.
+    in_flight: int = 0
     _book: Any = field(default=None, repr=False)
+    _locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         from .ledger import Ledger
@@ -262,9 +268,32 @@ class LetterService:
         plan = self.dunning.plan(record, as_of, last_notice=last)
         return _plan_json(plan)
 
-    async def letter(self, body: bytes, key: ApiKey, *,
-                     request_id: str) -> tuple[dict[str, Any], bytes]:
-        """``POST /v1/letters``: make, write and record the letter; its entry and bytes."""
+    async def letter(self, body: bytes, key: ApiKey, *, request_id: str,
+                     idempotency_key: str | None = None) -> tuple[dict[str, Any], bytes]:
+        """``POST /v1/letters``: make, write and record the letter; its entry and bytes.
+        With ``idempotency_key``, a repeat of the same body gets the letter made the first
+        time (nothing new recorded); the same key with another body is a 422."""
+        if idempotency_key is None:
+            return await self._letter(body, key, request_id=request_id)
+        if not 1 <= len(idempotency_key) <= 255 or not idempotency_key.isprintable():
+            raise ServiceError(422, "Invalid Idempotency-Key", "1 to 255 printable characters")
+        lock = self._locks.setdefault((key.name, idempotency_key), asyncio.Lock())
+        async with lock:
+            digest = hashlib.sha256(body).hexdigest()
+            earlier = self._book.request(key.name, idempotency_key)
+            if earlier is not None:
+                if earlier[0] != digest:
+                    raise ServiceError(422, "Idempotency-Key reused", "this Idempotency-Key "
+                                       "was sent before with another body")
+                _, data = self.letter_file(earlier[1], key)
+                return json.loads(earlier[2]), data
+            entry, data = await self._letter(body, key, request_id=request_id)
+            self._book.record_request(key.name, idempotency_key, body_sha256=digest,
+                                      letter_id=int(entry["id"]), response=json.dumps(entry))
+            return entry, data
+
+    async def _letter(self, body: bytes, key: ApiKey, *,
+                      request_id: str) -> tuple[dict[str, Any], bytes]:
         record, as_of, reason = self.parse(body, key)
         last = None if reason else self._book.last_sent_before(record.account_id, as_of)
         if self.renderers is None:
