@@ -172,6 +172,8 @@ def test_the_interval_counts_the_service_and_an_override_is_recorded(server: Ser
         second = client.post("/v1/letters", json=body)
         assert second.status_code == 409
         assert second.json()["code"] == "recent_notice"
+        assert second.json()["earlier"] == {
+            "as_of": AS_OF, "reference": f"{body['contract_no']}-20261120"}
         forced = client.post("/v1/letters", json={**body, "override_reason": "lost in post"})
         assert forced.status_code == 201, forced.text
         assert forced.json()["version"] == 2

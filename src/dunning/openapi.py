@@ -116,6 +116,9 @@ def document() -> dict[str, Any]:
                                 "type": {"type": "string"}, "title": {"type": "string"},
                                 "status": {"type": "integer"}, "detail": {"type": "string"},
                                 "code": {"type": "string"},
+                                "earlier": {"type": "object", "properties": {
+                                    "as_of": {"type": "string"},
+                                    "reference": {"type": "string"}}},
                                 "errors": {"type": "array", "items": {
                                     "type": "object", "properties": {
                                         "field": {"type": "string"},

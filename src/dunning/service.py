@@ -58,6 +58,8 @@ class ServiceError(DunningError):
         self.detail = detail
         self.errors = errors or []
         self.code = code
+        #: For ``recent_notice``: the as-of date and reference of the letter sent before.
+        self.earlier: dict[str, str] | None = None
         super().__init__(f"{status} {title}: {detail}")
 
     def problem(self) -> dict[str, Any]:
@@ -69,6 +71,8 @@ class ServiceError(DunningError):
             body["errors"] = self.errors
         if self.code:
             body["code"] = self.code
+        if self.earlier:
+            body["earlier"] = self.earlier
         return body
 
 
@@ -302,7 +306,11 @@ class LetterService:
             ServiceTask(Task(record=record, last_notice=last), as_of))
         if entry.outcome == "suppressed":
             code = str(entry.reason).split(":")[0]
-            raise ServiceError(409, "No letter", str(entry.reason), code=code)
+            error = ServiceError(409, "No letter", str(entry.reason), code=code)
+            if code == "recent_notice" and last is not None:
+                error.earlier = {"as_of": last.isoformat(),
+                                 "reference": f"{record.contract_no}-{last:%Y%m%d}"}
+            raise error
         if entry.outcome != "rendered" or data is None:
             raise ServiceError(500, "Letter failed", "the letter could not be made; the "
                                f"service's log names account {record.account_id}")
