@@ -103,7 +103,11 @@ def main(argv: list[str] | None = None) -> int:
 
         with httpx.Client(base_url=url, headers=headers, timeout=120) as warm:
             one(warm)  # the first letter of each renderer is not the one measured
-        print(f"server: {args.workers} renderer(s); {args.requests} letters per level")
+        def rss() -> float:
+            return sum(_memory(pid)[0] for pid in _tree(server.pid)) / 2**20
+
+        print(f"server: {args.workers} renderer(s); {args.requests} letters per level; "
+              f"{rss():.0f} MiB RSS after the first letter")
         best_rate = 0.0
         for clients in (1, 2, 4):
             def worker(n: int) -> list[float]:
@@ -119,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             best_rate = max(best_rate, rate)
             print(f"{clients} client(s): p50 {1000 * statistics.median(times):.0f} ms, "
                   f"p95 {1000 * _percentile(times, 0.95):.0f} ms, "
-                  f"p99 {1000 * _percentile(times, 0.99):.0f} ms, {rate:.1f} letters/s")
+                  f"p99 {1000 * _percentile(times, 0.99):.0f} ms, {rate:.1f} letters/s; "
+                  f"{rss():.0f} MiB RSS after")
         print(f"peak memory of the server (all its processes): {peak[0] / 2**20:.0f} MiB RSS")
     finally:
         done.set()
