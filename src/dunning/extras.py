@@ -2,7 +2,8 @@
 
 The core install renders letters and runs the batch on this machine. ``pip install
 'dunning[cluster]'`` adds the Dask cluster and object-store output, ``[preview]`` the
-authors' live preview server, ``[postgres]`` a PostgreSQL ledger; ``make run`` and ``make
+authors' live preview server, ``[postgres]`` a PostgreSQL ledger, ``[signing]`` sealed
+letters and ``dunning verify`` (pyHanko); ``make run`` and ``make
 test`` install them all. A command that needs a part that is not installed stops before it
 starts, naming the extra (:func:`require`).
 """
@@ -18,6 +19,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "cluster": ("dask", "distributed", "fsspec"),
     "preview": ("starlette", "uvicorn", "watchfiles"),
     "postgres": ("psycopg",),
+    "signing": ("pyhanko", "pyhanko_certvalidator"),
 }
 
 
