@@ -86,3 +86,44 @@ def write_p12(path: Path, key: rsa.RSAPrivateKey, cert: x509.Certificate,
         b"brand seal", key, cert, chain,
         serialization.BestAvailableEncryption(P12_PASSWORD.encode())))
     return path
+
+
+#: Environment variables the sealed test config names (set by the ``trust`` fixture).
+PASSWORD_ENV = "DUNNING_TEST_SEAL_PASSWORD"
+SECRET_ENV = "DUNNING_TEST_VCODE_SECRET"
+SECRET = "test-verification-secret-0123456789"
+
+
+@dataclass(frozen=True)
+class Trust:
+    """A project config whose brands seal their letters with test certificates:
+    ``mingtai`` signs (its seal printed) and prints verification codes; ``jinqiao`` encrypts
+    its letters (id_last6) and signs them."""
+
+    folder: Path
+    ca: Authority
+    config_dir: Path
+    p12: Path
+    anchor: Path
+
+
+def make_trust(folder: Path, root: Path) -> Trust:
+    """The test PKI and a copy of ``root``'s config using it, in ``folder``."""
+    import shutil
+
+    import yaml
+
+    ca = Authority.make("Dunning Test Root CA")
+    key, cert = ca.issue("Mingtai Consumer Finance Seal")
+    p12 = write_p12(folder / "seal.p12", key, cert, [ca.cert])
+    anchor = ca.write_pem(folder / "root-ca.pem")
+    config = folder / "config"
+    shutil.copytree(root / "config", config)
+    data = yaml.safe_load((config / "brands.yaml").read_text("utf-8"))
+    signing = {"pkcs12": str(p12), "password_env": PASSWORD_ENV, "trust_anchor": str(anchor)}
+    data["brands"]["mingtai"]["signing"] = signing
+    data["brands"]["mingtai"]["verification"] = {"secret_env": SECRET_ENV}
+    data["brands"]["jinqiao"]["signing"] = dict(signing)  # no YAML alias
+    data["brands"]["jinqiao"]["encryption"] = {"password": "id_last6"}
+    (config / "brands.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
+    return Trust(folder, ca, config, p12, anchor)

@@ -149,11 +149,29 @@ def seal_place(data: bytes, password: str = "") -> SealPlace:
 def _writer_class() -> Any:
     from pyhanko.pdf_utils import generic
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.pdf_utils.metadata.model import DocumentMetadata
+
+    class PinnedMetadata(DocumentMetadata):
+        """Document metadata whose modification date stays the one given: pyHanko sets it
+        to ``"now"`` (the clock) just before it writes the Info and XMP dates."""
+
+        def __init__(self, modified: datetime) -> None:
+            self._modified = modified
+            super().__init__()
+
+        last_modified = property(lambda self: self._modified, lambda self, value: None)
 
     class ReproducibleWriter(IncrementalPdfFileWriter):
-        """pyHanko's incremental writer, with the second half of the file identifier taken
-        from the letter's bytes instead of random ones (ISO 32000 §14.4 asks only that it
-        change when the file changes), so that a letter signs to the same bytes."""
+        """pyHanko's incremental writer without the clock and randomness: the modification
+        date it writes (Info ``/ModDate``, XMP ``xmp:ModifyDate``) is the signing time, and
+        the second half of the file identifier is taken from the letter's bytes (ISO 32000
+        §14.4 asks only that it change when the file changes). Both are pyHanko internals
+        (pinned to 0.38 in pyproject.toml); tests/test_signing.py checks two signings give
+        the same bytes."""
+
+        def __init__(self, stream: io.BytesIO, modified: datetime) -> None:
+            super().__init__(stream)
+            self._meta = PinnedMetadata(modified)
 
         @classmethod
         def _handle_id(cls, prev: Any) -> Any:
@@ -191,7 +209,7 @@ def sign_pdf(data: bytes, signer: SimpleSigner, *, signing_time: datetime,
     from pyhanko.stamp import StaticStampStyle
 
     place = seal_place(data, password)
-    writer = _writer_class()(io.BytesIO(data))
+    writer = _writer_class()(io.BytesIO(data), signing_time)
     if password:
         writer.encrypt(password)
     meta = signers.PdfSignatureMetadata(
