@@ -121,7 +121,7 @@ def _letter_data(data: bytes, password: str) -> tuple[dict[str, Any] | None, str
             subject = str(pdf.docinfo.get("/Subject", ""))
             keywords = [k.strip() for k in str(pdf.docinfo.get("/Keywords", "")).split(",")]
             return attached, subject, keywords
-    except (pikepdf.PdfError, ValueError, KeyError):
+    except (pikepdf.PdfError, pikepdf.PasswordError, ValueError, KeyError):
         return None, "", []
 
 
