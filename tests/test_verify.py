@@ -138,8 +138,8 @@ def _record(dunning: Dunning) -> object:
 def printed_code(letter: Path) -> str:
     """The code as the letter prints it in text (pdftotext)."""
     text = pdf_text(letter)
-    line = next(line for line in text.splitlines() if "验证码" in line)
-    return line.split("验证码：", 1)[1].strip()
+    line = next(line for line in text.splitlines() if "查证码" in line)
+    return line.split("查证码：", 1)[1].strip()
 
 
 def scanned_code(letter: Path, tmp_path: Path) -> str:
