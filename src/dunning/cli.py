@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import traceback
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import click
 from . import log as logsetup
 from .errors import DunningError
 from .extras import require
-from .settings import LETTER_TIMEOUT, Settings
+from .settings import LETTER_TIMEOUT, Settings, check_as_of
 
 EXIT_OK, EXIT_ROWS, EXIT_FATAL = 0, 1, 2
 
@@ -31,9 +32,11 @@ class _AsOf(click.ParamType[date, Any]):
         if isinstance(value, date):
             return value
         try:
-            return date.fromisoformat(value)
+            return check_as_of(date.fromisoformat(value))
         except ValueError:
             self.fail(f"{value!r} is not an ISO date (YYYY-MM-DD)", param, ctx)
+        except DunningError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 AS_OF = _AsOf()
@@ -104,6 +107,9 @@ def run(ctx: click.Context, inputs: tuple[Path, ...], as_of: date | None,
     from .batch import run_batch
     from .report import format_summary
 
+    if out_dir is not None and not out_dir.strip():
+        raise click.BadParameter("is empty: give a folder or a URL (or leave --out out for "
+                                 "output/<as-of>/)", param_hint="'--out'")
     if ctx.find_root().obj["quiet"]:
         progress = "off"
     if cluster and workers:
@@ -342,6 +348,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("dunning: interrupted", err=True)
         return 130
+    except Exception as exc:  # a failure of the command itself, never exit 1 ("data")
+        if logsetup.LOGGER.isEnabledFor(logging.INFO):  # -v
+            traceback.print_exc()
+        click.echo(f"dunning: error: unexpected {type(exc).__name__}: {exc}"
+                   + ("" if logsetup.LOGGER.isEnabledFor(logging.INFO)
+                      else " (run with -v for the traceback)"), err=True)
+        return EXIT_FATAL
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -72,11 +73,29 @@ def ensure_dir(path: Path) -> Path:
     return path
 
 
+def check_target(path: Path) -> None:
+    """OutputError unless ``path`` is absent or a regular file (or a link to one): an output
+    never replaces a device, a folder or a pipe (``-o /dev/null`` as root would otherwise
+    turn the device into a file)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(mode):
+        raise OutputError(f"{path} is not a regular file: outputs are new files or replace "
+                          "regular files, never devices, folders or pipes")
+
+
 @contextmanager
 def atomic_file(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
-    """Write ``path`` through a temp file in the same folder; replaced only on success."""
+    """Write ``path`` through a temp file in the same folder; replaced only on success.
+    ``path`` must be absent or a regular file (:func:`check_target`)."""
+    check_target(path)
     ensure_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{TEMP_MARK}", suffix=".tmp",
+                               dir=path.parent)
     try:
         handle: IO[Any]
         with (os.fdopen(fd, mode) if "b" in mode else
@@ -263,11 +282,110 @@ class RunLock:
             self._handle = None
 
 
-def remove_stale_temp_files(folder: Path) -> int:
-    """Delete the temp files a killed run left behind (``.name.*.tmp``); call it only while
-    holding the folder's :class:`RunLock`. Returns how many were removed."""
+def _held(lock: Path) -> bool:
+    """Whether a live run holds the lock file ``lock`` (it is released when its run ends or
+    dies)."""
+    import fcntl
+
+    try:
+        if not stat.S_ISREG(os.lstat(lock).st_mode):
+            return False
+        fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return False
+
+
+def refuse_nested_runs(folder: Path) -> None:
+    """OutputError when ``folder`` lies inside, or contains, the folder of a live run (whose
+    :class:`RunLock` is held): a run into ``out`` beside one into ``out/inner`` would clean
+    up or rewrite the other's files. Two runs into the same folder are the lock's to refuse;
+    call this while holding it, so that of two runs starting together neither misses the
+    other. Looks at every folder above, and below without following links or entering
+    hidden folders."""
+    folder = folder.resolve()
+
+    def refuse(other: Path, inside: bool) -> None:
+        raise OutputError(
+            f"another run is writing to {other}, which {'contains' if inside else 'lies inside'}"
+            f" {folder}: a run folder may not contain or lie inside a live run's; wait for it "
+            "to finish, or choose another folder")
+
+    for parent in folder.parents:
+        if _held(parent / LOCK_FILE):
+            refuse(parent, inside=True)
+    stack = [folder]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+                sub = Path(entry.path)
+                if _held(sub / LOCK_FILE):
+                    refuse(sub, inside=False)
+                stack.append(sub)
+
+
+#: Marks the temp files dunning writes (``.NAME.dunning-RANDOM.tmp``), so that cleaning up
+#: after a killed run removes only its own, never a file it did not create.
+TEMP_MARK = "dunning-"
+#: A temp file dunning wrote: with its mark, or (written before there was one) a file a run
+#: writes followed by the random part of :func:`tempfile.mkstemp`.
+_OWN_TEMP = (re.compile(r"\.(?P<name>.+)\.dunning-[a-z0-9_]{8}\.tmp"),
+             re.compile(r"\.(?P<name>.+\.(?:pdf|json|jsonl|csv))\.[a-z0-9_]{8}\.tmp"))
+#: How deep below a run folder its files lie (``brand/stage/letter.pdf``, ``print/…``).
+RUN_DEPTH = 3
+
+
+def is_own_temp(name: str, *, letters_only: bool = False) -> bool:
+    """Whether a file name is one of the temp files dunning writes.
+
+    >>> is_own_temp(".MT-1.pdf.dunning-a1b2c3d4.tmp"), is_own_temp(".draft.txt.tmp")
+    (True, False)
+    >>> is_own_temp(".manifest.jsonl.x1y2z3w4.tmp"), is_own_temp(".index.tmp")
+    (True, False)
+    """
+    for pattern in _OWN_TEMP:
+        match = pattern.fullmatch(name)
+        if match is not None:
+            return not letters_only or match["name"].endswith(".pdf")
+    return False
+
+
+def own_temp_files(folder: Path, *, letters_only: bool = False) -> Iterator[Path]:
+    """The temp files dunning wrote in ``folder`` and the folders a run writes below it
+    (:data:`RUN_DEPTH` levels); nothing else, and never through a symlinked folder."""
+    def walk(here: Path, depth: int) -> Iterator[Path]:
+        try:
+            entries = list(os.scandir(here))
+        except OSError:
+            return
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if depth < RUN_DEPTH:
+                    yield from walk(Path(entry.path), depth + 1)
+            elif entry.is_file(follow_symlinks=False) and is_own_temp(
+                    entry.name, letters_only=letters_only):
+                yield Path(entry.path)
+
+    yield from walk(folder, 1)
+
+
+def remove_stale_temp_files(folder: Path, *, letters_only: bool = False) -> int:
+    """Delete the temp files a killed run left behind (:func:`own_temp_files`); call it only
+    while holding the folder's :class:`RunLock`. Returns how many were removed."""
     removed = 0
-    for path in folder.rglob(".*.tmp"):
+    for path in own_temp_files(folder, letters_only=letters_only):
         try:
             path.unlink()
             removed += 1
