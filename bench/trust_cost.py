@@ -24,11 +24,14 @@ import sys
 import tempfile
 import time
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
+
+from tests.pki import P12_PASSWORD, PASSWORD_ENV, SECRET, SECRET_ENV, make_trust  # noqa: E402
 
 from dunning.archive import as_of_midnight  # noqa: E402
 from dunning.job import Task, make_letter  # noqa: E402
@@ -36,7 +39,6 @@ from dunning.letter import Dunning  # noqa: E402
 from dunning.records import Record, read_records  # noqa: E402
 from dunning.settings import Settings  # noqa: E402
 from dunning.sign import load_signer, sign_pdf  # noqa: E402
-from tests.pki import P12_PASSWORD, PASSWORD_ENV, SECRET, SECRET_ENV, make_trust  # noqa: E402
 
 AS_OF = date(2026, 11, 20)
 SAMPLES = [ROOT / "data" / "samples" / "accounts.csv", ROOT / "data" / "samples" / "accounts.yaml"]
@@ -66,7 +68,7 @@ def main() -> int:
     trust = make_trust(Path(tempfile.mkdtemp(prefix="trust-cost-")), ROOT)
     modes = {
         "today": Dunning.load(Settings.at(ROOT)),
-        "sealed": Dunning.load(Settings.at(ROOT).with_changes(config_dir=trust.config_dir)),
+        "sealed": Dunning.load(Settings.at(trust.home)),
     }
     records = {r.account_id: r for r in read_records(SAMPLES, modes["today"].record_rules())
                if isinstance(r, Record)}
@@ -86,7 +88,7 @@ def main() -> int:
         size: dict[str, int] = {}
         for _ in range(args.rounds):
             for name, dunning in modes.items():
-                c, w, outcome = _timed(lambda d=dunning: make_letter(task, d, AS_OF))
+                c, w, outcome = _timed(partial(make_letter, task, dunning, AS_OF))
                 cpu[name].append(c)
                 wall[name].append(w)
                 assert outcome.data is not None, outcome.entry.reason
@@ -97,7 +99,7 @@ def main() -> int:
             say(f"{account:<11} {name:<7} {median * 1000:8.1f} "
                 f"{statistics.median(wall[name]) * 1000:8.1f} {size[name]:8d}")
         unsigned = modes["today"].render(modes["today"].plan(task.record, AS_OF)).pdf.data
-        signs = [_timed(lambda: sign_pdf(unsigned, signer, signing_time=when))[0]
+        signs = [_timed(partial(sign_pdf, unsigned, signer, signing_time=when))[0]
                  for _ in range(args.rounds)]
         extra = statistics.median(cpu["sealed"]) / statistics.median(cpu["today"]) - 1
         say(f"{account:<11} signing step alone {statistics.median(signs) * 1000:.1f} ms cpu; "

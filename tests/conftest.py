@@ -100,4 +100,4 @@ def trust(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trust]:
 @pytest.fixture(scope="session")
 def sealed(trust: Trust) -> Dunning:
     """A Dunning whose brands sign their letters (see :class:`tests.pki.Trust`)."""
-    return Dunning.load(Settings.at(ROOT).with_changes(config_dir=trust.config_dir))
+    return Dunning.load(Settings.at(trust.home))

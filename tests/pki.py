@@ -102,6 +102,8 @@ class Trust:
 
     folder: Path
     ca: Authority
+    #: A project folder: the shipped templates and catalogs (links) and the sealed config.
+    home: Path
     config_dir: Path
     p12: Path
     anchor: Path
@@ -117,7 +119,11 @@ def make_trust(folder: Path, root: Path) -> Trust:
     key, cert = ca.issue("Mingtai Consumer Finance Seal")
     p12 = write_p12(folder / "seal.p12", key, cert, [ca.cert])
     anchor = ca.write_pem(folder / "root-ca.pem")
-    config = folder / "config"
+    home = folder / "home"
+    home.mkdir()
+    for name in ("templates", "locales"):
+        (home / name).symlink_to(root / name)
+    config = home / "config"
     shutil.copytree(root / "config", config)
     data = yaml.safe_load((config / "brands.yaml").read_text("utf-8"))
     signing = {"pkcs12": str(p12), "password_env": PASSWORD_ENV, "trust_anchor": str(anchor)}
@@ -126,4 +132,4 @@ def make_trust(folder: Path, root: Path) -> Trust:
     data["brands"]["jinqiao"]["signing"] = dict(signing)  # no YAML alias
     data["brands"]["jinqiao"]["encryption"] = {"password": "id_last6"}
     (config / "brands.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
-    return Trust(folder, ca, config, p12, anchor)
+    return Trust(folder, ca, home, config, p12, anchor)

@@ -20,20 +20,16 @@ from dunning.letter import Dunning
 from dunning.sign import load_signer, sign_pdf
 from dunning.vcode import check_code, code_for, mac
 
-from .helpers import ROOT, SAMPLE_FILES, SAMPLES_AS_OF, pdf_text
+from .helpers import SAMPLE_FILES, SAMPLES_AS_OF, pdf_text
 from .pki import P12_PASSWORD, PASSWORD_ENV, SECRET, SECRET_ENV, Authority, Trust, write_p12
 
 ACCOUNTS = ("MT-000004", "JQ-000001")
 
 
 @pytest.fixture(scope="module")
-def home(trust: Trust, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def home(trust: Trust) -> Path:
     """A project folder with the shipped templates and catalogs and the sealed config."""
-    folder = tmp_path_factory.mktemp("home")
-    for name in ("templates", "locales"):
-        (folder / name).symlink_to(ROOT / name)
-    (folder / "config").symlink_to(trust.config_dir)
-    return folder
+    return trust.home
 
 
 @pytest.fixture(scope="module")

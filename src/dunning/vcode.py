@@ -107,9 +107,12 @@ def check_code(code: str, brands: Iterable[Brand], environ: Mapping[str, str] | 
 
 
 def qr_svg(code: str) -> str:
-    """``code`` as a QR code (error correction M), inline SVG of vector paths sized by CSS."""
+    """``code`` as a QR code (error correction M), inline SVG of vector paths sized by CSS,
+    whose ``<title>`` (the code: what the image says) is its alternative text in a tagged
+    letter."""
     import segno
 
     svg: str = segno.make_qr(code, error="m").svg_inline(
-        scale=1, border=2, omitsize=True, dark="#000", svgclass="vcode-qr", lineclass=None)
+        scale=1, border=2, omitsize=True, dark="#000", svgclass="vcode-qr", lineclass=None,
+        title=code)
     return svg
