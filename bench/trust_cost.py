@@ -1,12 +1,13 @@
-"""What sealed letters cost: today's letter against the same letter sealed (PAdES B-B with a
-2048-bit RSA key) and carrying its verification code (QR code and text).
+"""What issue 21 costs per letter: the letter as it was (PDF/A-3b), tagged (PDF/A-3a), and
+tagged, sealed (PAdES B-B with a 2048-bit RSA key) and carrying its verification code.
 
 Makes the same sample letters through the one letter path (:func:`dunning.job.make_letter`:
-plan, render, protect, seal) in one warm process, alternately with today's config and with
-a config whose brands sign and print codes (a test CA and key made here, as the tests make
-them: tests/pki.py), ``--rounds`` times each, and prints per letter the median CPU and wall
-time of the whole letter in each mode, the difference, the median time of the signing step
-alone, and the size of each mode.
+plan, render, protect, seal) in one warm process, in turn in the three modes (``pdf/a-3b``
+is selected by setting :data:`dunning.archive.PDF_VARIANT` back for that mode; the sealed
+mode uses a config whose brands sign and print codes, with a test CA and key made here as
+the tests make them: tests/pki.py), ``--rounds`` times each, and prints per letter the
+median CPU and wall time of the whole letter in each mode, the median time of the signing
+step alone, and the size of each mode.
 
     .venv/bin/python bench/trust_cost.py --rounds 9
 
@@ -18,6 +19,7 @@ target: a sealed letter costs at most 15 % more CPU than today's.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -33,7 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from tests.pki import P12_PASSWORD, PASSWORD_ENV, SECRET, SECRET_ENV, make_trust  # noqa: E402
 
+from dunning import archive  # noqa: E402
 from dunning.archive import as_of_midnight  # noqa: E402
+from dunning.config import load_brands  # noqa: E402
 from dunning.job import Task, make_letter  # noqa: E402
 from dunning.letter import Dunning  # noqa: E402
 from dunning.records import Record, read_records  # noqa: E402
@@ -66,20 +70,25 @@ def main() -> int:
     os.environ[PASSWORD_ENV] = P12_PASSWORD
     os.environ[SECRET_ENV] = SECRET
     trust = make_trust(Path(tempfile.mkdtemp(prefix="trust-cost-")), ROOT)
-    modes = {
-        "today": Dunning.load(Settings.at(ROOT)),
-        "sealed": Dunning.load(Settings.at(trust.home)),
-    }
-    records = {r.account_id: r for r in read_records(SAMPLES, modes["today"].record_rules())
+    plain = Dunning.load(Settings.at(ROOT))
+    plain.warm()
+    # The same Dunning and warm renderer, with brands that sign and print codes.
+    sealed = dataclasses.replace(plain, brands=load_brands(trust.config_dir / "brands.yaml",
+                                                           plain.settings.assets_dir))
+    #: mode → (Dunning, PDF/A variant)
+    modes = {"3b": (plain, "pdf/a-3b"), "3a": (plain, "pdf/a-3a"),
+             "3a+seal": (sealed, "pdf/a-3a")}
+    records = {r.account_id: r for r in read_records(SAMPLES, plain.record_rules())
                if isinstance(r, Record)}
-    signing = modes["sealed"].brands["mingtai"].signing
+    signing = sealed.brands["mingtai"].signing
     assert signing is not None
     signer = load_signer(signing)
-    when = as_of_midnight(AS_OF, modes["today"].settings.tz)
-    for dunning in modes.values():  # warm: fonts, stylesheets, pyHanko's imports
+    when = as_of_midnight(AS_OF, plain.settings.tz)
+    for dunning, variant in modes.values():  # warm: fonts, stylesheets, pyHanko's imports
+        archive.PDF_VARIANT = variant
         make_letter(Task(records[args.ids[0]]), dunning, AS_OF)
 
-    say(f"{'account':<11} {'mode':<7} {'cpu ms':>8} {'wall ms':>8} {'bytes':>8}")
+    say(f"{'account':<11} {'mode':<8} {'cpu ms':>8} {'wall ms':>8} {'bytes':>8}")
     totals = {name: 0.0 for name in modes}
     for account in args.ids:
         task = Task(records[account])
@@ -87,7 +96,8 @@ def main() -> int:
         wall: dict[str, list[float]] = {name: [] for name in modes}
         size: dict[str, int] = {}
         for _ in range(args.rounds):
-            for name, dunning in modes.items():
+            for name, (dunning, variant) in modes.items():
+                archive.PDF_VARIANT = variant
                 c, w, outcome = _timed(partial(make_letter, task, dunning, AS_OF))
                 cpu[name].append(c)
                 wall[name].append(w)
@@ -96,16 +106,20 @@ def main() -> int:
         for name in modes:
             median = statistics.median(cpu[name])
             totals[name] += median
-            say(f"{account:<11} {name:<7} {median * 1000:8.1f} "
+            say(f"{account:<11} {name:<8} {median * 1000:8.1f} "
                 f"{statistics.median(wall[name]) * 1000:8.1f} {size[name]:8d}")
-        unsigned = modes["today"].render(modes["today"].plan(task.record, AS_OF)).pdf.data
+        unsigned = plain.render(plain.plan(task.record, AS_OF)).pdf.data
         signs = [_timed(partial(sign_pdf, unsigned, signer, signing_time=when))[0]
                  for _ in range(args.rounds)]
-        extra = statistics.median(cpu["sealed"]) / statistics.median(cpu["today"]) - 1
+        base = statistics.median(cpu["3b"])
         say(f"{account:<11} signing step alone {statistics.median(signs) * 1000:.1f} ms cpu; "
-            f"sealed letter {extra:+.1%} cpu, {size['sealed'] - size['today']:+d} bytes")
-    say(f"all        sealed letters {totals['sealed'] / totals['today'] - 1:+.1%} cpu "
-        "(sum of medians)")
+            f"tagged {statistics.median(cpu['3a']) / base - 1:+.1%} cpu "
+            f"{size['3a'] - size['3b']:+d} bytes; tagged+sealed+code "
+            f"{statistics.median(cpu['3a+seal']) / base - 1:+.1%} cpu "
+            f"{size['3a+seal'] - size['3b']:+d} bytes")
+    for name in ("3a", "3a+seal"):
+        say(f"all letters {name}: {totals[name] / totals['3b'] - 1:+.1%} cpu against 3b "
+            "(sum of medians)")
     return 0
 
 

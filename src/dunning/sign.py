@@ -73,6 +73,37 @@ def _pyhanko() -> Any:
     return pyhanko.sign
 
 
+def _kept_key_signer_class() -> Any:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+    from pyhanko.sign.signers import SimpleSigner
+    from pyhanko_certvalidator.util import get_pyca_cryptography_hash
+
+    class KeptKeySigner(SimpleSigner):
+        """pyHanko's SimpleSigner with the private key loaded once: SimpleSigner loads it
+        from DER for every raw signature (about 40 ms for RSA 2048, with its checks, twice
+        per letter). RSA PKCS#1 v1.5 signs with the kept key; other mechanisms as before."""
+
+        def __init__(self, signer: SimpleSigner) -> None:
+            super().__init__(signing_key=signer.signing_key, signing_cert=signer.signing_cert,
+                             cert_registry=signer.cert_registry,
+                             signature_mechanism=signer.signature_mechanism)
+            self._key = serialization.load_der_private_key(signer.signing_key.dump(),
+                                                           password=None)
+
+        def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+            mechanism = self.get_signature_mechanism_for_digest(digest_algorithm)
+            if (isinstance(self._key, RSAPrivateKey)
+                    and mechanism.signature_algo == "rsassa_pkcs1v15"):
+                return self._key.sign(data, PKCS1v15(),
+                                      get_pyca_cryptography_hash(digest_algorithm))
+            signature: bytes = super().sign_raw(data, digest_algorithm)
+            return signature
+
+    return KeptKeySigner
+
+
 @lru_cache(maxsize=8)
 def _signer(pkcs12: str, mtime_ns: int, password: bytes) -> SimpleSigner:
     from pyhanko.sign.signers import SimpleSigner
@@ -82,7 +113,8 @@ def _signer(pkcs12: str, mtime_ns: int, password: bytes) -> SimpleSigner:
     if signer is None:
         raise ConfigError("cannot read the signing key: wrong password, or not a PKCS#12 "
                           "file with one key and its certificate", path=pkcs12)
-    return signer
+    kept: SimpleSigner = _kept_key_signer_class()(signer)
+    return kept
 
 
 def load_signer(signing: Signing, environ: Mapping[str, str] | None = None) -> SimpleSigner:
@@ -201,6 +233,15 @@ def _signer_class() -> Any:
     return FixedTimeSigner
 
 
+def reserved_bytes(signer: SimpleSigner) -> int:
+    """Room for the signature container in the file: the certificates it carries and 4 KiB
+    for the rest (signed attributes, a signature of up to 4096-bit RSA). Fixed per signer,
+    so pyHanko need not make a trial signature to size it."""
+    certs = [signer.signing_cert, *signer.cert_registry]
+    size = 4096 + sum(len(cert.dump()) for cert in certs if cert is not None)
+    return size + size % 2  # pyHanko wants an even number
+
+
 def sign_pdf(data: bytes, signer: SimpleSigner, *, signing_time: datetime,
              password: str = "", reason: str | None = None) -> bytes:
     """``data`` with a PAdES B-B signature by ``signer`` added as an incremental update,
@@ -221,7 +262,7 @@ def sign_pdf(data: bytes, signer: SimpleSigner, *, signing_time: datetime,
         meta, signer=signer, new_field_spec=spec, signing_time=signing_time,
         stamp_style=StaticStampStyle(border_width=0, background=None),
     )
-    out = pdf_signer.sign_pdf(writer)
+    out = pdf_signer.sign_pdf(writer, bytes_reserved=reserved_bytes(signer))
     result: bytes = out.getvalue()
     return result
 
