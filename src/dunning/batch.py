@@ -23,14 +23,13 @@ import copy
 import json
 import logging
 import re
-import secrets
 import signal
 import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Self
@@ -38,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 from .errors import LetterTimeoutError, OutputError
 from .extras import require
 from .hashing import record_hash
-from .job import LetterJob, Task, failed_entry, rejected_entry
+from .job import LetterJob, Task, failed_entry, new_run_id, rejected_entry
 from .letter import Dunning
 from .output import (
     OUTCOMES,
@@ -67,11 +66,6 @@ RUNS = "runs"
 #: Rows in flight per worker (read, not yet in the manifest): enough to keep every worker
 #: busy while one slow letter holds up the manifest's order.
 WINDOW_PER_WORKER = 32
-
-
-def new_run_id() -> str:
-    """A sortable, unique run id: UTC time plus a random suffix."""
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 @dataclass

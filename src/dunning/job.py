@@ -19,8 +19,9 @@ outcome with the reason (and the error, for a caller that wants to raise it). Re
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from .archive import as_of_midnight
@@ -33,6 +34,12 @@ from .sign import seal_letter
 from .store import Store
 
 log = logging.getLogger("dunning.job")
+
+def new_run_id() -> str:
+    """A sortable, unique id for a run or a letter made outside one: UTC time plus a random
+    suffix."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
 
 @dataclass(frozen=True, slots=True)
 class Task:
