@@ -560,3 +560,46 @@ def test_a_same_day_render_after_the_batch_is_suppressed(tmp_path: Path,
                        as_of=SAMPLES_AS_OF, dunning=dunning, ledger=ledger)
     assert entry["outcome"] == "suppressed"
     assert entry["reason"].startswith("recent_notice: last letter 0 days ago")
+
+
+def test_every_spelling_of_a_folder_resumes_the_same_letters(tmp_path: Path,
+                                                            dunning: Dunning) -> None:
+    from dunning.ledger import Ledger
+
+    out = tmp_path / "out"
+    export = write_export(tmp_path / "x.csv", [_row("MT-000004"), _row("MT-000001")])
+    first = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out, dunning=dunning, workers=1)
+    link = tmp_path / "link"
+    link.symlink_to(out)
+    (out / "sub").mkdir()
+    for spelling in (link, out / "sub" / "..", f"{out}/", out.as_uri()):
+        again = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=spelling, dunning=dunning,
+                          workers=1)
+        assert again.resumed == first.counts["rendered"] == 2, spelling
+    assert not [p for p in out.rglob("*.pdf") if "~v" in p.name]
+    book = Ledger.for_output(out)
+    assert len([r for r in book.history("MT-000004") if r.status == "current"]) == 1
+    book.close()
+
+
+def test_an_output_folder_that_breaks_mid_run_stops_it_with_an_output_error(
+        tmp_path: Path, dunning: Dunning) -> None:
+    """The folder of the next letters is taken away after the first letter (as root a
+    read-only folder is still writable, so it becomes a file): the run stops with an
+    OutputError, which the command line turns into exit 2."""
+    import shutil
+
+    from dunning.errors import OutputError
+
+    out = tmp_path / "out"
+    rows = [_row("MT-000001"), _row("MT-000004"), _row("MT-000007")]
+
+    def break_folder(entry: object) -> None:
+        target = out / "mingtai"
+        if target.is_dir():
+            shutil.rmtree(target)
+            target.write_text("not a folder", "utf-8")
+
+    with pytest.raises(OutputError):
+        run_batch([write_export(tmp_path / "x.csv", rows)], as_of=SAMPLES_AS_OF, out_dir=out,
+                  dunning=dunning, workers=1, window=1, on_row=break_folder)

@@ -274,7 +274,7 @@ def _run(paths: list[Path], *, dunning: Dunning, as_of: date, out: Path | str, s
                       template_version=template_version, force=force, summary=summary)
     job = LetterJob(dunning=dunning, as_of=as_of, store=store)
     _keep_previous_run(store)
-    earlier = store.read(MANIFEST) is not None  # a rerun into this folder: carry its letters
+    earlier = _has_lines(store, MANIFEST)  # a rerun into this folder: carry its letters
     seen: set[str] = set()
     manifest = _Both(store.manifest(MANIFEST), store.manifest(f"{RUNS}/{run_id}/{MANIFEST}"))
     try:
@@ -342,6 +342,15 @@ class _Both:
     def abort(self, exc: BaseException) -> None:
         self.own.abort(exc)
         self.folder.abort(exc)
+
+
+def _has_lines(store: Store, rel: str) -> bool:
+    """Whether the file at ``rel`` has a line (without reading it whole)."""
+    lines = store.lines(rel)
+    try:
+        return next(lines, None) is not None
+    finally:
+        lines.close()
 
 
 def _keep_previous_run(store: Store) -> None:

@@ -13,7 +13,6 @@ import re
 import traceback
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -249,13 +248,6 @@ def verification(reference: str, brand: Brand) -> dict[str, Any] | None:
 
     code = code_for(reference, brand)
     return None if code is None else {"code": code, "qr": Markup(qr_svg(code))}
-
-
-@dataclass(frozen=True)
-class LetterContext:
-    """Everything a letter template may use; built by :func:`letter_context`."""
-
-    values: Mapping[str, Any]
 
 
 def letter_context(

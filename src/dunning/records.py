@@ -669,7 +669,9 @@ def _raw_yaml_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProb
                 continue
             twice = repeated_key(str(k.value) for k, _ in item.value)
             if twice is not None:
-                yield line, twice
+                ids = [v.value for k, v in item.value if k.value == "account_id"
+                       and isinstance(v, yaml.ScalarNode) and _ID_LIKE.fullmatch(v.value)]
+                yield line, BrokenRow(twice, ids[0] if len(ids) == 1 else None)
                 continue
             try:
                 value = loader.construct_object(item, deep=True)
