@@ -14,6 +14,7 @@ DEB_PACKAGES=(
   qpdf                               # qpdf --check: structure of archive PDFs and print files
   postgresql                         # server binaries: the tests start a private ledger server
   chromium                           # the preview's browser tests (Playwright drives it)
+  zbar-tools                         # zbarimg: tests decode the printed QR code independently
 )
 
 missing=()
@@ -38,7 +39,7 @@ stamp=".venv/.dunning-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c
 if [ ! -e "$stamp" ]; then
   echo "setup: installing the project into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[test,cluster,preview,postgres,service]'
+  .venv/bin/python -m pip install -q -e '.[test,cluster,preview,postgres,service,signing]'
   rm -f .venv/.dunning-*; touch "$stamp"
 fi
 

@@ -14,6 +14,7 @@ from dunning.letter import Dunning
 from dunning.settings import Settings
 
 from .helpers import ROOT, SAMPLE_FILES, SAMPLES_AS_OF
+from .pki import P12_PASSWORD, PASSWORD_ENV, SECRET, SECRET_ENV, Trust, make_trust
 
 
 @pytest.fixture(scope="session")
@@ -84,3 +85,19 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def trust(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trust]:
+    """A test CA, a brand certificate and a config that seals letters with it (tests/pki.py),
+    with the key's password and the code secret in the environment."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(PASSWORD_ENV, P12_PASSWORD)
+        env.setenv(SECRET_ENV, SECRET)
+        yield make_trust(tmp_path_factory.mktemp("trust"), ROOT)
+
+
+@pytest.fixture(scope="session")
+def sealed(trust: Trust) -> Dunning:
+    """A Dunning whose brands sign their letters (see :class:`tests.pki.Trust`)."""
+    return Dunning.load(Settings.at(trust.home))

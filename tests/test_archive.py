@@ -1,4 +1,4 @@
-"""Archive-grade letters, on real rendered PDFs: PDF/A-3b essentials (XMP identification,
+"""Archive-grade letters, on real rendered PDFs: PDF/A-3a essentials (XMP identification,
 output intent, the attached record data with its relationship, every font embedded, per
 pikepdf and poppler's pdffonts), structure per ``qpdf --check``, metadata without personal
 data, the attached JSON equal to the record (masked), and the same bytes for the same input.
@@ -91,7 +91,7 @@ def test_the_archive_structure_of_a_letter(sample_run: tuple[RunSummary, Path],
             assert not pdf.is_encrypted
             meta = pdf.open_metadata()
             assert meta["pdfaid:part"] == "3"
-            assert meta["pdfaid:conformance"] == "B"
+            assert meta["pdfaid:conformance"] == "A"  # level A (tagged) since issue 21
             assert meta["xmp:CreateDate"] == meta["xmp:ModifyDate"] == XMP_DATE
             assert meta["dc:title"] == str(pdf.docinfo["/Title"])
             [intent] = pdf.Root.OutputIntents

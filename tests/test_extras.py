@@ -63,7 +63,8 @@ def test_core_runs_the_local_batch_without_any_extra(tmp_path: Path) -> None:
                  "--ledger", "sqlite:///{tmp}/ledger.sqlite"]),
     ("postgres", ["history", "MT-000004", "--ledger", "postgresql://nobody@127.0.0.1:9/none"]),
     ("preview", ["preview", "--port", "0"]),
-], ids=["cluster", "object-store", "postgres", "preview"])
+    ("signing", ["verify", "{tmp}/letter.pdf"]),
+], ids=["cluster", "object-store", "postgres", "preview", "signing"])
 def test_a_command_names_the_extra_it_needs(tmp_path: Path, extra: str,
                                             args: list[str]) -> None:
     filled = [a.format(export=SAMPLE_FILES[0], tmp=tmp_path) for a in args]

@@ -1,12 +1,18 @@
-"""Archive-grade letters: PDF/A-3b with the record data attached, dated by the as-of date.
+"""Archive-grade letters: PDF/A-3a with the record data attached, dated by the as-of date.
 
 Takes a letter's plan (record, as-of date, stage, locale) and its brand; gives the
 :class:`ArchiveOptions` that :class:`~dunning.pdf.PdfRenderer` applies when it writes the PDF:
 
-- the PDF/A variant, ``pdf/a-3b`` (WeasyPrint's ``pdf_variant``): XMP metadata with the
-  PDF/A identification, an sRGB output intent, every font embedded. A brand whose letters are
-  encrypted (:mod:`dunning.protect`) gets no variant: PDF/A forbids encryption, and a file
-  that claims PDF/A and is encrypted would claim what it is not;
+- the PDF/A variant, ``pdf/a-3a`` (WeasyPrint's ``pdf_variant``): XMP metadata with the
+  PDF/A identification, an sRGB output intent, every font embedded, and level A's tagged
+  structure for screen readers (WeasyPrint's ``pdf_tags``): a structure tree in reading
+  order with headings, tables with header cells and lists tagged from the HTML, Unicode
+  text, ``/Lang`` from ``<html lang>`` (the letter's locale), the title shown instead of the
+  file name (``/DisplayDocTitle``), alternative text on every image (the logo's and the
+  seal's ``alt``); page backgrounds and borders are drawn outside the structure
+  (artifacts). A brand whose letters are encrypted (:mod:`dunning.protect`) gets no
+  variant: PDF/A forbids encryption, and a file that claims PDF/A and is encrypted would
+  claim what it is not;
 - ``letter-data.json``, attached with the relationship ``Source``: the record the letter was
   made from, with the ID number and phone masked as the letter shows them (docs/domain.md
   §5), and the letter's reference, as-of date, stage, locale and total;
@@ -43,8 +49,11 @@ if TYPE_CHECKING:
     from .config import Brand
     from .plan import Plan
 
-#: The PDF/A flavour of archive letters: part 3 (embedded files of any type), level B.
-PDF_VARIANT = "pdf/a-3b"
+#: The PDF/A flavour of archive letters: part 3 (embedded files of any type), level A
+#: (accessible: tagged, Unicode; level B was the flavour before issue 21).
+PDF_VARIANT = "pdf/a-3a"
+#: The XMP ``pdfaid:conformance`` of :data:`PDF_VARIANT`.
+CONFORMANCE = "A"
 #: Name of the attached record data.
 ATTACHMENT_NAME = "letter-data.json"
 #: Relationship of the attachment to the letter (ISO 32000-2 §7.11.3, PDF/A-3's /AFRelationship).
@@ -57,7 +66,7 @@ DATA_FORMAT = "dunning.letter-data/1"
 class ArchiveOptions:
     """What the renderer adds to a letter's PDF (see the module docstring)."""
 
-    #: ``pdf/a-3b``, or None for a letter that will be encrypted.
+    #: ``pdf/a-3a``, or None for a letter that will be encrypted.
     pdf_variant: str | None
     #: Creation and modification date (timezone-aware).
     created: datetime
@@ -111,7 +120,7 @@ def as_of_midnight(as_of: date, tz: ZoneInfo) -> datetime:
 
 
 def archive_options(plan: Plan, brand: Brand, tz: ZoneInfo) -> ArchiveOptions:
-    """The archive options of one letter: PDF/A-3b unless its brand encrypts letters."""
+    """The archive options of one letter: PDF/A-3a unless its brand encrypts letters."""
     data = letter_data(plan, brand)
     reference = data["letter"]["reference"]
     encrypted = brand.encryption.password != "none"
@@ -137,8 +146,9 @@ def read_letter_data(pdf_data: bytes, password: str = "") -> dict[str, Any]:
 
 
 def archive_problems(pdf_data: bytes) -> list[str]:
-    """What keeps ``pdf_data`` from being the PDF/A-3b archive letter it should be, as far as
-    pikepdf can tell: no PDF/A-3 level B identification in the XMP metadata, no PDF/A output
+    """What keeps ``pdf_data`` from being the PDF/A-3a archive letter it should be, as far as
+    pikepdf can tell: no PDF/A-3 level A identification in the XMP metadata, no tagged
+    structure (:func:`tagging_problems`), no PDF/A output
     intent with an ICC profile, encryption, no ``letter-data.json`` with an
     ``/AFRelationship`` listed in the catalog's ``/AF``, a font without its font program, or
     Info dates that differ from the XMP ones. An empty list when none is found. (This is not
@@ -153,8 +163,10 @@ def archive_problems(pdf_data: bytes) -> list[str]:
             problems.append("encrypted (PDF/A forbids encryption)")
         meta = pdf.open_metadata()
         part, level = meta.get("pdfaid:part"), meta.get("pdfaid:conformance")
-        if (part, level) != ("3", "B"):
-            problems.append(f"XMP says pdfaid part={part} conformance={level}, not 3/B")
+        if (part, level) != ("3", CONFORMANCE):
+            problems.append(f"XMP says pdfaid part={part} conformance={level}, not "
+                            f"3/{CONFORMANCE}")
+        problems += tagging_problems(pdf)
         intents = pdf.Root.get("/OutputIntents")
         if not intents or not any(
                 intent.get("/S") == "/GTS_PDFA1" and "/DestOutputProfile" in intent
@@ -177,6 +189,54 @@ def archive_problems(pdf_data: bytes) -> list[str]:
         for key, prop in (("/CreationDate", "xmp:CreateDate"), ("/ModDate", "xmp:ModifyDate")):
             if key in pdf.docinfo and prop not in meta:
                 problems.append(f"Info {key} without XMP {prop}")
+    return problems
+
+
+def structure_roles(pdf: pikepdf.Pdf) -> list[tuple[int, str, pikepdf.Dictionary]]:
+    """The structure elements of a tagged PDF in document (reading) order, each with its
+    depth and role (``/H1``, ``/Table``, ``/TH``, ``/Figure``…)."""
+    found: list[tuple[int, str, pikepdf.Dictionary]] = []
+
+    def walk(node: object, depth: int) -> None:
+        if isinstance(node, pikepdf.Array):
+            for child in node:
+                walk(child, depth)
+        elif isinstance(node, pikepdf.Dictionary) and "/S" in node:
+            found.append((depth, str(node.S), node))
+            kids = node.get("/K")
+            if kids is not None:
+                walk(kids, depth + 1)
+
+    root = pdf.Root.get("/StructTreeRoot")
+    if root is not None and "/K" in root:
+        walk(root.K, 0)
+    return found
+
+
+def tagging_problems(pdf: pikepdf.Pdf) -> list[str]:
+    """What keeps ``pdf`` from being tagged as level A needs: no structure tree or no
+    ``/MarkInfo /Marked``, no ``/Lang``, the title not shown, no heading, a table without
+    header cells, an image (``/Figure``) without alternative text."""
+    problems: list[str] = []
+    roles = structure_roles(pdf)
+    if not roles:
+        problems.append("no tagged structure (/StructTreeRoot)")
+    mark = pdf.Root.get("/MarkInfo")
+    if mark is None or not bool(mark.get("/Marked", False)):
+        problems.append("not marked as tagged (/MarkInfo /Marked)")
+    if not str(pdf.Root.get("/Lang", "")):
+        problems.append("no /Lang")
+    prefs = pdf.Root.get("/ViewerPreferences")
+    if prefs is None or not bool(prefs.get("/DisplayDocTitle", False)):
+        problems.append("the title is not shown (/DisplayDocTitle)")
+    names = [role for _, role, _ in roles]
+    if roles and not any(role in ("/H1", "/H2", "/H3") for role in names):
+        problems.append("no heading in the structure")
+    if names.count("/Table") and not names.count("/TH"):
+        problems.append("tables without header cells (/TH)")
+    problems += [f"an image without alternative text (/Figure at depth {depth})"
+                 for depth, role, node in roles
+                 if role == "/Figure" and not str(node.get("/Alt", "")).strip()]
     return problems
 
 

@@ -352,6 +352,55 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, keys_file: Pat
         workers=workers, letter_timeout=letter_timeout, queue_size=queue_size)
 
 
+@cli.command()
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--code", "codes", multiple=True, metavar="CODE",
+              help="Check a verification code typed from a printed letter instead (offline, "
+                   "with the brands' secrets from the environment).")
+@click.option("--ledger", "ledger", metavar="URL", envvar="DUNNING_LEDGER",
+              help="Also check the ledger knows each file's sha256 (SQLAlchemy URL).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Use the ledger of this output folder (DIR/ledger.sqlite).")
+@click.option("--password", default="", help="User password of encrypted letters.")
+@click.pass_context
+def verify(ctx: click.Context, files: tuple[Path, ...], codes: tuple[str, ...],
+           ledger: str | None, out_dir: Path | None, password: str) -> None:
+    """Check sealed letters: signature intact over the whole file, signer chained to the
+    brand's trust anchor, attached data agreeing with the letter and, with a ledger, the
+    file's sha256 known to it. One verdict per file (or code); exit 0 when all pass."""
+    from .config import load_brands
+    from .ledger import LEDGER_FILE, Ledger
+    from .verify import verify_code, verify_file
+
+    if not files and not codes:
+        raise click.UsageError("give letter files, or --code CODE")
+    require("signing", "dunning verify")
+    settings = _settings(ctx)
+    brands = load_brands(settings.brands_file, settings.assets_dir).by_key
+    book = None
+    if ledger:
+        book = Ledger(ledger)
+    elif out_dir is not None or codes:
+        folder = settings.ledger_folder(out_dir)
+        if (folder / LEDGER_FILE).is_file():
+            book = Ledger.for_output(folder)
+    try:
+        ok = True
+        for path in files:
+            verdict = verify_file(path, brands, ledger=book, password=password)
+            click.echo(verdict.line())
+            ok &= verdict.ok
+        for code in codes:
+            result = verify_code(code, brands, book)
+            for line in result.lines():
+                click.echo(line)
+            ok &= result.ok
+    finally:
+        if book is not None:
+            book.close()
+    ctx.exit(EXIT_OK if ok else EXIT_ROWS)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; maps every error to an exit code in this one place."""
     try:

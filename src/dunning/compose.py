@@ -241,6 +241,15 @@ def addressee_compact(record: Record, window: Window) -> bool:
                            ADDRESSEE_PT) > ADDRESSEE_MAX_LINES
 
 
+def verification(reference: str, brand: Brand) -> dict[str, Any] | None:
+    """The letter's verification code and its QR code (vector SVG), when its brand prints
+    one (:mod:`dunning.vcode`)."""
+    from .vcode import code_for, qr_svg
+
+    code = code_for(reference, brand)
+    return None if code is None else {"code": code, "qr": Markup(qr_svg(code))}
+
+
 def letter_context(
     *,
     record: Record,
@@ -275,6 +284,7 @@ def letter_context(
             "lang": f"{language}-{territory}" if territory else language,
             "window": window_box(brand.window),
             "addressee_compact": addressee_compact(record, brand.window),
+            "verification": verification(letter_reference(record.contract_no, as_of), brand),
         },
         "brand": brand,
         "brand_text": {

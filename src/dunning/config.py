@@ -95,6 +95,31 @@ class IdMask(_Frozen):
     keep_end: int = Field(default=4, ge=0, le=4)
 
 
+#: An environment variable's name, for secrets that never live in a file of the repository.
+ENV_NAME = r"^[A-Z][A-Z0-9_]*$"
+
+
+class Signing(_Frozen):
+    """How the brand's letters are sealed with its digital signature (:mod:`dunning.sign`):
+    ``pkcs12`` is the PKCS#12 file (``.p12``/``.pfx``) holding the signing key and its
+    certificate chain, absolute or relative to the brands file's folder (keep it outside
+    the repository); ``password_env`` the environment variable holding its password;
+    ``trust_anchor`` the certificate (PEM or DER) of the CA that ``dunning verify``
+    requires the signer's certificate to chain to, relative like ``pkcs12``."""
+
+    pkcs12: str = Field(min_length=1)
+    password_env: str = Field(pattern=ENV_NAME)
+    trust_anchor: str = Field(min_length=1)
+
+
+class Verification(_Frozen):
+    """The verification code printed on each letter (:mod:`dunning.vcode`): the letter
+    reference and a keyed MAC, whose per-brand secret is read from the environment variable
+    ``secret_env`` (never from a file)."""
+
+    secret_env: str = Field(pattern=ENV_NAME)
+
+
 class Encryption(_Frozen):
     """How letters delivered electronically are encrypted (:mod:`dunning.protect`):
     ``password`` is the policy that gives each letter's password (``none``: not encrypted;
@@ -104,7 +129,7 @@ class Encryption(_Frozen):
 
     password: Literal["none", "id_last6"] = "none"
     owner_password_env: str = Field(default="DUNNING_PDF_OWNER_PASSWORD",
-                                    pattern=r"^[A-Z][A-Z0-9_]*$")
+                                    pattern=ENV_NAME)
 
 
 #: The letter's page margins (``@page`` in templates/assets/letter.css), which the window's
@@ -163,6 +188,8 @@ class Brand(_Frozen):
     its ``regulator_hotline`` (through ``regulator_channel``, e.g. the financial consumer
     hotline, when set) and, when set, the ``dispute_body`` that handles unresolved complaints.
     ``window``: where the envelope window is (:class:`Window`; default DL, DIN 5008 form B).
+    ``signing`` (:class:`Signing`) and ``verification`` (:class:`Verification`), both
+    optional: the digital seal and the printed verification code (docs/trust.md).
     """
 
     key: str
@@ -191,6 +218,8 @@ class Brand(_Frozen):
     id_mask: IdMask = IdMask()
     encryption: Encryption = Encryption()
     window: Window = Window()
+    signing: Signing | None = None
+    verification: Verification | None = None
 
     @field_validator("currency")
     @classmethod
@@ -246,6 +275,19 @@ def check_texts(model: BaseModel, locales: Iterable[str], *, path: str, where: s
                     raise config_error(ConfigError, exc.message, path=path, key=here) from exc
 
 
+def _resolved_signing(signing: Signing, path: Path, where: str) -> Signing:
+    """``signing`` with its files as absolute paths (relative ones are taken from the brands
+    file's folder); ConfigError when one is not a file."""
+    files: dict[str, str] = {}
+    for name in ("pkcs12", "trust_anchor"):
+        target = (path.parent / getattr(signing, name)).resolve()
+        if not target.is_file():
+            raise config_error(ConfigError, f"{getattr(signing, name)!r} is not a file",
+                               path=str(path), key=f"{where}.{name}")
+        files[name] = str(target)
+    return signing.model_copy(update=files)
+
+
 def load_brands(path: Path, assets_dir: Path) -> Brands:
     """Read and validate the brands file; asset paths must exist under ``assets_dir``."""
     raw = load_yaml_file(path)
@@ -270,6 +312,9 @@ def load_brands(path: Path, assets_dir: Path) -> Brands:
                     path=str(path), key=f"brands.{key}.{name}",
                 )
         check_texts(brand, SUPPORTED_LOCALES, path=str(path), where=f"brands.{key}")
+        if brand.signing is not None:
+            brand = brand.model_copy(update={"signing": _resolved_signing(
+                brand.signing, path, f"brands.{key}.signing")})
         brands[str(key)] = brand
     if not brands:
         raise config_error(ConfigError, "no brands configured", path=str(path), key="brands")

@@ -154,10 +154,11 @@ class TemplateError(DunningError):
 #: - ``weasyprint``: WeasyPrint itself failed;
 #: - ``fonts``: fast font subsetting is not available (see ``allow_slow_subsetting``);
 #: - ``encryption``: the letter could not be encrypted;
+#: - ``signing``: the letter could not be signed (:mod:`dunning.sign`);
 #: - ``timeout``: the letter took longer than the per-letter time limit;
 #: - ``worker``: the worker process that renders letters could not start or kept dying.
 RenderKind = Literal["glyph", "overflow", "stylesheet", "resource", "weasyprint", "fonts",
-                     "encryption", "timeout", "worker"]
+                     "encryption", "signing", "timeout", "worker"]
 
 
 class RenderError(DunningError):

@@ -2,7 +2,8 @@
 
 The core install renders letters and runs the batch on this machine. ``pip install
 'dunning[cluster]'`` adds the Dask cluster and object-store output, ``[preview]`` the
-authors' live preview server, ``[postgres]`` a PostgreSQL ledger; ``make run`` and ``make
+authors' live preview server, ``[postgres]`` a PostgreSQL ledger, ``[signing]`` sealed
+letters and ``dunning verify`` (pyHanko); ``make run`` and ``make
 test`` install them all. A command that needs a part that is not installed stops before it
 starts, naming the extra (:func:`require`).
 """
@@ -19,6 +20,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "preview": ("starlette", "uvicorn", "watchfiles"),
     "postgres": ("psycopg",),
     "service": ("starlette", "uvicorn", "prometheus_client"),
+    "signing": ("pyhanko", "pyhanko_certvalidator"),
 }
 
 

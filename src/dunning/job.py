@@ -3,8 +3,8 @@
 Takes a :class:`Task` (a validated record, with what the ledger knows of it: the last letter
 sent and the version this letter would be) and gives an :class:`Outcome`: its manifest entry
 (``rendered``, ``suppressed`` or ``failed``) and, for a rendered letter, the bytes to deliver
-(encrypted when the brand says so). :func:`make_letter` is the one place that plans,
-suppresses, renders and protects a letter; every way of making letters calls it:
+(encrypted, then signed, when the brand says so). :func:`make_letter` is the one place that plans,
+suppresses, renders, protects and seals a letter; every way of making letters calls it:
 
 - the batch in this process and in its worker processes (:class:`LetterJob`, which also
   writes the letter to the run's output store: :func:`letter_outcome`);
@@ -24,11 +24,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
+from .archive import as_of_midnight
 from .errors import DunningError, RenderError, TemplateError
 from .letter import Dunning
 from .output import ManifestEntry, sha256
 from .protect import protect_letter
 from .records import Record, Rejection
+from .sign import seal_letter
 from .store import Store
 
 log = logging.getLogger("dunning.job")
@@ -94,7 +96,11 @@ def make_letter(task: Task, dunning: Dunning, as_of: date) -> Outcome:
                                      reason=str(plan.suppression)))
     try:
         letter = dunning.render(plan)
-        data = protect_letter(letter.pdf.data, record, dunning.brands[record.brand])
+        brand = dunning.brands[record.brand]
+        data = protect_letter(letter.pdf.data, record, brand)
+        # Signed last: after PDF/A is written and after encryption, which would break it.
+        data = seal_letter(data, record, brand,
+                           signing_time=as_of_midnight(plan.as_of, dunning.settings.tz))
     except Exception as exc:
         reason = (str(exc) if isinstance(exc, (TemplateError, RenderError))
                   else f"{type(exc).__name__}: {exc}")

@@ -66,6 +66,12 @@ class Dunning:
                     ConfigError, f"currency {brand.currency} is not one letters are made in "
                     f"({', '.join(sorted(settings.currencies))}; settings.yaml: currencies)",
                     path=str(settings.brands_file), key=f"brands.{brand.key}.currency")
+        # Signing keys and verification-code secrets are there, before any letter is made.
+        from .sign import check_signing
+        from .vcode import check_secrets
+
+        check_signing(brands.by_key)
+        check_secrets(brands.by_key)
         for locale in SUPPORTED_LOCALES:  # every catalog loads, before any letter is made
             translations(settings.locales_dir, locale)
             if not settings.fonts.get(locale):

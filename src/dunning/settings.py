@@ -141,7 +141,7 @@ class Settings:
     brand names one. ``letter_template`` is the entry template under ``templates_dir``.
     ``allow_slow_subsetting``: render even when HarfBuzz subsetting is missing (about 60x slower
     for CJK letters); off by default so that the slow path is never taken by accident.
-    ``pdf_archive``: letters are PDF/A-3b with their record data attached as
+    ``pdf_archive``: letters are PDF/A-3a with their record data attached as
     ``letter-data.json`` and dates fixed from the as-of date, so the same input gives the same
     bytes (:mod:`dunning.archive`); off, they are plain PDF without attachment or dates.
     """

@@ -1,0 +1,285 @@
+"""Seal letters with the lender's digital signature: PAdES baseline B-B, with pyHanko.
+
+Takes a letter's final bytes (PDF/A from :mod:`dunning.pdf`, or encrypted by
+:mod:`dunning.protect`), its record and its brand; gives the bytes with one signature added
+as an incremental update, so that everything written before (PDF/A identification, XMP,
+the attached record data) stays as it was and the letter stays PDF/A.
+
+The brand's ``signing`` settings (:class:`dunning.config.Signing`) name a PKCS#12 file and
+the environment variable holding its password. The key is read once per process
+(:func:`load_signer`) and never leaves it: it is not pickled into worker processes (each
+reads the file itself), never logged, and no error message carries the password.
+
+What the signature holds and why:
+
+- ``/SubFilter /ETSI.CAdES.detached`` with the signer's certificate as a signed attribute
+  (signing-certificate-v2) and SHA-256: PAdES B-B (ETSI EN 319 142-1). No timestamp (B-T)
+  and no revocation data (B-LT): the letter is dated by its as-of date, not by a trusted
+  time (docs/trust.md says what that proves).
+- The claimed signing time is midnight of the letter's as-of date in the configured time
+  zone, the date the letter's metadata already carries; with the update's file identifier
+  derived from the letter's bytes, two runs give the same signed byte range, and with an
+  RSA key (PKCS#1 v1.5 is deterministic) the same file.
+- The signature field's widget lies over the brand's seal (where ``partials/signature.html``
+  prints it, found through the named destination :data:`SEAL_ANCHOR`), with an empty
+  appearance, so the printed seal is what the reader sees and clicking it opens the
+  signature panel. A brand without a seal image gets an invisible field (a zero-size
+  widget on the last page).
+
+An encrypted letter is signed after encryption, inside the encryption (the user password
+opens it for the update): encrypting after signing would rewrite the file and break the
+signature. Its signature is then checked with the same password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError, RenderError
+
+if TYPE_CHECKING:
+    from pyhanko.sign.signers import SimpleSigner
+
+    from .config import Brand, Signing
+    from .records import Record
+
+#: Name of the signature form field.
+FIELD_NAME = "Seal"
+#: The ``id`` of the seal image in ``partials/signature.html`` when the brand signs: its
+#: named destination gives the seal's page and top-left corner.
+SEAL_ANCHOR = "dunning-seal"
+#: The seal's printed size (``.signature .seal`` in templates/assets/letter.css; a test checks
+#: they agree), in points.
+SEAL_SIZE_PT = 36 * 72 / 25.4
+#: Digest of the signed bytes and of the signed attributes.
+DIGEST = "sha256"
+
+
+def _pyhanko() -> Any:
+    from .extras import require
+
+    require("signing", "sealing letters (brands.yaml signing:)")
+    import pyhanko.sign
+
+    return pyhanko.sign
+
+
+def _kept_key_signer_class() -> Any:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+    from pyhanko.sign.signers import SimpleSigner
+    from pyhanko_certvalidator.util import get_pyca_cryptography_hash
+
+    class KeptKeySigner(SimpleSigner):
+        """pyHanko's SimpleSigner with the private key loaded once: SimpleSigner loads it
+        from DER for every raw signature (about 40 ms for RSA 2048, with its checks, twice
+        per letter). RSA PKCS#1 v1.5 signs with the kept key; other mechanisms as before."""
+
+        def __init__(self, signer: SimpleSigner) -> None:
+            super().__init__(signing_key=signer.signing_key, signing_cert=signer.signing_cert,
+                             cert_registry=signer.cert_registry,
+                             signature_mechanism=signer.signature_mechanism)
+            self._key = serialization.load_der_private_key(signer.signing_key.dump(),
+                                                           password=None)
+
+        def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+            mechanism = self.get_signature_mechanism_for_digest(digest_algorithm)
+            if (isinstance(self._key, RSAPrivateKey)
+                    and mechanism.signature_algo == "rsassa_pkcs1v15"):
+                return self._key.sign(data, PKCS1v15(),
+                                      get_pyca_cryptography_hash(digest_algorithm))
+            signature: bytes = super().sign_raw(data, digest_algorithm)
+            return signature
+
+    return KeptKeySigner
+
+
+@lru_cache(maxsize=8)
+def _signer(pkcs12: str, mtime_ns: int, password: bytes) -> SimpleSigner:
+    from pyhanko.sign.signers import SimpleSigner
+
+    signer: SimpleSigner | None = SimpleSigner.load_pkcs12(  # type: ignore[no-untyped-call]
+        pkcs12, passphrase=password or None)
+    if signer is None:
+        raise ConfigError("cannot read the signing key: wrong password, or not a PKCS#12 "
+                          "file with one key and its certificate", path=pkcs12)
+    kept: SimpleSigner = _kept_key_signer_class()(signer)
+    return kept
+
+
+def load_signer(signing: Signing, environ: Mapping[str, str] | None = None) -> SimpleSigner:
+    """The signer of ``signing``'s PKCS#12 file, read once per process and file version.
+
+    ConfigError (naming the file and the variable, never the password) when the password
+    variable is unset or the file cannot be read with it."""
+    _pyhanko()
+    env = os.environ if environ is None else environ
+    if signing.password_env not in env:
+        raise ConfigError(f"${signing.password_env} (the password of the signing key) is not "
+                          "set", path=signing.pkcs12)
+    try:
+        mtime = Path(signing.pkcs12).stat().st_mtime_ns
+    except OSError as exc:
+        raise ConfigError(f"cannot read the signing key: {exc.strerror}",
+                          path=signing.pkcs12) from exc
+    try:
+        return _signer(signing.pkcs12, mtime, env[signing.password_env].encode("utf-8"))
+    except ConfigError:
+        raise
+    except Exception as exc:  # pyHanko/cryptography raise several kinds for a bad file
+        raise ConfigError(f"cannot read the signing key: {type(exc).__name__}",
+                          path=signing.pkcs12) from exc
+
+
+def check_signing(brands: Mapping[str, Brand], environ: Mapping[str, str] | None = None
+                  ) -> None:
+    """Load every brand's signing key once, so a missing password or a bad file stops the
+    run before its first letter (ConfigError)."""
+    for brand in brands.values():
+        if brand.signing is not None:
+            load_signer(brand.signing, environ)
+
+
+@dataclass(frozen=True, slots=True)
+class SealPlace:
+    """Where the signature's widget goes: a 0-based page index and a box in points."""
+
+    page: int
+    box: tuple[int, int, int, int]
+
+
+def seal_place(data: bytes, password: str = "") -> SealPlace:
+    """The seal's place on the letter (its named destination :data:`SEAL_ANCHOR`), or a
+    zero-size box on the last page when the letter prints no seal."""
+    import pikepdf
+
+    with pikepdf.open(io.BytesIO(data), password=password) as pdf:
+        last = len(pdf.pages) - 1
+        names: Any = pdf.Root.get("/Names")
+        dests = names.get("/Dests") if names is not None else None
+        target: Any = pikepdf.NameTree(dests).get(SEAL_ANCHOR) if dests is not None else None
+        if target is None:
+            return SealPlace(last, (0, 0, 0, 0))
+        array: Any = target.get("/D") if isinstance(target, pikepdf.Dictionary) else target
+        page = next(i for i, p in enumerate(pdf.pages) if p.obj.objgen == array[0].objgen)
+        left, top = float(array[2]), float(array[3])
+        # Whole points, rounded outwards (pyHanko takes integer boxes).
+        return SealPlace(page, (math.floor(left), math.floor(top - SEAL_SIZE_PT),
+                                math.ceil(left + SEAL_SIZE_PT), math.ceil(top)))
+
+
+def _writer_class() -> Any:
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.pdf_utils.metadata.model import DocumentMetadata
+
+    class PinnedMetadata(DocumentMetadata):
+        """Document metadata whose modification date stays the one given: pyHanko sets it
+        to ``"now"`` (the clock) just before it writes the Info and XMP dates."""
+
+        def __init__(self, modified: datetime) -> None:
+            self._modified = modified
+            super().__init__()
+
+        last_modified = property(lambda self: self._modified, lambda self, value: None)
+
+    class ReproducibleWriter(IncrementalPdfFileWriter):
+        """pyHanko's incremental writer without the clock and randomness: the modification
+        date it writes (Info ``/ModDate``, XMP ``xmp:ModifyDate``) is the signing time, and
+        the second half of the file identifier is taken from the letter's bytes (ISO 32000
+        §14.4 asks only that it change when the file changes). Both are pyHanko internals
+        (pinned to 0.38 in pyproject.toml); tests/test_signing.py checks two signings give
+        the same bytes."""
+
+        def __init__(self, stream: io.BytesIO, modified: datetime) -> None:
+            super().__init__(stream)
+            self._meta = PinnedMetadata(modified)
+
+        @classmethod
+        def _handle_id(cls, prev: Any) -> Any:
+            ids = super()._handle_id(prev)  # type: ignore[no-untyped-call]
+            prev.stream.seek(0)
+            digest = hashlib.sha256(prev.stream.read()).digest()[:16]
+            return generic.ArrayObject([ids[0], generic.ByteStringObject(digest)])
+
+    return ReproducibleWriter
+
+
+def _signer_class() -> Any:
+    from pyhanko.sign.signers import PdfSigner
+
+    class FixedTimeSigner(PdfSigner):
+        """pyHanko's PdfSigner claiming a given signing time instead of the clock's."""
+
+        def __init__(self, *args: Any, signing_time: datetime, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.signing_time = signing_time
+
+        def init_signing_session(self, *args: Any, **kwargs: Any) -> Any:
+            session = super().init_signing_session(*args, **kwargs)
+            session.system_time = self.signing_time
+            return session
+
+    return FixedTimeSigner
+
+
+def reserved_bytes(signer: SimpleSigner) -> int:
+    """Room for the signature container in the file: the certificates it carries and 4 KiB
+    for the rest (signed attributes, a signature of up to 4096-bit RSA). Fixed per signer,
+    so pyHanko need not make a trial signature to size it."""
+    certs = [signer.signing_cert, *signer.cert_registry]
+    size = 4096 + sum(len(cert.dump()) for cert in certs if cert is not None)
+    return size + size % 2  # pyHanko wants an even number
+
+
+def sign_pdf(data: bytes, signer: SimpleSigner, *, signing_time: datetime,
+             password: str = "", reason: str | None = None) -> bytes:
+    """``data`` with a PAdES B-B signature by ``signer`` added as an incremental update,
+    claiming ``signing_time``; ``password`` opens an encrypted ``data``."""
+    from pyhanko.sign import fields, signers
+    from pyhanko.stamp import StaticStampStyle
+
+    place = seal_place(data, password)
+    writer = _writer_class()(io.BytesIO(data), signing_time)
+    if password:
+        writer.encrypt(password)
+    meta = signers.PdfSignatureMetadata(
+        field_name=FIELD_NAME, md_algorithm=DIGEST, reason=reason,
+        subfilter=fields.SigSeedSubFilter.PADES,
+    )
+    spec = fields.SigFieldSpec(FIELD_NAME, on_page=place.page, box=place.box)
+    pdf_signer = _signer_class()(
+        meta, signer=signer, new_field_spec=spec, signing_time=signing_time,
+        stamp_style=StaticStampStyle(border_width=0, background=None),
+    )
+    out = pdf_signer.sign_pdf(writer, bytes_reserved=reserved_bytes(signer))
+    result: bytes = out.getvalue()
+    return result
+
+
+def seal_letter(data: bytes, record: Record, brand: Brand, *, signing_time: datetime,
+                environ: Mapping[str, str] | None = None) -> bytes:
+    """The letter's bytes to deliver: signed when ``brand`` has ``signing`` settings, else
+    ``data`` unchanged. RenderError (kind ``signing``, with the account id) when signing
+    fails; ConfigError when the key cannot be read."""
+    if brand.signing is None:
+        return data
+    from .protect import password_for
+
+    signer = load_signer(brand.signing, environ)
+    password = password_for(record, brand.encryption) or ""
+    try:
+        return sign_pdf(data, signer, signing_time=signing_time, password=password)
+    except Exception as exc:
+        raise RenderError(f"cannot sign the letter: {type(exc).__name__}: {exc}",
+                          kind="signing", account_id=record.account_id) from exc
