@@ -3,7 +3,7 @@
 Takes one letter (its HTML, the text of its PDF pages, its record and coordinates), the
 project's catalogs and config; gives :class:`Finding` objects with the file and line to fix:
 
-- the sections of ``shared/domain.md`` §2 (``data-section`` attributes), the credit-reporting
+- the sections of ``docs/domain.md`` §2 (``data-section`` attributes), the credit-reporting
   advance notice of formal and final letters (``class="credit-notice"``) and the footer;
 - the prohibited wording of §6, per locale, from ``config/wording.yaml``;
 - contact hours outside the allowed window (08:00–21:00 unless a brand says otherwise);
@@ -16,7 +16,6 @@ letter on screen.
 
 from __future__ import annotations
 
-import html
 import re
 import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,20 +28,31 @@ import jinja2
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_file
 from babel.messages.pofile import read_po
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .errors import ConfigError, DunningError, RenderError, TemplateError
 from .letter import Dunning
 from .locale import catalog_files, parse_locale, translations
-from .pdf import visible_text
 from .plan import Plan
 from .records import Record
 from .settings import Settings, fallback_chain
-from .yamlconf import load_yaml_file, validate_model, yaml_line
+from .wording import (
+    HoursWindow,
+    Source,
+    WordingRules,
+    load_wording,
+    locate,
+    scan,
+    strays,
+    text_blocks,
+    wording_file,
+)
+from .yamlconf import yaml_line
+
+__all__ = ["Finding", "HoursWindow", "WordingRules", "load_wording", "wording_file"]
 
 Severity = Literal["error", "warning"]
 
-#: The sections of shared/domain.md §2, by their ``data-section`` names, in letter order.
+#: The sections of docs/domain.md §2, by their ``data-section`` names, in letter order.
 #: The footer (§2.12) lives in ``@page`` rules and is checked in the PDF's text.
 SECTIONS: tuple[str, ...] = (
     "letterhead", "addressee", "title", "identity", "status", "itemization",
@@ -62,8 +72,11 @@ MARKER_NAMES = {"credit-notice": "the credit-reporting advance notice"}
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One problem: what (``kind``, ``message``), where (``file``, ``line``) and in which
-    letter (``template``, ``stage``, ``locale``, ``brand``, ``sample``) it showed."""
+    """One problem: what (``kind``, ``message``, in plain words), what to do (``advice``),
+    where (``file``, ``line``: the template line, catalog entry or config key the author edits)
+    and in which letter (``template``, ``stage``, ``locale``, ``brand``, ``sample``) it showed.
+    ``subject`` is what the problem is about (the words matched), when the message quotes a
+    letter's text that differs from letter to letter."""
 
     severity: Severity
     kind: str
@@ -75,6 +88,8 @@ class Finding:
     locale: str | None = None
     brand: str | None = None
     sample: str | None = None
+    advice: str | None = None
+    subject: str | None = None
 
     @property
     def where(self) -> str:
@@ -84,7 +99,7 @@ class Finding:
 
     def key(self) -> tuple[Any, ...]:
         """What makes two findings the same problem (in different letters)."""
-        return (self.severity, self.kind, self.message, self.file, self.line)
+        return (self.severity, self.kind, self.subject or self.message, self.file, self.line)
 
     def letter(self) -> str:
         parts = [f"{name} {value}" for name, value in (
@@ -97,100 +112,11 @@ class Finding:
 
     def __str__(self) -> str:
         where = f"{self.where}: " if self.where else ""
-        return f"{where}{self.severity} [{self.kind}] {self.message}"
+        advice = f"\n    what to do: {self.advice}" if self.advice else ""
+        return f"{where}{self.severity} [{self.kind}] {self.message}{advice}"
 
 
-# --------------------------------------------------------------------------- wording rules
-
-
-class HoursWindow(BaseModel):
-    """Earliest opening and latest closing time (HH:MM, local) a hotline may show."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    earliest: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    latest: str = Field(default="21:00", pattern=r"^([01]\d|2[0-4]):[0-5]\d$")
-
-
-class ContactHours(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    default: HoursWindow = HoursWindow()
-    brands: dict[str, HoursWindow] = {}
-
-
-class WordingRules(BaseModel):
-    """``config/wording.yaml``: prohibited terms and allowed phrases per locale or language,
-    and the contact-hours window (default and per brand)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    prohibited: dict[str, list[str]]
-    allowed: dict[str, list[str]] = {}
-    contact_hours: ContactHours = ContactHours()
-
-    @field_validator("prohibited", "allowed")
-    @classmethod
-    def _no_empty_terms(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        for key, terms in value.items():
-            if any(not str(t).strip() for t in terms):
-                raise ValueError(f"{key}: empty term")
-        return value
-
-    def _for(self, table: Mapping[str, list[str]], locale: str) -> list[str]:
-        language = locale.split("_")[0]
-        keys = [locale] + ([language] if language != locale else [])
-        return [term for key in keys for term in table.get(key, [])]
-
-    def has_list(self, locale: str) -> bool:
-        language = locale.split("_")[0]
-        return locale in self.prohibited or language in self.prohibited
-
-    def prohibited_for(self, locale: str) -> list[str]:
-        """The terms for ``locale``: its own list plus its language's (``en`` for en_GB)."""
-        return self._for(self.prohibited, locale)
-
-    def allowed_for(self, locale: str) -> list[str]:
-        return self._for(self.allowed, locale)
-
-    def hours_for(self, brand: str) -> HoursWindow:
-        return self.contact_hours.brands.get(brand, self.contact_hours.default)
-
-
-def wording_file(settings: Settings) -> Path:
-    return settings.config_dir / "wording.yaml"
-
-
-def load_wording(settings: Settings) -> WordingRules:
-    """Read and validate ``config/wording.yaml`` (ConfigError naming file and key)."""
-    path = wording_file(settings)
-    if not path.is_file():
-        raise ConfigError("missing: the wording rules (prohibited terms, contact hours) "
-                          "are required", path=str(path))
-    return validate_model(WordingRules, load_yaml_file(path), path=str(path))
-
-
-def _term_pattern(term: str) -> re.Pattern[str]:
-    """Latin terms match whole words ignoring case; other scripts anywhere."""
-    escaped = re.escape(term)
-    if term.isascii():
-        return re.compile(rf"(?<![A-Za-z0-9]){escaped}(?![A-Za-z0-9])", re.IGNORECASE)
-    return re.compile(escaped)
-
-
-def prohibited_in(text: str, locale: str, rules: WordingRules) -> list[str]:
-    """The prohibited terms for ``locale`` that occur in ``text`` (allowed phrases removed).
-
-    >>> rules = WordingRules(prohibited={"zh_CN": ["公安"], "en": ["police"]},
-    ...                      allowed={"en": ["police station road"]})
-    >>> prohibited_in("我司将联系公安机关", "zh_CN", rules)
-    ['公安']
-    >>> prohibited_in("Policemen? POLICE!", "en_GB", rules)
-    ['police']
-    >>> prohibited_in("12 Police Station Road", "en_US", rules)
-    []
-    """
-    for phrase in rules.allowed_for(locale):
-        text = _term_pattern(phrase).sub(" ", text)
-    return [term for term in dict.fromkeys(rules.prohibited_for(locale))
-            if _term_pattern(term).search(text)]
+# --------------------------------------------------------------------------- hours
 
 
 def _minutes(hhmm: str) -> int:
@@ -209,9 +135,6 @@ def hours_outside(open_: str, close: str, window: HoursWindow) -> bool:
     return (_minutes(open_) < _minutes(window.earliest)
             or _minutes(close) > _minutes(window.latest)
             or _minutes(close) <= _minutes(open_))
-
-
-# --------------------------------------------------------------------------- YAML lines
 
 
 # --------------------------------------------------------------------------- templates
@@ -246,12 +169,6 @@ def template_messages(templates_dir: Path) -> list[Msgid]:
 # --------------------------------------------------------------------------- translations
 
 
-def catalog_chain(locale: str) -> tuple[str, ...]:
-    """The catalogs a locale's messages may come from: its own, then its fallbacks
-    (``settings.LOCALE_FALLBACKS``, as :func:`dunning.locale.translations` chains them)."""
-    return fallback_chain(locale)
-
-
 def _read_catalog(po: Path, locale: str) -> Catalog | None:
     if not po.is_file():
         return None
@@ -265,7 +182,7 @@ def translation_findings(settings: Settings, locale: str,
     placeholders do not match. English letters fall back to the templates' English source
     text by design, so only their placeholder problems count."""
     messages = template_messages(settings.templates_dir) if messages is None else messages
-    chain = catalog_chain(locale)
+    chain = fallback_chain(locale)
     catalogs: list[tuple[Path, Catalog]] = []
     for key in chain:
         po = catalog_files(settings.locales_dir, key)[0]
@@ -342,7 +259,7 @@ def brand_findings(dunning: Dunning, rules: WordingRules) -> list[Finding]:
             findings.append(Finding(
                 "error", "hours",
                 f"brand {key}: hotline hours {hours.open}–{hours.close} are outside the "
-                f"allowed {window.earliest}–{window.latest} (shared/domain.md §6; a brand "
+                f"allowed {window.earliest}–{window.latest} (docs/domain.md §6; a brand "
                 f"may have its own window under contact_hours.brands in "
                 f"{relative_to(dunning.settings.root)(wording_file(dunning.settings))})",
                 file=relative_to(dunning.settings.root)(path),
@@ -415,7 +332,8 @@ _TIME = re.compile(r"(?<!\d)([01]?\d|2[0-4])[:：]([0-5]\d)(?!\d)")
 
 def letter_findings(markup: str, *, stage: str, locale: str, brand: str, record: Record,
                     rules: WordingRules, settings: Settings, template: str,
-                    brand_hours: tuple[str, str] | None = None) -> list[Finding]:
+                    brand_hours: tuple[str, str] | None = None,
+                    own: Sequence[str] = ()) -> list[Finding]:
     """The findings in one letter's HTML: sections, prohibited wording, contact hours
     (hours equal to the brand's configured ``brand_hours`` are left to
     :func:`brand_findings`)."""
@@ -430,7 +348,7 @@ def letter_findings(markup: str, *, stage: str, locale: str, brand: str, record:
                     f"letter/partials/{name}.html is not included or lost its "
                     f'data-section="{name}"' if partial.exists() or text is None else "")
             findings.append(Finding(
-                "error", "section", f"section {name!r} (shared/domain.md §2) {hint}".strip(),
+                "error", "section", f"section {name!r} (docs/domain.md §2) {hint}".strip(),
                 file=template, template=template))
     for marker in STAGE_MARKERS.get(stage, ()):
         if not outline.marked(marker):
@@ -440,7 +358,7 @@ def letter_findings(markup: str, *, stage: str, locale: str, brand: str, record:
                 f'(an element with class="{marker}" in the consequences section)',
                 file="letter/partials/consequences.html", template=template))
     findings += wording_findings(markup, locale=locale, record=record, rules=rules,
-                                 settings=settings)
+                                 settings=settings, own=own)
     window = rules.hours_for(brand)
     contacts = outline.section("contacts") or ""
     times = [f"{h}:{m}" for h, m in _TIME.findall(contacts)]
@@ -454,51 +372,89 @@ def letter_findings(markup: str, *, stage: str, locale: str, brand: str, record:
     return findings
 
 
+def brand_names(dunning: Dunning, brand: str) -> list[str]:
+    """A brand's own texts in every language (names, addresses, channels): names, not
+    wording, wherever they print."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str) and len(value) >= 3 and not value.isdigit():
+            found.append(value)
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+
+    if brand in dunning.brands:
+        walk(dunning.brands[brand].model_dump(mode="json"))
+    return found
+
+
 def _record_texts(record: Record) -> list[str]:
     """The borrower's own text on the letter: not the author's wording."""
     return [t for t in (record.name, *record.address, record.contract_no, record.account_id)
             if t]
 
 
+_WHAT_TO_EDIT = {
+    "catalog": "change this translation (the msgstr of the entry)",
+    "template": "change this line of the template",
+    "config": "change this value of the brand",
+}
+
+
+def _edit_hint(source: Source | None) -> str:
+    if source is None:
+        return ("It is not in a template, catalog or brand text: it comes from the sample "
+                "record or a computed value.")
+    return f"Where: {source.file}, line {source.line}: {_WHAT_TO_EDIT[source.what]}."
+
+
 def wording_findings(markup: str, *, locale: str, record: Record | None, rules: WordingRules,
-                     settings: Settings) -> list[Finding]:
-    """Prohibited terms in the letter's visible text, each traced to the template, catalog
-    or brands file line it comes from where that can be found."""
-    if not rules.has_list(locale):
-        return [Finding("error", "wording",
-                        f"no prohibited-wording list for {locale} (add one under prohibited: "
-                        f"in config/wording.yaml)", file="config/wording.yaml")]
-    text = visible_text(markup)
-    for own in sorted(_record_texts(record) if record else [], key=len, reverse=True):
-        text = text.replace(own, " ")
+                     settings: Settings, own: Sequence[str] = ()) -> list[Finding]:
+    """Prohibited content (by category, in any language) and untranslated text in the letter
+    as it prints, each traced to the catalog entry, template line or brand value it comes
+    from. The borrower's own texts (and ``own``: brand names and the like) are left out."""
+    mine = sorted({*(_record_texts(record) if record else []), *own}, key=len, reverse=True)
+    blocks = []
+    for block in text_blocks(markup):
+        for value in mine:
+            if len(value) > 1:
+                block = block.replace(value, "…")
+        blocks.append(block)
     findings = []
-    for term in prohibited_in(text, locale, rules):
-        file, line = locate_term(term, settings, locale)
+    for hit in scan("\n".join(blocks), rules):
+        category = rules.categories[hit.category]
+        source = locate(hit.matched, settings, locale)
         findings.append(Finding(
             "error", "wording",
-            f"prohibited wording {term!r} ({locale}; shared/domain.md §6, config/wording.yaml)",
-            file=file, line=line))
+            f"The letter says “{hit.sentence}”. The words “{hit.matched}” read as "
+            f"{category.name}, which no letter may contain (docs/domain.md §6).",
+            file=source.file if source else None, line=source.line if source else None,
+            advice=f"{category.advice} {_edit_hint(source)}", subject=hit.matched))
+    language = parse_locale(locale)
+    for stray in strays(blocks, locale, own=mine):
+        source = locate(stray.text, settings, locale)
+        if stray.what == "latin":
+            message = (f"English text in a {locale} letter: “{stray.text}”. A Chinese letter "
+                       "prints only Chinese, apart from names, brands, web and e-mail "
+                       "addresses and codes.")
+            fix = ("Put the sentence inside {{ _(\"...\") }} so that it is translated, then "
+                   "run `dunning catalogs` and translate it in every catalog."
+                   if source and source.what == "template" else "Translate it.")
+        else:
+            script = "Traditional" if language.script != "Hant" else "Simplified"
+            message = (f"{script} Chinese characters ({stray.text}) in a {locale} letter: "
+                       f"“{stray.block}”.")
+            fix = f"Write it in {'Traditional' if script == 'Simplified' else 'Simplified'} " \
+                  "Chinese."
+        findings.append(Finding(
+            "error", "untranslated", message, file=source.file if source else None,
+            line=source.line if source else None, advice=f"{fix} {_edit_hint(source)}",
+            subject=stray.text))
     return findings
-
-
-def locate_term(term: str, settings: Settings, locale: str) -> tuple[str | None, int | None]:
-    """The first line of a catalog, template or config file of the project that holds
-    ``term`` (for the report), or (None, None)."""
-    pattern = _term_pattern(term)
-    rel = relative_to(settings.root)
-    files = [catalog_files(settings.locales_dir, key)[0] for key in catalog_chain(locale)]
-    files += [*sorted(settings.templates_dir.rglob("*.html")), settings.brands_file]
-    for path in files:
-        try:
-            lines = path.read_text("utf-8").splitlines()
-        except (OSError, UnicodeDecodeError):
-            continue
-        for number, text in enumerate(lines, 1):
-            if path.suffix == ".po" and not text.startswith(("msgstr", '"')):
-                continue
-            if pattern.search(html.unescape(text)):
-                return rel(path), number
-    return None, None
 
 
 def error_finding(exc: BaseException, settings: Settings) -> Finding:
@@ -530,7 +486,7 @@ def footer_findings(pages: Sequence[str], plan: Plan, settings: Settings,
                     template: str) -> list[Finding]:
     """Every page carries "page X of Y" and the letter reference (§2.12)."""
     squash = "".join
-    reference = f"{plan.record.contract_no}-{plan.as_of:%Y%m%d}"
+    reference = plan.reference
     try:
         page_of = translations(settings.locales_dir, plan.locale).gettext(
             "Page {page} of {pages}")
@@ -549,7 +505,7 @@ def footer_findings(pages: Sequence[str], plan: Plan, settings: Settings,
             findings.append(Finding(
                 "error", "section",
                 f"page {number} of {len(pages)} has no {' or '.join(missing)} in its footer "
-                "(shared/domain.md §2.12; the @page rules of letter/base.html)",
+                "(docs/domain.md §2.12; the @page rules of letter/base.html)",
                 file="letter/base.html", template=template))
             break
     return findings

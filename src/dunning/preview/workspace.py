@@ -34,6 +34,7 @@ from ..rules import (
     Finding,
     WordingRules,
     brand_findings,
+    brand_names,
     error_finding,
     footer_findings,
     letter_findings,
@@ -319,7 +320,7 @@ class Workspace:
         findings = letter_findings(
             markup, stage=stage, locale=sel.locale, brand=sel.brand, record=plan.record,
             rules=rules, settings=self.settings, template=sel.template,
-            brand_hours=checker.hours(sel.brand))
+            brand_hours=checker.hours(sel.brand), own=brand_names(dunning, sel.brand))
         pdf = dunning.renderer.render(watermarked(markup), sel.locale)
         result.pdf = pdf.data
         result.page_text = pdf_text_pages(pdf.data)
