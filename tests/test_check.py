@@ -100,7 +100,8 @@ def test_english_typed_into_a_template_is_caught_in_every_locale(home: Path) -> 
         "zh_CN", "zh_TW", "zh_HK"}
     threat = next(f for f in findings if f.kind == "wording")
     assert "false authority or legal threats" in threat.message
-    assert threat.advice and "civil claim" in threat.advice
+    assert threat.advice
+    assert "civil claim" in threat.advice
 
 
 def test_a_paraphrase_is_caught_not_only_listed_words(home: Path) -> None:
@@ -109,7 +110,8 @@ def test_a_paraphrase_is_caught_not_only_listed_words(home: Path) -> None:
     po = home / "locales" / "zh_CN" / "LC_MESSAGES" / "messages.po"
     text = po.read_text("utf-8")
     line = next(n for n, t in enumerate(text.splitlines(), 1) if "我司仅以合法方式催收" in t)
-    edit(po, "我司仅以合法方式催收", "我们将联系你的亲戚朋友和老板，并派人到你家里找你。我司仅以合法方式催收")
+    threat = "我们将联系你的亲戚朋友和老板，并派人到你家里找你。"
+    edit(po, "我司仅以合法方式催收", threat + "我司仅以合法方式催收")
     findings = [f for f in check(home) if f.kind == "wording"]
     categories = {f.message.split("read as ")[1].split(",")[0] for f in findings}
     assert categories == {"contacting third parties", "visits and violence"}
