@@ -14,6 +14,7 @@ import pytest
 from dunning.check import format_report, run_checks
 from dunning.cli import main
 from dunning.letter import Dunning
+from dunning.preview.workspace import clear_caches
 from dunning.rules import Finding, load_wording, pdf_text_pages
 from dunning.settings import SUPPORTED_LOCALES, Settings
 from dunning.wording import scan
@@ -178,8 +179,7 @@ def test_undefined_variable(home: Path, capsys: pytest.CaptureFixture[str]) -> N
     partial = home / "templates" / "letter" / "partials" / "signature.html"
     partial.write_text('<section class="signature" data-section="signature">\n'
                        "<p>{{ borrower.nickname }}</p>\n</section>\n", "utf-8")
-    findings = check(home)
-    assert kinds(findings) == {"undefined"}
+    findings = [f for f in check(home) if f.kind == "undefined"]
     assert {(f.file, f.line) for f in findings} == {("letter/partials/signature.html", 2)}
     assert "nickname" in findings[0].message
     assert main(["--home", str(home), "check", "--no-pdf"]) == 1
@@ -280,3 +280,54 @@ def test_bad_sample_record_is_reported(home: Path) -> None:
     records = [f for f in findings if f.kind == "record"]
     assert records
     assert all(f.file == "data/samples/bad/bad_records.yaml" and f.line for f in records)
+
+
+def test_one_letter_reports_all_its_problems(home: Path) -> None:
+    """Observation 8: an undefined variable no longer hides the wording findings of the same
+    letter, nor another undefined variable further down."""
+    partial = home / "templates" / "letter" / "partials" / "signature.html"
+    edit(partial, "</section>", "<p>{{ borrower.nickname }}</p>\n<p>我们会通知你的老板。</p>\n"
+         "<p>{{ brand.motto }}</p>\n</section>")
+    findings = check(home, stages=["formal"])
+    assert {(f.kind, f.file) for f in findings} >= {
+        ("undefined", "letter/partials/signature.html"),
+        ("wording", "letter/partials/signature.html")}
+    undefined = {f.message for f in findings if f.kind == "undefined"}
+    assert any("nickname" in m for m in undefined)
+    assert any("motto" in m for m in undefined)
+
+
+def test_errors_in_an_authors_words(home: Path) -> None:
+    """Observation 6: what Jinja and Babel say, in words a template author acts on."""
+    partial = home / "templates" / "letter" / "partials" / "signature.html"
+    edit(partial, "</section>", "<p>{{ brand.nickname }}</p>\n</section>")
+    found = [f for f in check(home, stages=["formal"]) if f.kind == "undefined"]
+    brand = Dunning.load(Settings.at(home)).brands.keys()
+    assert found
+    message = found[0].message
+    assert "'dict object'" not in message
+    assert message.startswith(f"brand '{found[0].brand}' has no field 'nickname'; brands have: ")
+    assert "hotline" in message
+    assert found[0].brand in brand
+    # a translation that names a placeholder its sentence does not have
+    po = home / "locales" / "zh_CN" / "LC_MESSAGES" / "messages.po"
+    edit(po, 'msgstr "%(days)s 天"', 'msgstr "%(日期)s 天"')
+    edit(partial, "<p>{{ brand.nickname }}</p>\n", "")
+    clear_caches()  # the catalog was read by the first check
+    found = [f for f in check(home, stages=["formal"]) if f.kind == "template"]
+    assert found
+    assert "KeyError" not in found[0].message
+    assert "%(日期)s" in found[0].message
+    assert "%(days)s" in found[0].message
+
+
+def test_a_missing_translation_is_said_plainly(home: Path) -> None:
+    """Observation 6: no "MissingTranslationError", no "make catalogs"."""
+    partial = home / "templates" / "letter" / "partials" / "contacts.html"
+    edit(partial, '_("Email")', '_("E-mail address")')
+    found = [f for f in check(home, stages=["formal"]) if f.kind == "template"]
+    assert found
+    assert all("MissingTranslationError" not in f.message for f in found)
+    assert all("make catalogs" not in f.message for f in found)
+    assert "dunning catalogs" in found[0].message
+    assert found[0].file == "letter/partials/contacts.html"

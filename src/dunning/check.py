@@ -44,7 +44,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import DunningError
+from .compose import letter_context, render_html
+from .errors import DunningError, TemplateError
 from .letter import Dunning
 from .plan import Plan
 from .policy import STAGES, Stage
@@ -102,6 +103,23 @@ def entry_templates(templates_dir: Path) -> list[str]:
 # --------------------------------------------------------------------------- cases
 
 
+def checked_html(dunning: Dunning, plan: Plan, problems: list[TemplateError]) -> str:
+    """The letter's HTML as :meth:`Dunning.html` makes it, with the problems that would stop
+    a batch letter (undefined names, untranslated sentences) appended to ``problems``
+    instead (:func:`dunning.compose.render_html`)."""
+    if plan.stage is None or plan.options is None:
+        raise ValueError("a suppressed record has no letter")
+    record = plan.record
+    context = letter_context(
+        record=record, brand=dunning.brands[record.brand], policy=dunning.policy_for(record),
+        stage=plan.stage, locale=plan.locale, items=plan.items, options=plan.options,
+        as_of=plan.as_of)
+    settings = dunning.settings
+    return render_html(context, templates_dir=settings.templates_dir,
+                       locales_dir=settings.locales_dir, template=settings.letter_template,
+                       problems=problems)
+
+
 @dataclass
 class Checker:
     """Renders letters and collects their findings; one per check run (or preview)."""
@@ -128,19 +146,24 @@ class Checker:
         return self.dunning.plan_as(record, case.stage, locale=case.locale)
 
     def check(self, case: Case) -> list[Finding]:
-        """Render one case and return its findings (stamped with the case)."""
+        """Render one case and return all its findings (stamped with the case): undefined
+        names and untranslated sentences do not stop the letter here, so that its wording
+        and the rest are checked too."""
         dunning = self.for_template(case.template)
         settings = dunning.settings
+        problems: list[TemplateError] = []
         try:
             plan = self.plan(case)
             if plan.items.total <= 0:
                 self.skipped += 1  # nothing owed at this stage's dates: never a letter
                 return []
             self.letters += 1
-            markup = dunning.html(plan)
+            markup = checked_html(dunning, plan, problems)
         except (DunningError, ValueError, ArithmeticError) as exc:
-            return case.stamp([error_finding(exc, settings)])
-        found = letter_findings(markup, stage=case.stage, locale=case.locale, brand=case.brand,
+            return case.stamp([*(error_finding(p, settings) for p in problems),
+                               error_finding(exc, settings)])
+        found = [error_finding(p, settings) for p in problems]
+        found += letter_findings(markup, stage=case.stage, locale=case.locale, brand=case.brand,
                                 record=plan.record, rules=self.rules, settings=settings,
                                 template=case.template, brand_hours=self.hours(case.brand),
                                 own=brand_names(dunning, case.brand))

@@ -78,7 +78,8 @@ class HoursWindow(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     earliest: str = Field(default="08:00", pattern=HHMM)
-    latest: str = Field(default="21:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+    #: a closing time may be 24:00 (midnight at the end of the day), so not HHMM
+    latest: str = Field(default="21:00", pattern=r"^([01]\d|2[0-4]):[0-5]\d$")
 
 
 class ContactHours(BaseModel):
