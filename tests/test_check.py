@@ -232,7 +232,13 @@ def test_missing_translation(home: Path) -> None:
     findings = [f for f in check(home, samples=[]) if f.kind == "translation"]
     assert [(f.file, f.line, f.locale) for f in findings] == [
         ("letter/partials/contacts.html", line, "zh_CN")]
-    assert "'E-mail address'" in findings[0].message
+    assert "“E-mail address” has no translation in zh_CN" in findings[0].message
+    # every locale that lost it, in one finding, and in an English check too
+    findings = [f for f in check(home, samples=[], locales=["en_GB", "zh_CN", "zh_HK"])
+                if f.kind == "translation"]
+    assert len(findings) == 1
+    assert "no translation in zh_CN, zh_HK" in findings[0].message
+    assert "dunning catalogs" in (findings[0].advice or "")
 
 
 def test_untranslated_entry(home: Path) -> None:

@@ -128,6 +128,26 @@ def test_reload_picks_up_catalog_changes(home: Path) -> None:
     assert "逾期情况（已改）" not in squash("".join(before.page_text))
 
 
+def test_an_english_preview_says_which_locales_lost_a_translation(home: Path) -> None:
+    """Observation 7: rewording an English sentence breaks every Chinese letter; the en_GB
+    preview says so, naming the locales and the template line, and the zh_CN one too."""
+    partial = home / "templates" / "letter" / "partials" / "contacts.html"
+    text = partial.read_text("utf-8")
+    partial.write_text(text.replace('_("Email")', '_("E-mail address")'), "utf-8")
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if '_("Email")' in t)
+    workspace = Workspace(Settings.at(home))
+    result = workspace.render(Selection(stage="formal", sample="MT-000004", locale="en_GB"))
+    assert result.problem is None, result.problem
+    lost = [f for f in result.findings if f.kind == "translation"]
+    assert [(f.file, f.line) for f in lost] == [("letter/partials/contacts.html", line)]
+    assert "no translation in zh_CN, zh_TW, zh_HK" in lost[0].message
+    chinese = workspace.render(Selection(stage="formal", sample="MT-000004", locale="zh_CN"))
+    assert chinese.problem is not None
+    assert (chinese.problem.file, chinese.problem.line) == ("letter/partials/contacts.html", line)
+    assert "MissingTranslationError" not in chinese.problem.message
+    assert "dunning catalogs" in chinese.problem.message
+
+
 # --------------------------------------------------------------------------- browser
 
 

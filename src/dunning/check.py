@@ -59,6 +59,7 @@ from .rules import (
     footer_findings,
     letter_findings,
     load_wording,
+    missing_translations,
     pdf_text_pages,
     relative_to,
     template_messages,
@@ -291,6 +292,7 @@ def run_checks(
         findings.append(Finding("error", "record", "no sample records to render",
                                 file=", ".join(str(f) for f in files) or None))
     messages = template_messages(settings.templates_dir)
+    findings += missing_translations(settings, messages, locales)
     for locale in locales:
         findings += translation_findings(settings, locale, messages)
     findings += [f for f in brand_findings(dunning, rules) if f.brand in brands]

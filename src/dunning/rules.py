@@ -34,7 +34,7 @@ from .letter import Dunning
 from .locale import catalog_files, parse_locale, translations
 from .plan import Plan
 from .records import Record
-from .settings import Settings, fallback_chain
+from .settings import SUPPORTED_LOCALES, Settings, fallback_chain
 from .wording import (
     HoursWindow,
     Source,
@@ -176,54 +176,87 @@ def _read_catalog(po: Path, locale: str) -> Catalog | None:
         return read_po(handle, locale=locale)
 
 
-def translation_findings(settings: Settings, locale: str,
-                         messages: Sequence[Msgid] | None = None) -> list[Finding]:
-    """Messages the templates use that ``locale`` does not translate, and translations whose
-    placeholders do not match. English letters fall back to the templates' English source
-    text by design, so only their placeholder problems count."""
-    messages = template_messages(settings.templates_dir) if messages is None else messages
-    chain = fallback_chain(locale)
-    catalogs: list[tuple[Path, Catalog]] = []
-    for key in chain:
+def _catalogs(settings: Settings, locale: str) -> list[tuple[Path, Catalog]]:
+    """The catalogs of ``locale``'s fallback chain that exist, in order."""
+    found = []
+    for key in fallback_chain(locale):
         po = catalog_files(settings.locales_dir, key)[0]
         catalog = _read_catalog(po, key)
         if catalog is not None:
-            catalogs.append((po, catalog))
+            found.append((po, catalog))
+    return found
+
+
+def translation_findings(settings: Settings, locale: str,
+                         messages: Sequence[Msgid] | None = None) -> list[Finding]:
+    """Problems of ``locale``'s catalogs themselves: a missing catalog, translations whose
+    placeholders do not match. (Sentences without a translation:
+    :func:`missing_translations`, for every locale at once.)"""
+    catalogs = _catalogs(settings, locale)
     rel = relative_to(settings.root)
     own_po = catalog_files(settings.locales_dir, locale)[0]
     english = parse_locale(locale).language == "en"
     findings: list[Finding] = []
-    if not catalogs or catalogs[0][0] != own_po:
-        if not english:
-            findings.append(Finding("error", "translation", f"no message catalog for {locale}",
-                                    file=rel(own_po), locale=locale))
-            return findings
+    if (not catalogs or catalogs[0][0] != own_po) and not english:
+        return [Finding("error", "translation", f"there is no message catalog for {locale}",
+                        file=rel(own_po), locale=locale,
+                        advice="Create it from locales/messages.pot (docs/locales.md, "
+                        "\"A new locale\"), then run `dunning catalogs`.")]
     for po, catalog in catalogs:
         for message, errors in catalog.check():
             for error in errors:
                 findings.append(Finding(
-                    "error", "translation", f"{message.id!r}: {error}", file=rel(po),
-                    line=message.lineno, locale=locale))
-    if english:
-        return findings
+                    "error", "translation",
+                    f"the translation of “{message.id}” does not match its sentence: {error}",
+                    file=rel(po), line=message.lineno, locale=locale,
+                    advice="Use exactly the placeholders of the English sentence, "
+                    "e.g. %(date)s, in the translation (msgstr)."))
+    return findings
+
+
+def missing_translations(settings: Settings, messages: Sequence[Msgid] | None = None,
+                         locales: Sequence[str] = SUPPORTED_LOCALES) -> list[Finding]:
+    """Sentences of the templates that some of ``locales`` do not translate (missing, empty or
+    fuzzy in every catalog of the locale's chain): one finding per sentence, at the template
+    line that uses it, naming every locale that lost it and where. English letters print the
+    English source text, so only Chinese locales can lose a translation; but every preview
+    and check shows it, an English one too: changing an English sentence breaks the others."""
+    messages = template_messages(settings.templates_dir) if messages is None else messages
+    rel = relative_to(settings.root)
+    chains = {locale: _catalogs(settings, locale) for locale in locales
+              if parse_locale(locale).language != "en"}
+    findings: list[Finding] = []
     seen: set[str] = set()
     for msg in messages:
         if msg.text in seen:
             continue
         seen.add(msg.text)
-        if any(_translated(catalog, msg.text) for _, catalog in catalogs):
+        lost: dict[str, str] = {}
+        for locale, catalogs in chains.items():
+            if not catalogs or any(_translated(catalog, msg.text) for _, catalog in catalogs):
+                continue
+            po, catalog = catalogs[0]
+            entry = catalog.get(msg.text)
+            if entry is None:
+                lost[locale] = f"not in {rel(po)}"
+            elif entry.fuzzy:
+                lost[locale] = f"marked fuzzy in {rel(po)}:{entry.lineno}"
+            else:
+                lost[locale] = f"left empty in {rel(po)}:{entry.lineno}"
+        if not lost:
             continue
-        po, catalog = catalogs[0]
-        entry = catalog.get(msg.text)
-        if entry is None:
-            why = f"missing from {rel(po)}"
-        elif entry.fuzzy:
-            why = f"marked fuzzy in {rel(po)}:{entry.lineno}"
-        else:
-            why = f"left empty in {rel(po)}:{entry.lineno}"
+        names = ", ".join(lost)
         findings.append(Finding(
-            "error", "translation", f"{msg.text!r} has no {locale} translation ({why})",
-            file=msg.file, line=msg.line, locale=locale))
+            "error", "translation",
+            f"the sentence “{msg.text}” has no translation in {names} "
+            f"({'; '.join(f'{k}: {v}' for k, v in lost.items())}): letters in "
+            f"{names} cannot be made until it has one",
+            file=msg.file, line=msg.line, locale=next(iter(lost)) if len(lost) == 1 else None,
+            subject=msg.text,
+            advice="Run `dunning catalogs`: it adds the sentence to every catalog and says what "
+            "is left to translate. Then write its translation (the empty msgstr) in the "
+            "catalogs named. If you reworded an existing sentence, its old translation is kept "
+            "at the end of each catalog as an obsolete (#~) entry to reuse."))
     return findings
 
 

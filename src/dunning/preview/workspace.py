@@ -39,6 +39,7 @@ from ..rules import (
     footer_findings,
     letter_findings,
     load_wording,
+    missing_translations,
     pdf_text_pages,
     relative_to,
     translation_findings,
@@ -326,6 +327,7 @@ class Workspace:
         result.page_text = pdf_text_pages(pdf.data)
         result.pages = rasterize(pdf.data)
         findings += footer_findings(result.page_text, plan, self.settings, sel.template)
+        findings += missing_translations(self.settings)
         findings += translation_findings(self.settings, sel.locale)
         findings += [f for f in brand_findings(dunning, rules) if f.brand == sel.brand]
         result.findings = case.stamp(findings)
