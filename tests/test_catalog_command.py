@@ -58,8 +58,9 @@ def test_a_reworded_sentence_is_added_reported_and_then_printed(
                "translate it (msgstr)" in out
         assert '#~ msgid "Email"' in po.read_text("utf-8")  # the old one, to reuse
     assert "locales/messages.pot" in out
-    # the author translates (here: the zh_CN catalog; the others likewise) and runs it again
-    for locale, text in (("zh_CN", "电子邮箱地址"), ("zh_TW", "電子郵件地址"), ("zh_HK", "電郵地址")):
+    # the author translates it in each catalog and runs the command again
+    translated = {"zh_CN": "电子邮箱地址", "zh_TW": "電子郵件地址", "zh_HK": "電郵地址"}
+    for locale, text in translated.items():
         po = home / "locales" / locale / "LC_MESSAGES" / "messages.po"
         with po.open("rb") as handle:
             catalog = read_po(handle, locale=locale)
