@@ -99,7 +99,7 @@ def extract(root: Path) -> Catalog:
     """Every ``_()`` sentence of the project (``babel.cfg``, or the templates only)."""
     cfg = root / "babel.cfg"
     text = cfg.read_text("utf-8") if cfg.is_file() else DEFAULT_MAPPING
-    method_map, options_map = parse_mapping_cfg(io.StringIO(text))
+    method_map, options_map = parse_mapping_cfg(io.StringIO(text))  # type: ignore[no-untyped-call]
     catalog = Catalog(domain=CATALOG_DOMAIN)
     for filename, lineno, message, comments, context in extract_from_dir(
             str(root), method_map, options_map):
@@ -141,7 +141,7 @@ def update_catalogs(settings: Settings, root: Path | None = None) -> CatalogRepo
             report.changed.append(po)
         written = read_po(io.BytesIO(data), locale=locale, domain=CATALOG_DOMAIN)
         report.untranslated = [
-            Untranslated(str(m.id), m.lineno, m.fuzzy) for m in written
+            Untranslated(str(m.id), m.lineno or 0, m.fuzzy) for m in written
             if m.id and (m.fuzzy or not all(m.string if isinstance(m.string, tuple)
                                             else (m.string,)))]
         mo = io.BytesIO()
