@@ -337,3 +337,34 @@ def test_a_missing_translation_is_said_plainly(home: Path) -> None:
     assert all("make catalogs" not in f.message for f in found)
     assert "dunning catalogs" in found[0].message
     assert found[0].file == "letter/partials/contacts.html"
+
+
+def test_a_stylesheet_problem_is_reported_once_with_its_file(home: Path) -> None:
+    """Observation 5, in the check: the stylesheet and line, once, not WeasyPrint's report."""
+    dunning = Dunning.load(Settings.at(home))
+    brand = dunning.brands.keys()[0]
+    sheet = home / "templates" / "assets" / str(dunning.brands[brand].stylesheet)
+    lines = sheet.read_text("utf-8").splitlines()
+    lines.insert(1, ".letterhead { color: ; }")
+    sheet.write_text("\n".join(lines) + "\n", "utf-8")
+    report = run_checks(dunning, locales=["zh_CN"], brands=[brand], stages=["formal"],
+                        samples=[home / "data/samples/accounts.yaml"])
+    found = [f for f in report.findings if f.kind == "stylesheet"]
+    assert {(f.file, f.line) for f in found} == {
+        (f"templates/assets/{dunning.brands[brand].stylesheet}", 2)}
+    assert not any(f.kind == "weasyprint" for f in report.findings)
+    assert "has no value" in found[0].message
+
+
+def test_the_report_shows_the_lines_around_each_finding(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Observation 3, in the check: the excerpt under a finding, long lines wrapped."""
+    partial = home / "templates" / "letter" / "partials" / "signature.html"
+    long = "<p>我们会通知你的老板。" + "这是一段很长的文字，" * 30 + "</p>"
+    edit(partial, "</section>", long + "\n<p>after</p>\n</section>")
+    assert main(["--home", str(home), "check", "--no-pdf"]) == 1
+    out = capsys.readouterr().out
+    assert "    >" in out
+    assert "| <p>after</p>" in out
+    shown = [t for t in out.splitlines() if t.startswith("    ")]
+    assert max(len(t) for t in shown if "|" in t) <= 110

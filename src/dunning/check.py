@@ -40,12 +40,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .compose import letter_context, render_html
-from .errors import DunningError, TemplateError
+from .errors import DunningError, RenderError, TemplateError
+from .explain import excerpt
 from .letter import Dunning
 from .plan import Plan
 from .policy import STAGES, Stage
@@ -66,6 +67,7 @@ from .rules import (
     translation_findings,
 )
 from .settings import SUPPORTED_LOCALES, Settings
+from .stylecheck import letter_stylesheets, stylesheet_findings
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +132,7 @@ class Checker:
     letters: int = 0
     pdfs: int = 0
     skipped: int = 0
+    _sheets: dict[str, list[Finding]] = field(default_factory=dict)
 
     def for_template(self, template: str) -> Dunning:
         if template == self.dunning.settings.letter_template:
@@ -176,9 +179,22 @@ class Checker:
                                          case.template)
             else:
                 dunning.renderer.check_glyphs(markup, case.locale)
+        except RenderError as exc:
+            sheets = self.stylesheets(case.brand)
+            # WeasyPrint's report names no file: the stylesheet findings say it better
+            found += [f for f in sheets if f.severity == "error"] or [
+                error_finding(exc, settings)]
         except DunningError as exc:
             found.append(error_finding(exc, settings))
         return case.stamp(found)
+
+    def stylesheets(self, brand: str) -> list[Finding]:
+        """The problems of the stylesheets a brand's letters link (letter.css, its own)."""
+        if brand not in self._sheets:
+            self._sheets[brand] = stylesheet_findings(letter_stylesheets(
+                self.dunning.settings, self.dunning.brands[brand].stylesheet),
+                self.dunning.settings)
+        return self._sheets[brand]
 
 
 #: How many representative samples go through the stage × locale × brand cross product.
@@ -237,6 +253,7 @@ class CheckReport:
     letters: int
     pdfs: int
     summary: str
+    settings: Settings | None = None
 
     @property
     def errors(self) -> list[Finding]:
@@ -296,8 +313,10 @@ def run_checks(
     for locale in locales:
         findings += translation_findings(settings, locale, messages)
     findings += [f for f in brand_findings(dunning, rules) if f.brand in brands]
-    typical = representative(records, dunning)[:TYPICAL]
     checker = Checker(dunning, rules)
+    sheets = [f for brand in brands for f in checker.stylesheets(brand)]
+    findings += [f for f in dict.fromkeys(sheets) if f.severity == "warning"]
+    typical = representative(records, dunning)[:TYPICAL]
     for case in plan_cases(templates=templates, stages=stages, locales=locales, brands=brands,
                            records=records, typical=typical, dunning=dunning, pdf=pdf):
         findings += checker.check(case)
@@ -308,7 +327,7 @@ def run_checks(
         f"{checker.letters} letters, {checker.pdfs} rendered to PDF"
         + (f" ({checker.skipped} skipped: nothing owed)" if checker.skipped else ""))
     return CheckReport(findings=findings, letters=checker.letters, pdfs=checker.pdfs,
-                       summary=summary)
+                       summary=summary, settings=settings)
 
 
 # --------------------------------------------------------------------------- report
@@ -329,6 +348,9 @@ def format_report(report: CheckReport) -> str:
     lines = []
     for finding, count in group(report.findings):
         lines.append(str(finding))
+        if report.settings is not None:
+            lines += [f"    {'>' if n == finding.line else ' '} {n:4} | {text}" for n, text in
+                      excerpt(report.settings, finding.file, finding.line, around=1, width=90)]
         letter = finding.letter()
         if letter:
             more = f" (and {count - 1} more letter{'s' if count > 2 else ''})" if count > 1 \
