@@ -169,10 +169,11 @@ def test_removed_section(home: Path) -> None:
 def test_removed_credit_notice(home: Path) -> None:
     edit(home / "templates" / "letter" / "partials" / "consequences.html",
          'class="credit-notice"', 'class="notice"')
-    findings = [f for f in check(home) if f.kind == "section"]
+    findings = [f for f in check(home) if f.kind == "required"]
     assert findings
     assert {f.stage for f in findings} == {"formal", "final"}
     assert all("credit-reporting advance notice" in f.message for f in findings)
+    assert {f.file for f in findings} == {"letter/partials/consequences.html"}
 
 
 def test_undefined_variable(home: Path, capsys: pytest.CaptureFixture[str]) -> None:

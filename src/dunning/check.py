@@ -8,8 +8,10 @@ letters for every entry template × stage × locale × brand and every sample re
 - missing translations: message ids the templates use that a locale's catalogs (with their
   fallbacks) lack, leave empty or mark fuzzy, and translations whose placeholders differ;
 - prohibited wording (``docs/domain.md`` §6), per locale, from ``config/wording.yaml``;
-- sections of the letter (§2) that a stage requires and the letter lacks, the rights section
-  and the credit-reporting advance notice of formal and final letters, and the page footer;
+- sections of the letter (§2) that a stage requires and the letter lacks, and the page footer;
+- required content per jurisdiction and stage (``config/checklists.yaml``): the
+  credit-reporting advance notice of formal and final letters, the mainland card rules, the
+  Hong Kong notice before an agency, UK prominence;
 - contact hours outside the allowed window (08:00–21:00 unless a brand says otherwise);
 - characters that no configured font covers, and anything else WeasyPrint refuses.
 
@@ -44,6 +46,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .checklists import Checklists, checklist_findings, load_checklists
 from .compose import letter_context, render_html
 from .errors import DunningError, RenderError, TemplateError
 from .explain import excerpt
@@ -62,6 +65,7 @@ from .rules import (
     load_wording,
     missing_translations,
     pdf_text_pages,
+    record_texts,
     relative_to,
     template_messages,
     translation_findings,
@@ -129,6 +133,7 @@ class Checker:
 
     dunning: Dunning
     rules: WordingRules
+    checklists: Checklists | None = None
     letters: int = 0
     pdfs: int = 0
     skipped: int = 0
@@ -171,6 +176,11 @@ class Checker:
                                 record=plan.record, rules=self.rules, settings=settings,
                                 template=case.template, brand_hours=self.hours(case.brand),
                                 own=brand_names(dunning, case.brand))
+        found += checklist_findings(markup, stage=case.stage, locale=case.locale,
+                                    brand=case.brand, checklists=self.required(),
+                                    template=case.template,
+                                    own=[*brand_names(dunning, case.brand),
+                                         *record_texts(plan.record)])
         try:
             if case.pdf:
                 self.pdfs += 1
@@ -187,6 +197,11 @@ class Checker:
         except DunningError as exc:
             found.append(error_finding(exc, settings))
         return case.stamp(found)
+
+    def required(self) -> Checklists:
+        if self.checklists is None:
+            self.checklists = load_checklists(self.dunning.settings)
+        return self.checklists
 
     def stylesheets(self, brand: str) -> list[Finding]:
         """The problems of the stylesheets a brand's letters link (letter.css, its own)."""
@@ -313,7 +328,7 @@ def run_checks(
     for locale in locales:
         findings += translation_findings(settings, locale, messages)
     findings += [f for f in brand_findings(dunning, rules) if f.brand in brands]
-    checker = Checker(dunning, rules)
+    checker = Checker(dunning, rules, load_checklists(settings))
     sheets = [f for brand in brands for f in checker.stylesheets(brand)]
     findings += [f for f in dict.fromkeys(sheets) if f.severity == "warning"]
     typical = representative(records, dunning)[:TYPICAL]

@@ -3,9 +3,9 @@
 Takes one letter (its HTML, the text of its PDF pages, its record and coordinates), the
 project's catalogs and config; gives :class:`Finding` objects with the file and line to fix:
 
-- the sections of ``docs/domain.md`` §2 (``data-section`` attributes), the credit-reporting
-  advance notice of formal and final letters (``class="credit-notice"``) and the footer;
-- the prohibited wording of §6, per locale, from ``config/wording.yaml``;
+- the sections of ``docs/domain.md`` §2 (``data-section`` attributes) and the footer;
+- the prohibited content of §6 by category, in any language, and untranslated text, with
+  :mod:`dunning.wording` and ``config/wording.yaml``;
 - contact hours outside the allowed window (08:00–21:00 unless a brand says otherwise);
 - message ids the templates use that a locale's catalogs do not translate;
 - the error that stopped a letter (template file and line, config file and key).
@@ -58,13 +58,6 @@ SECTIONS: tuple[str, ...] = (
     "letterhead", "addressee", "title", "identity", "status", "itemization",
     "consequences", "options", "contacts", "rights", "signature",
 )
-#: Elements (by class) that a stage's letter must carry, beyond the sections.
-STAGE_MARKERS: dict[str, tuple[str, ...]] = {
-    "reminder": (),
-    "formal": ("credit-notice",),
-    "final": ("credit-notice",),
-}
-MARKER_NAMES = {"credit-notice": "the credit-reporting advance notice"}
 
 
 # --------------------------------------------------------------------------- findings
@@ -371,7 +364,7 @@ def letter_findings(markup: str, *, stage: str, locale: str, brand: str, record:
     (hours equal to the brand's configured ``brand_hours`` are left to
     :func:`brand_findings`)."""
     findings: list[Finding] = []
-    outline = Outline(markup, classes=[m for ms in STAGE_MARKERS.values() for m in ms])
+    outline = Outline(markup)
     partials = settings.templates_dir / "letter" / "partials"
     for name in SECTIONS:
         text = outline.section(name)
@@ -383,13 +376,6 @@ def letter_findings(markup: str, *, stage: str, locale: str, brand: str, record:
             findings.append(Finding(
                 "error", "section", f"section {name!r} (docs/domain.md §2) {hint}".strip(),
                 file=template, template=template))
-    for marker in STAGE_MARKERS.get(stage, ()):
-        if not outline.marked(marker):
-            findings.append(Finding(
-                "error", "section",
-                f"a {stage} letter must carry {MARKER_NAMES.get(marker, marker)} "
-                f'(an element with class="{marker}" in the consequences section)',
-                file="letter/partials/consequences.html", template=template))
     findings += wording_findings(markup, locale=locale, record=record, rules=rules,
                                  settings=settings, own=own)
     window = rules.hours_for(brand)
@@ -425,7 +411,7 @@ def brand_names(dunning: Dunning, brand: str) -> list[str]:
     return found
 
 
-def _record_texts(record: Record) -> list[str]:
+def record_texts(record: Record) -> list[str]:
     """The borrower's own text on the letter: not the author's wording."""
     return [t for t in (record.name, *record.address, record.contract_no, record.account_id)
             if t]
@@ -450,7 +436,7 @@ def wording_findings(markup: str, *, locale: str, record: Record | None, rules: 
     """Prohibited content (by category, in any language) and untranslated text in the letter
     as it prints, each traced to the catalog entry, template line or brand value it comes
     from. The borrower's own texts (and ``own``: brand names and the like) are left out."""
-    mine = sorted({*(_record_texts(record) if record else []), *own}, key=len, reverse=True)
+    mine = sorted({*(record_texts(record) if record else []), *own}, key=len, reverse=True)
     blocks = []
     for block in text_blocks(markup):
         for value in mine:

@@ -25,6 +25,7 @@ from typing import Any
 
 from .. import compose, locale
 from ..check import Case, Checker, entry_templates, group, read_samples, sample_files
+from ..checklists import checklist_findings
 from ..errors import ConfigError, DunningError
 from ..explain import config_findings, excerpt
 from ..letter import Dunning
@@ -42,6 +43,7 @@ from ..rules import (
     load_wording,
     missing_translations,
     pdf_text_pages,
+    record_texts,
     relative_to,
     translation_findings,
 )
@@ -337,6 +339,10 @@ class Workspace:
             markup, stage=stage, locale=sel.locale, brand=sel.brand, record=plan.record,
             rules=rules, settings=self.settings, template=sel.template,
             brand_hours=checker.hours(sel.brand), own=brand_names(dunning, sel.brand))
+        findings += checklist_findings(markup, stage=stage, locale=sel.locale, brand=sel.brand,
+                                       checklists=checker.required(), template=sel.template,
+                                       own=[*brand_names(dunning, sel.brand),
+                                            *record_texts(plan.record)])
         sheets = stylesheet_findings(
             letter_stylesheets(self.settings, dunning.brands[sel.brand].stylesheet),
             self.settings)
