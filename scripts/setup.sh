@@ -34,11 +34,11 @@ PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || { echo "setup: creating .venv"; "$PYTHON" -m venv .venv; }
 
 # Reinstall only when the dependency list changed.
-stamp=".venv/.dunning-$(sha256sum pyproject.toml | cut -c1-16)"
+stamp=".venv/.dunning-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
 if [ ! -e "$stamp" ]; then
   echo "setup: installing the project into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[test]'
+  .venv/bin/python -m pip install -q -e '.[test,cluster,preview,postgres]'
   rm -f .venv/.dunning-*; touch "$stamp"
 fi
 

@@ -179,8 +179,9 @@ def test_a_chunk_run_twice_writes_each_letter_once(
     both at once, on the two workers). The driver fixed each letter's path and version,
     rendering is deterministic and writes are atomic: the same bytes land in the same files,
     and no other file is made."""
-    from dunning.batch import LetterJob, Task, _worker_died
     from dunning.cluster import ClusterPool
+    from dunning.job import LetterJob, Task
+    from dunning.job import failed_entry as _worker_died
     from dunning.records import Record, read_records
 
     out = tmp_path / "out"

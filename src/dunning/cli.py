@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import traceback
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ import click
 
 from . import log as logsetup
 from .errors import DunningError
+from .extras import require
+from .settings import LETTER_TIMEOUT, Settings, check_as_of
 
 EXIT_OK, EXIT_ROWS, EXIT_FATAL = 0, 1, 2
 
@@ -29,9 +32,11 @@ class _AsOf(click.ParamType[date, Any]):
         if isinstance(value, date):
             return value
         try:
-            return date.fromisoformat(value)
+            return check_as_of(date.fromisoformat(value))
         except ValueError:
             self.fail(f"{value!r} is not an ISO date (YYYY-MM-DD)", param, ctx)
+        except DunningError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 AS_OF = _AsOf()
@@ -54,15 +59,19 @@ def cli(ctx: click.Context, home: Path | None, verbose: int, quiet: bool,
     ctx.obj = {"home": home, "allow_slow": allow_slow_subsetting, "quiet": quiet}
 
 
-def _dunning(ctx: click.Context) -> Any:
-    from .letter import Dunning
-    from .settings import Settings
-
+def _settings(ctx: click.Context) -> Settings:
+    """The settings of the project folder the command runs in (``--home``, else found)."""
     obj = ctx.find_root().obj
-    settings = Settings.at(obj["home"]) if obj["home"] else Settings.discover()
+    settings = Settings.find(obj["home"])
     if obj["allow_slow"]:
         settings = settings.with_changes(allow_slow_subsetting=True)
-    return Dunning.load(settings)
+    return settings
+
+
+def _dunning(ctx: click.Context) -> Any:
+    from .letter import Dunning
+
+    return Dunning.load(_settings(ctx))
 
 
 @cli.command()
@@ -83,7 +92,7 @@ def _dunning(ctx: click.Context) -> Any:
                    "default: ledger.sqlite in the output folder, or output/ledger.sqlite).")
 @click.option("--force", is_flag=True, help="Make every letter again (as a new version), even "
               "those the ledger says are already made.")
-@click.option("--letter-timeout", type=click.FloatRange(min=1), default=120.0,
+@click.option("--letter-timeout", type=click.FloatRange(min=1), default=LETTER_TIMEOUT,
               show_default=True, help="Seconds one letter may take before it fails.")
 @click.option("--print-file", is_flag=True, help="Then write the print files, as "
               "`dunning print` does.")
@@ -98,6 +107,9 @@ def run(ctx: click.Context, inputs: tuple[Path, ...], as_of: date | None,
     from .batch import run_batch
     from .report import format_summary
 
+    if out_dir is not None and not out_dir.strip():
+        raise click.BadParameter("is empty: give a folder or a URL (or leave --out out for "
+                                 "output/<as-of>/)", param_hint="'--out'")
     if ctx.find_root().obj["quiet"]:
         progress = "off"
     if cluster and workers:
@@ -143,11 +155,7 @@ def print_(ctx: click.Context, run_dir: Path, letters_per_file: int | None) -> N
 def _run_folder(ctx: click.Context, run_dir: Path) -> Path:
     """RUN as a folder: itself, or output/<date>/ of the project when it is an as-of date."""
     if not run_dir.exists() and _is_date(str(run_dir)):
-        from .settings import Settings
-
-        obj = ctx.find_root().obj
-        settings = Settings.at(obj["home"]) if obj["home"] else Settings.discover()
-        return settings.root / "output" / str(run_dir)
+        return _settings(ctx).run_folder(date.fromisoformat(str(run_dir)))
     return run_dir
 
 
@@ -176,23 +184,15 @@ def report(ctx: click.Context, run_dir: Path, as_json: bool) -> None:
 def history(ctx: click.Context, account_id: str, ledger: str | None,
             out_dir: Path | None) -> None:
     """List the letters an account received, oldest first."""
-    from .ledger import Ledger
+    from .errors import InputError
+    from .ledger import LEDGER_FILE, Ledger
     from .report import format_history
-    from .settings import Settings
 
-    obj = ctx.find_root().obj
-    if ledger is None and out_dir is None:
-        settings = Settings.at(obj["home"]) if obj["home"] else Settings.discover()
-        out_dir = settings.root / "output"
-    if ledger is None:
-        from .errors import InputError
-        from .ledger import LEDGER_FILE
-
-        path = Path(str(out_dir)) / LEDGER_FILE
-        if not path.is_file():
-            raise InputError("no ledger here: no run has written to this folder yet "
-                             "(or pass --ledger URL)", path=str(path))
-    book = Ledger(ledger) if ledger else Ledger.for_output(Path(str(out_dir)))
+    folder = _settings(ctx).ledger_folder(out_dir)
+    if ledger is None and not (folder / LEDGER_FILE).is_file():
+        raise InputError("no ledger here: no run has written to this folder yet "
+                         "(or pass --ledger URL)", path=str(folder / LEDGER_FILE))
+    book = Ledger(ledger) if ledger else Ledger.for_output(folder)
     try:
         click.echo(format_history(account_id, book.history(account_id)))
     finally:
@@ -274,6 +274,7 @@ def check(ctx: click.Context, samples: tuple[Path, ...], no_pdf: bool, as_json: 
 @click.pass_context
 def preview(ctx: click.Context, port: int) -> None:
     """Serve the live preview for template authors on http://127.0.0.1:PORT/."""
+    require("preview", "dunning preview")
     from .preview import serve
 
     serve(_dunning(ctx).settings, port=port)
@@ -313,6 +314,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("dunning: interrupted", err=True)
         return 130
+    except Exception as exc:  # a failure of the command itself, never exit 1 ("data")
+        if logsetup.LOGGER.isEnabledFor(logging.INFO):  # -v
+            traceback.print_exc()
+        click.echo(f"dunning: error: unexpected {type(exc).__name__}: {exc}"
+                   + ("" if logsetup.LOGGER.isEnabledFor(logging.INFO)
+                      else " (run with -v for the traceback)"), err=True)
+        return EXIT_FATAL
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,7 +12,7 @@ and gives back ``(seq, ManifestEntry)`` as chunks complete: :class:`ClusterPool`
 - **Warm workers**: a :class:`DunningWorker` plugin on every worker (also on workers that join
   later) loads the configuration from the worker's own project folder and warms the renderer
   (fonts, parsed stylesheets) once, in the background; every chunk reuses it. After
-  :data:`~dunning.batch.RECYCLE_AFTER` letters the renderer is replaced by a fresh one.
+  :data:`~dunning.settings.RECYCLE_AFTER` letters the renderer is replaced by a fresh one.
 - **Same letters or none**: before the first chunk, every worker reports the hash of its
   dunning code, the template version (templates, prepared fonts, catalogs, config: the hash
   the ledger records), and the versions of the libraries that shape the PDF bytes. Any
@@ -26,7 +26,7 @@ and gives back ``(seq, ManifestEntry)`` as chunks complete: :class:`ClusterPool`
   ``KilledWorker``) is split into single records, so only the letter that kills fails.
 - **A killed driver**: the chunks it left running on the cluster finish on their own. The next
   run waits for them (they may be writing the same files) before it sends its own.
-- **Time limit** per letter: the worker thread gets :class:`~dunning.batch.LetterTimeoutError`
+- **Time limit** per letter: the worker thread gets :class:`~dunning.errors.LetterTimeoutError`
   raised in it (a thread cannot be killed); a letter stuck inside C code is not interrupted.
 """
 
@@ -51,15 +51,15 @@ from typing import TYPE_CHECKING, Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from .batch import RECYCLE_AFTER, LetterTimeoutError, _outcome
-from .errors import ClusterError, DunningError
+from .errors import ClusterError, DunningError, LetterTimeoutError
+from .hashing import tree_hash
+from .job import LetterJob, Task, letter_outcome
 from .log import portable
 from .output import ManifestEntry
-from .settings import Settings
+from .settings import RECYCLE_AFTER, Settings
 from .store import Store
 
 if TYPE_CHECKING:
-    from .batch import LetterJob, Task
     from .letter import Dunning
 
 log = logging.getLogger("dunning.cluster")
@@ -86,8 +86,6 @@ LIBRARIES = ("weasyprint", "pydyf", "tinycss2", "cssselect2", "tinyhtml5", "font
 
 def code_version() -> str:
     """A hash of the dunning package's source files."""
-    from .ledger import tree_hash
-
     return tree_hash([Path(__file__).resolve().parent])
 
 
@@ -96,11 +94,9 @@ def versions(template_version: str) -> dict[str, str]:
     the code, ``template_version`` (templates with the prepared fonts, catalogs, config: see
     :meth:`~dunning.letter.Dunning.template_version`), Python and the libraries that make
     the PDF."""
-    from . import __version__
-
-    found = {"dunning": __version__, "code": code_version(), "templates": template_version,
+    found = {"code": code_version(), "templates": template_version,
              "python": ".".join(map(str, sys.version_info[:3]))}
-    for name in LIBRARIES:
+    for name in ("dunning", *LIBRARIES):
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -223,8 +219,7 @@ class DunningWorker(WorkerPlugin):
                 from .letter import Dunning
 
                 self._dunning = Dunning.load(self.settings)
-            if self._dunning._renderer is None:
-                self._dunning.renderer.warm()
+            self._dunning.warm()
             return self._dunning
 
     def release(self) -> None:
@@ -239,7 +234,7 @@ class DunningWorker(WorkerPlugin):
         with self._lock:
             self.letters += letters
             if self.letters >= self.recycle_after and self._dunning is not None:
-                self._dunning._renderer = None
+                self._dunning.renew_renderer()
                 self.letters = 0
                 gc.collect()
 
@@ -247,7 +242,7 @@ class DunningWorker(WorkerPlugin):
         """Drop the renderer (after a letter was interrupted in the middle of rendering)."""
         with self._lock:
             if self._dunning is not None:
-                self._dunning._renderer = None
+                self._dunning.renew_renderer()
 
 
 @dataclass(frozen=True)
@@ -272,10 +267,10 @@ class _LetterTimeoutError(LetterTimeoutError):
     """Raised inside a rendering thread when its letter has taken too long (the message
     names the limit of that thread's run)."""
 
-    def __init__(self, *args: object) -> None:
+    def __init__(self, message: str | None = None) -> None:
         limit = _LIMITS.get(threading.get_ident())
-        super().__init__(*(args or (f"took longer than the per-letter time limit of "
-                                    f"{limit or 0:g} s",)))
+        super().__init__(message or f"took longer than the per-letter time limit of "
+                                    f"{limit or 0:g} s")
 
 
 class _Deadline:
@@ -360,7 +355,7 @@ def render_chunk(job: ChunkJob, chunk: list[tuple[int, Task]],
             with plugin.rendering:
                 try:
                     with deadline:
-                        entry = _outcome(task, dunning, job.as_of, job.store)
+                        entry = letter_outcome(task, dunning, job.as_of, job.store)
                 except _LetterTimeoutError as exc:  # raised outside the render (writing)
                     entry = ManifestEntry(account_id=task.account_id, source=task.where,
                                           outcome="failed", brand=task.brand, reason=str(exc))

@@ -52,7 +52,7 @@ def run_checks(home: Path | None = None) -> list[Check]:
 
     checks = [_pango(), _harfbuzz()]
     try:
-        settings = Settings.at(home) if home else Settings.discover()
+        settings = Settings.find(home)
     except DunningError as exc:
         return [*checks, Check("project", False, str(exc), "run inside the project or set "
                                "DUNNING_HOME")]

@@ -18,14 +18,17 @@ from typing import Any
 LOGGER = logging.getLogger("dunning")
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler :func:`configure` installs (recognised so it is installed once)."""
+
+
 def configure(level: int = logging.INFO) -> None:
     """Log to stderr with a plain, greppable format (for schedulers' logs)."""
-    if any(getattr(h, "_dunning", False) for h in LOGGER.handlers):
+    if any(isinstance(h, _StderrHandler) for h in LOGGER.handlers):
         LOGGER.setLevel(level)
         return
-    handler = logging.StreamHandler()
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler._dunning = True  # type: ignore[attr-defined]
     LOGGER.addHandler(handler)
     LOGGER.setLevel(level)
 

@@ -15,8 +15,28 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
 
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 from .yamlconf import config_error, load_yaml_file, validate_model
+
+#: Letters a worker process renders before a fresh process replaces it (bounds its memory).
+RECYCLE_AFTER = 1000
+#: Seconds one letter may take before it fails (a normal letter takes well under a second;
+#: the slow font path about 12 s).
+LETTER_TIMEOUT = 120.0
+
+#: The as-of dates a letter may speak from: its own dates run a year and more past the as-of
+#: date (installment schedules, deadlines), and Python's calendar ends in 9999.
+AS_OF_RANGE = (date(2000, 1, 1), date(2999, 12, 31))
+
+
+def check_as_of(as_of: date) -> date:
+    """``as_of`` when letters can be dated from it, else InputError saying the range."""
+    first, last = AS_OF_RANGE
+    if not first <= as_of <= last:
+        raise InputError(f"as-of date {as_of.isoformat()} is outside the dates letters can "
+                         f"speak from ({first.isoformat()} to {last.isoformat()})")
+    return as_of
+
 
 #: Locales with a catalog, fonts and formats. A record asking for another locale is rejected.
 SUPPORTED_LOCALES: tuple[str, ...] = ("zh_CN", "zh_TW", "zh_HK", "en_US", "en_GB")
@@ -108,6 +128,20 @@ class Settings:
         return self.config_dir / "policy.yaml"
 
     @property
+    def output_dir(self) -> Path:
+        """``output/`` of the project: the per-date run folders and their shared ledger."""
+        return self.root / "output"
+
+    def run_folder(self, as_of: date) -> Path:
+        """The default folder of the run for ``as_of``: ``output/<YYYY-MM-DD>/``."""
+        return self.output_dir / as_of.isoformat()
+
+    def ledger_folder(self, out_dir: Path | None = None) -> Path:
+        """Where the default (SQLite) ledger is: in the output folder a run was given, else
+        in ``output/``, shared by the default per-date folders."""
+        return out_dir if out_dir is not None else self.output_dir
+
+    @property
     def assets_dir(self) -> Path:
         """The only folder WeasyPrint may read from while rendering."""
         return self.templates_dir / "assets"
@@ -150,6 +184,11 @@ class Settings:
             raise config_error(ConfigError, exc.message, path=str(overrides_file),
                                key=exc.key) from exc
         return settings
+
+    @classmethod
+    def find(cls, home: Path | str | None = None) -> Settings:
+        """The settings of the project folder ``home`` when given, else :meth:`discover`."""
+        return cls.at(home) if home else cls.discover()
 
     @classmethod
     def discover(cls, start: Path | str | None = None) -> Settings:

@@ -65,7 +65,7 @@ class Job(Protocol):
 
     def warm(self) -> None: ...
 
-    def __call__(self, row: Any) -> ManifestEntry: ...
+    def __call__(self, row: Any, /) -> ManifestEntry: ...
 
 
 def default_workers() -> int:
@@ -312,7 +312,7 @@ class WorkerPool:
             worker.head_since = time.monotonic()
             log.debug("worker %s ready", message[1])
         elif kind == "init_failed":
-            raise RenderError(f"a worker process could not start: {message[1]}")
+            raise RenderError(f"a worker process could not start: {message[1]}", kind="worker")
         elif kind == "fatal":
             raise OutputError(message[2])
 
@@ -338,7 +338,7 @@ class WorkerPool:
             if self._barren_deaths >= MAX_BARREN_DEATHS:
                 raise RenderError(
                     f"worker processes keep dying before rendering any letter (last: exit "
-                    f"code {code}); run with --workers 1 to see why"
+                    f"code {code}); run with --workers 1 to see why", kind="worker"
                 )
         if not worker.retiring:
             self._start()
