@@ -21,7 +21,7 @@ from .errors import ConfigError
 from .policy import STAGES
 from .rules import Finding
 from .settings import SUPPORTED_LOCALES, Settings
-from .wording import Language, Pattern, _compile, language_of, text_blocks
+from .wording import Language, Pattern, compile_pattern, language_of, text_blocks
 from .yamlconf import load_yaml_file, validate_model
 
 
@@ -151,7 +151,7 @@ _CAPITALS = re.compile(r"\b[A-Z]{3,}(?:[ ,!:-]+[A-Z]{2,})+\b|\b[A-Z]{6,}\b")
 
 
 def _matches(patterns: Mapping[Language, Sequence[str]], text: str) -> bool:
-    return any(_compile(p, lang).search(text) for lang, ps in patterns.items() for p in ps)
+    return any(compile_pattern(p, lang).search(text) for lang, ps in patterns.items() for p in ps)
 
 
 def applies(checklist: Checklist, *, stage: str, locale: str, brand: str, text: str) -> bool:

@@ -49,7 +49,7 @@ def language_of(locale: str) -> Language:
     return "en"
 
 
-def _compile(pattern: str, language: str) -> re.Pattern[str]:
+def compile_pattern(pattern: str, language: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE if language == "en" else 0)
 
 
@@ -120,7 +120,7 @@ class WordingRules(BaseModel):
     @cached_property
     def compiled(self) -> list[tuple[str, Language, str, re.Pattern[str]]]:
         """(category key, language, pattern text, compiled) for every pattern."""
-        return [(key, lang, pattern, _compile(pattern, lang))
+        return [(key, lang, pattern, compile_pattern(pattern, lang))
                 for key, category in self.categories.items()
                 for lang, patterns in category.patterns.items() for pattern in patterns]
 
@@ -169,10 +169,10 @@ def sentences(text: str) -> list[str]:
 
 def _negated(prefix: str, language: Language, rules: WordingRules) -> bool:
     negation = rules.negations.get(language)
-    if not negation or not _compile(negation, language).search(prefix):
+    if not negation or not compile_pattern(negation, language).search(prefix):
         return False
     condition = rules.conditions.get(language)
-    return not (condition and _compile(condition, language).search(prefix))
+    return not (condition and compile_pattern(condition, language).search(prefix))
 
 
 def scan(text: str, rules: WordingRules) -> list[Hit]:
@@ -188,7 +188,7 @@ def scan(text: str, rules: WordingRules) -> list[Hit]:
     """
     for language, phrases in rules.allowed.items():
         for phrase in phrases:
-            text = _compile(phrase, language).sub(" ", text)
+            text = compile_pattern(phrase, language).sub(" ", text)
     hits = []
     for sentence in sentences(text):
         seen = set()
