@@ -46,8 +46,11 @@ def test_corpus_recall_and_false_positives(capsys: pytest.CaptureFixture[str]) -
             caught = [s for s in sentences if scan(s, rules)]
             own = [s for s in sentences if any(h.category == category for h in scan(s, rules))]
             missed += [f"{language} {category}: {s}" for s in sentences if s not in caught]
+            wrongly = [s for s in parts["lawful"]
+                       if any(h.category == category for h in scan(s, rules))]
             rows.append(f"{language:8} {category:16} recall {len(caught):3}/{len(sentences):<3}"
-                        f" (by its own category {len(own)}/{len(sentences)})")
+                        f" (by its own category {len(own)}/{len(sentences)})"
+                        f"  false positives {len(wrongly)}/{len(parts['lawful'])}")
         false = [(s, scan(s, rules)) for s in parts["lawful"]]
         false = [(s, hits) for s, hits in false if hits]
         flagged += [f"{language}: {s} <- {[(h.category, h.matched) for h in hits]}"
