@@ -66,7 +66,8 @@ def yaml_findings(path: Path, settings: Settings) -> list[Finding]:
     """What keeps ``path`` from being read as YAML, in plain words, at its line."""
     rel = relative_to(settings.root)
     try:
-        yaml.load(path.read_text("utf-8"), Loader=SafeDataLoader)
+        text = path.read_text("utf-8")
+        yaml.load(text, Loader=SafeDataLoader)
     except (OSError, UnicodeDecodeError) as exc:
         return [Finding("error", "config", f"the file cannot be read: {exc}", file=rel(path))]
     except yaml.YAMLError as exc:
@@ -106,7 +107,8 @@ def brand_findings(settings: Settings) -> list[Finding]:
     found = yaml_findings(path, settings)
     if found:
         return found
-    data = yaml.load(path.read_text("utf-8"), Loader=SafeDataLoader)
+    text = path.read_text("utf-8")
+    data = yaml.load(text, Loader=SafeDataLoader)
     brands = data.get("brands") if isinstance(data, Mapping) else None
     if not isinstance(brands, Mapping):
         return []
