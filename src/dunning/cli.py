@@ -215,17 +215,29 @@ def _is_date(text: str) -> bool:
 @click.option("--as-of", type=AS_OF, help="Date the letter speaks from (default: today).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               required=True, help="Where to write the PDF.")
+@click.option("--ledger", "ledger", metavar="URL", envvar="DUNNING_LEDGER",
+              help="Ledger database the letter is recorded in (default: output/ledger.sqlite).")
+@click.option("--force", is_flag=True, help="Make the letter although one was sent within "
+              "the policy's minimum interval (needs --reason).")
+@click.option("--reason", metavar="TEXT", help="Why the minimum interval is overridden "
+              "(recorded with the letter).")
 @click.pass_context
 def render(ctx: click.Context, input_file: Path | None, account_id: str | None,
-           as_of: date | None, output: Path) -> None:
-    """Render one letter now, with the same templates and figures as the batch."""
+           as_of: date | None, output: Path, ledger: str | None, force: bool,
+           reason: str | None) -> None:
+    """Render one letter now, with the same templates and figures as the batch; it is
+    recorded in the ledger, and a letter sent within the minimum interval (by any channel)
+    suppresses it unless --force --reason."""
     from .api import render_one
 
     if input_file is None:
         raise click.UsageError("--input is required")
+    if force and not (reason and reason.strip()):
+        raise click.UsageError("--force needs --reason TEXT (it is recorded with the letter)")
     stdin = sys.stdin.buffer.read() if str(input_file) == "-" else None
     result = render_one(input_file, account_id=account_id, as_of=as_of, output=output,
-                        dunning=_dunning(ctx), stdin=stdin)
+                        dunning=_dunning(ctx), stdin=stdin, ledger=ledger, force=force,
+                        reason=reason)
     click.echo(json.dumps(result, ensure_ascii=False))
     ctx.exit(EXIT_OK if result["outcome"] == "rendered" else EXIT_ROWS)
 

@@ -15,7 +15,6 @@ import traceback
 import unicodedata
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -401,13 +400,6 @@ def addressee_compact(record: Record, window: Window) -> bool:
         texts.append(record.postal_code)
     return addressee_lines(texts, window.width - ADDRESSEE_PADDING_MM,
                            ADDRESSEE_PT) > ADDRESSEE_MAX_LINES
-
-
-@dataclass(frozen=True)
-class LetterContext:
-    """Everything a letter template may use; built by :func:`letter_context`."""
-
-    values: Mapping[str, Any]
 
 
 def letter_context(

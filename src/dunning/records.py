@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
-from babel.numbers import get_currency_precision, is_currency
+from babel.numbers import is_currency
 
 from .errors import FieldProblem, InputError, RecordError
 from .identity import ID_TYPES, IdNumberError, validate_id
+from .settings import DEFAULT_CURRENCIES
 from .yamlconf import RecordLoader, did_you_mean
 
-#: The public contract (shared/domain.md §3): fields may be added, none renamed.
+#: The public contract (docs/domain.md §3): fields may be added, none renamed.
 REQUIRED = (
     "account_id", "contract_no", "brand", "name", "id_number", "address", "loan_date",
     "loan_amount", "due_date", "overdue_principal", "overdue_interest", "penalty_rate_daily",
@@ -271,6 +272,8 @@ class RecordRules:
     brands: Mapping[str, Any]
     supported_locales: Iterable[str]
     brand_locale: Callable[[str], str] = field(default=lambda _b: "")
+    #: The currencies letters are made in, with their minor units (decimals).
+    currencies: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_CURRENCIES))
 
     def __post_init__(self) -> None:
         self.supported_locales = tuple(self.supported_locales)
@@ -286,7 +289,7 @@ def validate_row(
         if key not in FIELDS:
             problems.add(
                 str(key), f"unknown field{did_you_mean(str(key), FIELDS)}",
-                "one of the fields in the record format (shared/domain.md §3)",
+                "one of the fields in the record format (docs/domain.md §3)",
             )
     raw_id = data.get("account_id")
     account_id = _text(raw_id, "account_id", problems) if raw_id is not None else ""
@@ -302,11 +305,14 @@ def validate_row(
             problems.add(name, "is required but missing or empty")
 
     currency = _text(data.get("currency"), "currency", problems).upper() or "CNY"
-    if not (len(currency) == 3 and currency.isalpha() and is_currency(currency)):
-        problems.add("currency", f"{currency[:40]!r} is not an ISO 4217 currency", "e.g. CNY")
+    if currency not in rules.currencies:
+        known = len(currency) == 3 and currency.isalpha() and is_currency(currency)
+        what = "not a currency letters are made in" if known else "not an ISO 4217 currency"
+        problems.add("currency", f"{currency[:40]!r} is {what}",
+                     f"one of {', '.join(sorted(rules.currencies))} (settings.yaml: currencies)")
         currency, digits = "CNY", 2
     else:
-        digits = get_currency_precision(currency)
+        digits = rules.currencies[currency]
 
     brand = _text(data.get("brand"), "brand", problems)
     if brand and brand not in rules.brands:
@@ -426,16 +432,33 @@ class _CsvLines:
         self.handle = handle
         self.line = 0
         self.quotes = 0
+        #: The lines read since :meth:`take` (the record being read), when taking.
+        self.taken: list[str] = []
+        self._back: list[str] = []
 
     def __iter__(self) -> _CsvLines:
         return self
 
+    def take(self) -> None:
+        """Keep the lines read from now on in ``taken``."""
+        self.taken = []
+        self.quotes = 0
+
+    def push_back(self, text: str) -> None:
+        """Give ``text`` (the line just read) back: the next read returns it again."""
+        self._back.append(text)
+        self.line -= 1
+        self.quotes -= text.count('"')
+        if self.taken and self.taken[-1] is text:
+            self.taken.pop()
+
     def __next__(self) -> str:
-        text = self.handle.readline(MAX_CSV_LINE)
+        text = self._back.pop() if self._back else self.handle.readline(MAX_CSV_LINE)
         if not text:
             raise StopIteration
         self.line += 1
         self.quotes += text.count('"')
+        self.taken.append(text)
         if len(text) == MAX_CSV_LINE and not text.endswith(("\n", "\r")):
             while text and not text.endswith(("\n", "\r")):
                 text = self.handle.readline(MAX_CSV_LINE)
@@ -463,7 +486,7 @@ def _csv_problem(exc: Exception) -> FieldProblem:
     return FieldProblem(None, f"malformed CSV: {exc}", "RFC 4180 CSV")
 
 
-def _raw_csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem]]:
+def _raw_csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem | BrokenRow]]:
     """(start line, row dict or whole-row problem) for each data row of a CSV file."""
     with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         lines = _CsvLines(handle)
@@ -479,12 +502,19 @@ def _raw_csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProbl
         _check_header(header, path)
         while True:
             start = lines.line + 1
-            lines.quotes = 0
+            lines.take()
             try:
                 values = next(reader)
             except StopIteration:
                 return
-            except (csv.Error, _LineTooLongError) as exc:
+            except csv.Error as exc:
+                if "field larger than field limit" in str(exc):
+                    lines.skip_rest_of_record()
+                    yield start, _csv_problem(exc)
+                else:
+                    yield from _malformed(lines, start, header, exc)
+                continue
+            except _LineTooLongError as exc:
                 lines.skip_rest_of_record()
                 yield start, _csv_problem(exc)
                 continue
@@ -499,12 +529,71 @@ def _raw_csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProbl
             yield start, dict(zip(header, values, strict=True))
 
 
+@dataclass(frozen=True, slots=True)
+class BrokenRow:
+    """A row that is not a record, with the account id that could still be read from it."""
+
+    problem: FieldProblem
+    account_id: str | None = None
+
+
+#: Lines read ahead after a malformed record to find where the next record starts.
+MAX_MALFORMED_LINES = 1000
+_ID_LIKE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _leading_id(text: str, header: list[str]) -> tuple[str | None, int]:
+    """The account id a physical line starts a record with, if it looks like one, and how
+    many values the line holds read on its own."""
+    try:
+        values = next(csv.reader([text]), [])
+    except csv.Error:
+        return None, 0
+    column = header.index("account_id")
+    value = values[column].strip() if column < len(values) else ""
+    return (value if len(values) > 1 and _ID_LIKE.fullmatch(value) else None), len(values)
+
+
+def _malformed(lines: _CsvLines, start: int, header: list[str],
+               exc: csv.Error) -> Iterator[tuple[int, BrokenRow]]:
+    """A record that is not valid CSV (most often a quote that is never closed, which joins
+    the lines after it into one value): read on to the line where a record plausibly starts
+    again, and report the lines between as one problem, once for every account id that can
+    be read from them (at its own line), so that no account disappears silently."""
+    region = list(lines.taken)
+    while len(region) < MAX_MALFORMED_LINES:
+        try:
+            text = next(lines)
+        except StopIteration:
+            break
+        except _LineTooLongError:
+            region.append("")
+            continue
+        account_id, count = _leading_id(text, header)
+        if account_id and (count == len(header) or text.count('"') % 2):
+            lines.push_back(text)
+            break
+        region.append(text)
+    last = start + max(len(region), 1) - 1
+    where = f"line {start}" if last == start else f"lines {start}–{last}"
+    problem = FieldProblem(
+        None, f"malformed CSV in {where}: {exc}; a quote (\") that is not closed joins the "
+        "lines after it into one value", "RFC 4180 CSV: quotes in pairs, \"\" for a quote "
+        "inside a quoted value")
+    found = [(start + i, account_id) for i, text in enumerate(region)
+             if (account_id := _leading_id(text, header)[0])]
+    if not found:
+        yield start, BrokenRow(problem)
+    for line, account_id in found:
+        yield line, BrokenRow(problem, account_id)
+
+
 def _check_header(header: list[str], path: Path) -> None:
     for name in header:
         if name not in FIELDS:
             raise InputError(
                 f"unknown column {name!r}{did_you_mean(name, FIELDS)} "
-                "(columns must be fields of the record format, shared/domain.md §3)",
+                "(columns must be fields of the record format, docs/domain.md §3)",
                 path=str(path), line=1,
             )
     duplicates = {h for h in header if header.count(h) > 1}
@@ -552,7 +641,7 @@ def _yaml_text(path: Path) -> str:
     return text
 
 
-def _raw_yaml_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem]]:
+def _raw_yaml_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem | BrokenRow]]:
     text = _yaml_text(path)
     loader = RecordLoader(text)
     try:
@@ -580,7 +669,9 @@ def _raw_yaml_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProb
                 continue
             twice = repeated_key(str(k.value) for k, _ in item.value)
             if twice is not None:
-                yield line, twice
+                ids = [v.value for k, v in item.value if k.value == "account_id"
+                       and isinstance(v, yaml.ScalarNode) and _ID_LIKE.fullmatch(v.value)]
+                yield line, BrokenRow(twice, ids[0] if len(ids) == 1 else None)
                 continue
             try:
                 value = loader.construct_object(item, deep=True)
@@ -601,7 +692,7 @@ def _raw_yaml_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProb
         loader.dispose()
 
 
-def raw_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem]]:
+def raw_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem | BrokenRow]]:
     """Stream (line, raw row) from a CSV or YAML file, by its extension."""
     try:
         size = path.stat().st_size
@@ -609,7 +700,6 @@ def raw_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem]]:
         raise InputError(f"cannot read: {exc.strerror or exc}", path=str(path)) from exc
     if not path.is_file():
         raise InputError("not a file", path=str(path))
-    _refuse_utf16(path)
     suffix = path.suffix.lower()
     if size > MAX_FILE_BYTES:
         raise InputError(f"{size} bytes is larger than the {MAX_FILE_BYTES} accepted",
@@ -617,11 +707,10 @@ def raw_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem]]:
     if suffix in (".yaml", ".yml") and size > MAX_YAML_BYTES:
         raise InputError(f"{size} bytes is larger than the {MAX_YAML_BYTES} accepted for YAML "
                          "(YAML is read whole: export large runs as CSV)", path=str(path))
-    if suffix == ".csv":
-        return _raw_csv_rows(path)
-    if suffix in (".yaml", ".yml"):
-        return _raw_yaml_rows(path)
-    raise InputError(f"unknown input format {suffix!r}", path=str(path))
+    if suffix not in (".csv", ".yaml", ".yml"):
+        raise InputError(f"unknown input format {suffix!r}", path=str(path))
+    _refuse_utf16(path)
+    return _raw_csv_rows(path) if suffix == ".csv" else _raw_yaml_rows(path)
 
 
 def _refuse_utf16(path: Path) -> None:
@@ -662,6 +751,10 @@ def read_records(paths: Iterable[Path], rules: RecordRules) -> Iterator[Row]:
         for line, raw in raw_rows(path):
             if isinstance(raw, FieldProblem):
                 yield Rejection(RecordError([raw], source=source, line=line))
+                continue
+            if isinstance(raw, BrokenRow):
+                yield Rejection(RecordError([raw.problem], source=source, line=line,
+                                            account_id=raw.account_id))
                 continue
             try:
                 record = validate_row(raw, source=source, line=line, rules=rules)
