@@ -102,7 +102,7 @@ def catalog_problems(
     held = {message.id: message for message in _translations(catalog)}
     for msgid in sorted(set(used) - set(held)):
         where = ", ".join(sorted(used[msgid]))
-        problems.append(f"{path}: missing {msgid!r} (used in {where}; run make catalogs)")
+        problems.append(f"{path}: missing {msgid!r} (used in {where}; run `dunning catalogs`)")
     for msgid in sorted(set(held) - set(used)):
         problems.append(f"{path}: stale {msgid!r}: no template uses it any more")
     for msgid in catalog.obsolete:
@@ -145,8 +145,8 @@ def test_the_template_file_is_current(used: dict[str, set[str]]) -> None:
     with (LOCALES_DIR / "messages.pot").open("rb") as handle:
         pot = {message.id for message in read_po(handle) if message.id}
     missing, stale = sorted(set(used) - pot), sorted(pot - set(used))
-    assert not missing, f"locales/messages.pot lacks {missing}: run make catalogs"
-    assert not stale, f"locales/messages.pot has unused {stale}: run make catalogs"
+    assert not missing, f"locales/messages.pot lacks {missing}: run `dunning catalogs`"
+    assert not stale, f"locales/messages.pot has unused {stale}: run `dunning catalogs`"
 
 
 def test_every_catalog_on_disk_is_a_supported_locale() -> None:

@@ -14,10 +14,12 @@ import pytest
 from dunning.check import format_report, run_checks
 from dunning.cli import main
 from dunning.letter import Dunning
-from dunning.rules import Finding, WordingRules, load_wording, prohibited_in
+from dunning.preview.workspace import clear_caches
+from dunning.rules import Finding, load_wording, pdf_text_pages
 from dunning.settings import SUPPORTED_LOCALES, Settings
+from dunning.wording import scan
 
-from .helpers import ROOT, SAMPLE_FILES, raw_rows
+from .helpers import ROOT, SAMPLE_FILES, raw_rows, sample_record, squash
 
 
 def copy_project(target: Path) -> Path:
@@ -68,16 +70,6 @@ def test_real_templates_pass_in_pdf(dunning: Dunning) -> None:
     assert not report.findings, format_report(report)
 
 
-def test_wording_lists_cover_every_locale() -> None:
-    rules = load_wording(Settings.at(ROOT))
-    for locale in SUPPORTED_LOCALES:
-        assert rules.has_list(locale), locale
-    assert {"传票", "法院执行", "公安", "拘留", "坐牢", "通讯录", "逮捕"} <= set(
-        rules.prohibited_for("zh_CN"))
-    assert {"arrest", "jail", "police", "summons", "your employer", "your family"} <= set(
-        rules.prohibited_for("en_GB"))
-
-
 @pytest.mark.parametrize(("locale", "statement"), [
     ("zh_CN", "我司仅以合法方式催收，不会威胁、骚扰或侮辱您，"
               "也不会向与本债务无关的第三人透露本债务。"),
@@ -85,7 +77,47 @@ def test_wording_lists_cover_every_locale() -> None:
               "you, and we will not discuss this debt with third parties who have no part in it."),
 ])
 def test_lawful_collection_statement_is_not_prohibited(locale: str, statement: str) -> None:
-    assert prohibited_in(statement, locale, load_wording(Settings.at(ROOT))) == []
+    assert scan(statement, load_wording(Settings.at(ROOT))) == []
+
+
+def test_english_typed_into_a_template_is_caught_in_every_locale(home: Path) -> None:
+    """Observation 1: plain English in a template prints in the zh letters too; it is found
+    there as a legal threat and as untranslated text, at the template's line."""
+    partial = home / "templates" / "letter" / "partials" / "signature.html"
+    edit(partial, "</section>", "<p>we will have you arrested</p>\n</section>")
+    line = next(n for n, t in enumerate(partial.read_text("utf-8").splitlines(), 1)
+                if "arrested" in t)
+    dunning = Dunning.load(Settings.at(home))
+    plan = dunning.plan_as(sample_record(dunning, "MT-000004"), "formal", locale="zh_CN")
+    printed = squash("".join(pdf_text_pages(dunning.render(plan).pdf.data)))
+    assert "wewillhaveyouarrested" in printed
+    findings = check(home, locales=list(SUPPORTED_LOCALES))
+    where = {(f.kind, f.file, f.line) for f in findings}
+    assert where == {("wording", "letter/partials/signature.html", line),
+                     ("untranslated", "letter/partials/signature.html", line)}
+    wording = {f.locale for f in findings if f.kind == "wording"}
+    assert wording == set(SUPPORTED_LOCALES)
+    assert {f.locale for f in findings if f.kind == "untranslated"} == {
+        "zh_CN", "zh_TW", "zh_HK"}
+    threat = next(f for f in findings if f.kind == "wording")
+    assert "false authority or legal threats" in threat.message
+    assert threat.advice
+    assert "civil claim" in threat.advice
+
+
+def test_a_paraphrase_is_caught_not_only_listed_words(home: Path) -> None:
+    """Observation 2: contacting relatives, friends and the employer, and sending people to
+    the home, in words no list had, traced to the catalog entry."""
+    po = home / "locales" / "zh_CN" / "LC_MESSAGES" / "messages.po"
+    text = po.read_text("utf-8")
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if "我司仅以合法方式催收" in t)
+    threat = "我们将联系你的亲戚朋友和老板，并派人到你家里找你。"
+    edit(po, "我司仅以合法方式催收", threat + "我司仅以合法方式催收")
+    findings = [f for f in check(home) if f.kind == "wording"]
+    categories = {f.message.split("read as ")[1].split(",")[0] for f in findings}
+    assert categories == {"contacting third parties", "visits and violence"}
+    assert {(f.file, f.line) for f in findings} == {
+        ("locales/zh_CN/LC_MESSAGES/messages.po", line)}
 
 
 def test_prohibited_word(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -95,7 +127,7 @@ def test_prohibited_word(home: Path, capsys: pytest.CaptureFixture[str]) -> None
     line = next(n for n, t in enumerate(text.splitlines(), 1) if "我司仅以合法方式催收" in t)
     edit(po, "我司仅以合法方式催收", "如不还款我司将通知您的家人和公安机关。我司仅以合法方式催收")
     findings = [f for f in check(home) if f.kind == "wording"]
-    assert {f.message.split("'")[1] for f in findings} == {"家人", "公安"}
+    assert {f.subject for f in findings} == {"家人", "公安"}
     assert {(f.file, f.line) for f in findings} == {
         ("locales/zh_CN/LC_MESSAGES/messages.po", line)}
     assert all(f.locale == "zh_CN" and f.stage and f.brand and f.sample for f in findings)
@@ -105,9 +137,11 @@ def test_prohibited_word(home: Path, capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_allowed_phrase_is_not_a_finding(home: Path) -> None:
-    rules = WordingRules(prohibited={"zh_CN": ["公安"]}, allowed={"zh_CN": ["公安路"]})
-    assert prohibited_in("请寄往公安路 12 号", "zh_CN", rules) == []
-    assert prohibited_in("请联系公安", "zh_CN", rules) == ["公安"]
+    wording = home / "config" / "wording.yaml"
+    edit(wording, "allowed: {}", "allowed: {zh_Hans: [公安路]}")
+    rules = load_wording(Settings.at(home))
+    assert scan("请寄往公安路 12 号", rules) == []
+    assert [h.matched for h in scan("请联系公安", rules)] == ["公安"]
 
 
 def test_borrower_address_is_not_wording(home: Path, tmp_path: Path) -> None:
@@ -135,18 +169,18 @@ def test_removed_section(home: Path) -> None:
 def test_removed_credit_notice(home: Path) -> None:
     edit(home / "templates" / "letter" / "partials" / "consequences.html",
          'class="credit-notice"', 'class="notice"')
-    findings = [f for f in check(home) if f.kind == "section"]
+    findings = [f for f in check(home) if f.kind == "required"]
     assert findings
     assert {f.stage for f in findings} == {"formal", "final"}
     assert all("credit-reporting advance notice" in f.message for f in findings)
+    assert {f.file for f in findings} == {"letter/partials/consequences.html"}
 
 
 def test_undefined_variable(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     partial = home / "templates" / "letter" / "partials" / "signature.html"
     partial.write_text('<section class="signature" data-section="signature">\n'
                        "<p>{{ borrower.nickname }}</p>\n</section>\n", "utf-8")
-    findings = check(home)
-    assert kinds(findings) == {"undefined"}
+    findings = [f for f in check(home) if f.kind == "undefined"]
     assert {(f.file, f.line) for f in findings} == {("letter/partials/signature.html", 2)}
     assert "nickname" in findings[0].message
     assert main(["--home", str(home), "check", "--no-pdf"]) == 1
@@ -199,7 +233,13 @@ def test_missing_translation(home: Path) -> None:
     findings = [f for f in check(home, samples=[]) if f.kind == "translation"]
     assert [(f.file, f.line, f.locale) for f in findings] == [
         ("letter/partials/contacts.html", line, "zh_CN")]
-    assert "'E-mail address'" in findings[0].message
+    assert "“E-mail address” has no translation in zh_CN" in findings[0].message
+    # every locale that lost it, in one finding, and in an English check too
+    findings = [f for f in check(home, samples=[], locales=["en_GB", "zh_CN", "zh_HK"])
+                if f.kind == "translation"]
+    assert len(findings) == 1
+    assert "no translation in zh_CN, zh_HK" in findings[0].message
+    assert "dunning catalogs" in (findings[0].advice or "")
 
 
 def test_untranslated_entry(home: Path) -> None:
@@ -247,3 +287,85 @@ def test_bad_sample_record_is_reported(home: Path) -> None:
     records = [f for f in findings if f.kind == "record"]
     assert records
     assert all(f.file == "data/samples/bad/bad_records.yaml" and f.line for f in records)
+
+
+def test_one_letter_reports_all_its_problems(home: Path) -> None:
+    """Observation 8: an undefined variable no longer hides the wording findings of the same
+    letter, nor another undefined variable further down."""
+    partial = home / "templates" / "letter" / "partials" / "signature.html"
+    edit(partial, "</section>", "<p>{{ borrower.nickname }}</p>\n<p>我们会通知你的老板。</p>\n"
+         "<p>{{ brand.motto }}</p>\n</section>")
+    findings = check(home, stages=["formal"])
+    assert {(f.kind, f.file) for f in findings} >= {
+        ("undefined", "letter/partials/signature.html"),
+        ("wording", "letter/partials/signature.html")}
+    undefined = {f.message for f in findings if f.kind == "undefined"}
+    assert any("nickname" in m for m in undefined)
+    assert any("motto" in m for m in undefined)
+
+
+def test_errors_in_an_authors_words(home: Path) -> None:
+    """Observation 6: what Jinja and Babel say, in words a template author acts on."""
+    partial = home / "templates" / "letter" / "partials" / "signature.html"
+    edit(partial, "</section>", "<p>{{ brand.nickname }}</p>\n</section>")
+    found = [f for f in check(home, stages=["formal"]) if f.kind == "undefined"]
+    brand = Dunning.load(Settings.at(home)).brands.keys()
+    assert found
+    message = found[0].message
+    assert "'dict object'" not in message
+    assert message.startswith(f"brand '{found[0].brand}' has no field 'nickname'; brands have: ")
+    assert "hotline" in message
+    assert found[0].brand in brand
+    # a translation that names a placeholder its sentence does not have
+    po = home / "locales" / "zh_CN" / "LC_MESSAGES" / "messages.po"
+    edit(po, 'msgstr "%(days)s 天"', 'msgstr "%(日期)s 天"')
+    edit(partial, "<p>{{ brand.nickname }}</p>\n", "")
+    clear_caches()  # the catalog was read by the first check
+    found = [f for f in check(home, stages=["formal"]) if f.kind == "template"]
+    assert found
+    assert "KeyError" not in found[0].message
+    assert "%(日期)s" in found[0].message
+    assert "%(days)s" in found[0].message
+
+
+def test_a_missing_translation_is_said_plainly(home: Path) -> None:
+    """Observation 6: no "MissingTranslationError", no "make catalogs"."""
+    partial = home / "templates" / "letter" / "partials" / "contacts.html"
+    edit(partial, '_("Email")', '_("E-mail address")')
+    found = [f for f in check(home, stages=["formal"]) if f.kind == "template"]
+    assert found
+    assert all("MissingTranslationError" not in f.message for f in found)
+    assert all("make catalogs" not in f.message for f in found)
+    assert "dunning catalogs" in found[0].message
+    assert found[0].file == "letter/partials/contacts.html"
+
+
+def test_a_stylesheet_problem_is_reported_once_with_its_file(home: Path) -> None:
+    """Observation 5, in the check: the stylesheet and line, once, not WeasyPrint's report."""
+    dunning = Dunning.load(Settings.at(home))
+    brand = dunning.brands.keys()[0]
+    sheet = home / "templates" / "assets" / str(dunning.brands[brand].stylesheet)
+    lines = sheet.read_text("utf-8").splitlines()
+    lines.insert(1, ".letterhead { color: ; }")
+    sheet.write_text("\n".join(lines) + "\n", "utf-8")
+    report = run_checks(dunning, locales=["zh_CN"], brands=[brand], stages=["formal"],
+                        samples=[home / "data/samples/accounts.yaml"])
+    found = [f for f in report.findings if f.kind == "stylesheet"]
+    assert {(f.file, f.line) for f in found} == {
+        (f"templates/assets/{dunning.brands[brand].stylesheet}", 2)}
+    assert not any(f.kind == "weasyprint" for f in report.findings)
+    assert "has no value" in found[0].message
+
+
+def test_the_report_shows_the_lines_around_each_finding(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Observation 3, in the check: the excerpt under a finding, long lines wrapped."""
+    partial = home / "templates" / "letter" / "partials" / "signature.html"
+    long = "<p>我们会通知你的老板。" + "这是一段很长的文字，" * 30 + "</p>"
+    edit(partial, "</section>", long + "\n<p>after</p>\n</section>")
+    assert main(["--home", str(home), "check", "--no-pdf"]) == 1
+    out = capsys.readouterr().out
+    assert "    >" in out
+    assert "| <p>after</p>" in out
+    shown = [t for t in out.splitlines() if t.startswith("    ")]
+    assert max(len(t) for t in shown if "|" in t) <= 110

@@ -7,6 +7,7 @@ follow, as an author would see it.
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import subprocess
@@ -126,6 +127,60 @@ def test_reload_picks_up_catalog_changes(home: Path) -> None:
     after = workspace.render(Selection(stage="formal", sample="MT-000004", locale="zh_CN"))
     assert "逾期情况（已改）" in squash("".join(after.page_text))
     assert "逾期情况（已改）" not in squash("".join(before.page_text))
+
+
+def test_an_english_preview_says_which_locales_lost_a_translation(home: Path) -> None:
+    """Observation 7: rewording an English sentence breaks every Chinese letter; the en_GB
+    preview says so, naming the locales and the template line, and the zh_CN one too."""
+    partial = home / "templates" / "letter" / "partials" / "contacts.html"
+    text = partial.read_text("utf-8")
+    partial.write_text(text.replace('_("Email")', '_("E-mail address")'), "utf-8")
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if '_("Email")' in t)
+    workspace = Workspace(Settings.at(home))
+    result = workspace.render(Selection(stage="formal", sample="MT-000004", locale="en_GB"))
+    assert result.problem is None, result.problem
+    lost = [f for f in result.findings if f.kind == "translation"]
+    assert [(f.file, f.line) for f in lost] == [("letter/partials/contacts.html", line)]
+    assert "no translation in zh_CN, zh_TW, zh_HK" in lost[0].message
+    chinese = workspace.render(Selection(stage="formal", sample="MT-000004", locale="zh_CN"))
+    assert chinese.problem is not None
+    assert (chinese.problem.file, chinese.problem.line) == ("letter/partials/contacts.html", line)
+    assert "MissingTranslationError" not in chinese.problem.message
+    assert "dunning catalogs" in chinese.problem.message
+
+
+def test_a_yaml_mistake_is_explained_in_plain_words(home: Path) -> None:
+    """Observation 6: not "expected <block end>, but found '<block mapping start>'"."""
+    brands = home / "config" / "brands.yaml"
+    text = brands.read_text("utf-8")
+    brands.write_text(text.replace("    hotline: 400-820-1234", "     hotline: 400-820-1234", 1),
+                      "utf-8")
+    line = next(n for n, t in enumerate(brands.read_text("utf-8").splitlines(), 1)
+                if t == "     hotline: 400-820-1234")
+    problem = Workspace(Settings.at(home)).render(Selection()).problem
+    assert problem is not None
+    assert (problem.file, problem.line) == ("config/brands.yaml", line)
+    assert "block" not in problem.message
+    assert "indented differently" in problem.message
+    assert problem.advice
+    assert "spaces" in problem.advice
+    assert (line, "     hotline: 400-820-1234") in problem.excerpt
+
+
+def test_every_missing_field_of_a_new_brand_at_once(home: Path) -> None:
+    """Observation 8: a new brand's missing fields are listed together, in plain words."""
+    brands = home / "config" / "brands.yaml"
+    text = brands.read_text("utf-8")
+    brands.write_text(text.replace("brands:\n", "brands:\n  newco:\n    legal_name: New Co\n"
+                                   "    hotlne: 400-000-0000\n", 1), "utf-8")
+    options = Workspace(Settings.at(home)).options()
+    messages = [p["message"] for p in options["problems"]]
+    for field_name in ("short_name", "hotline", "email", "website", "logo"):
+        assert f"brand 'newco' has no '{field_name}', which every brand needs" in messages
+    assert "brand 'newco': 'hotlne' is not a brand field; did you mean 'hotline'?" in messages
+    assert not any("Field required" in m for m in messages)
+    assert all(p["file"] == "config/brands.yaml" and p["line"] for p in options["problems"])
+    assert options["problem"]["message"] in messages
 
 
 # --------------------------------------------------------------------------- browser
@@ -302,3 +357,100 @@ def test_only_local_hosts_are_answered(server: PreviewServer) -> None:
         urllib.request.urlopen(request, timeout=30)
     info.value.close()
     assert info.value.code == 400
+
+
+def test_excerpt_shows_every_line_around_and_wraps_long_ones(
+        page: Any, server: PreviewServer) -> None:
+    """Observation 3: the line after the error line is shown, and a long line is wrapped,
+    not cut off."""
+    partial = server.home / "templates" / "letter" / "partials" / "contacts.html"
+    long_line = "<p>" + "很长的一行文字，" * 40 + "</p>"
+    start = generation(page)
+    partial.write_text(f"<section>\n<p>before</p>\n<p>{{{{ brand.hotline }}</p>\n"
+                       f"<p>the line after</p>\n{long_line}\n</section>\n", "utf-8")
+    wait_ready(page, after=start)
+    page.wait_for_selector("#problem:not([hidden])", timeout=WAIT_MS)
+    lines = page.locator("#problem-excerpt .line")
+    texts = lines.all_inner_texts()
+    assert any("the line after" in t for t in texts), texts
+    boxes = [lines.nth(i).bounding_box() for i in range(lines.count())]
+    for above, below in itertools.pairwise(boxes):
+        assert above is not None
+        assert below is not None
+        assert below["y"] >= above["y"] + above["height"] - 1  # nothing overlaps, none hidden
+    excerpt = page.locator("#problem-excerpt")
+    assert excerpt.evaluate("(e) => e.scrollWidth <= e.clientWidth + 1")  # wrapped, not cut
+    assert squash(long_line) in squash(" ".join(texts))
+
+
+def test_the_selection_survives_a_config_error_and_its_fix(
+        page: Any, server: PreviewServer) -> None:
+    """Observation 4: fixing a YAML error brings back the brand and sample the author chose."""
+    brands = [o for o in page.locator("#brand option").evaluate_all(
+        "(os) => os.map((o) => o.value)") if o != page.locator("#brand").input_value()]
+    page.select_option("#brand", brands[-1])
+    wait_shown(page, brands[-1])
+    samples = page.locator("#sample option").evaluate_all("(os) => os.map((o) => o.value)")
+    page.select_option("#sample", samples[2])
+    page.wait_for_function("(s) => document.body.dataset.state === 'ready' && "
+                           "document.querySelector('#meta').textContent.startsWith(s)",
+                           arg=samples[2], timeout=WAIT_MS)
+    chosen = {"brand": brands[-1], "sample": samples[2]}
+    config = server.home / "config" / "brands.yaml"
+    good = config.read_text("utf-8")
+    start = generation(page)
+    config.write_text(good.replace("brands:\n", "brands:\n bad: [\n", 1), "utf-8")
+    wait_ready(page, after=start)
+    page.wait_for_selector("#problem:not([hidden])", timeout=WAIT_MS)
+    broken = generation(page)
+    config.write_text(good, "utf-8")
+    wait_ready(page, after=broken)
+    page.wait_for_selector("#problem[hidden]", state="attached", timeout=WAIT_MS)
+    assert page.locator("#brand").input_value() == chosen["brand"]
+    assert page.locator("#sample").input_value() == chosen["sample"]
+    assert f"brand={chosen['brand']}" in page.url
+
+
+def test_a_stylesheet_problem_names_the_file_and_line_once(
+        page: Any, server: PreviewServer) -> None:
+    """Observation 5: a declaration without a value and an unclosed brace, each reported once
+    with the stylesheet and its line."""
+    brand = page.locator("#brand").input_value()
+    sheet = server.home / "templates" / "assets" / "brands" / brand / "brand.css"
+    lines = sheet.read_text("utf-8").splitlines()
+    lines.insert(2, ".letterhead { color: ; }")
+    lines.append(".signature { margin-top: 4mm;")
+    start = generation(page)
+    sheet.write_text("\n".join(lines) + "\n", "utf-8")
+    wait_ready(page, after=start)
+    page.wait_for_selector("#problem:not([hidden])", timeout=WAIT_MS)
+    where = page.locator("#problem-where").inner_text()
+    assert where == f"templates/assets/brands/{brand}/brand.css, line 3"
+    message = page.locator("#problem-message").inner_text()
+    assert "color" in message
+    assert message.count("color") == 1  # once, not repeated
+    assert "|" not in message
+    findings = page.locator("#findings").inner_text()
+    assert f"templates/assets/brands/{brand}/brand.css, line {len(lines)}" in findings
+    assert "never closed" in findings
+
+
+def test_a_missing_record_file_says_so_and_no_request_fails(
+        browser: Any, server: PreviewServer) -> None:
+    """Observation 10: a record file that does not exist is named as such; the page asks for
+    nothing the server does not have (a favicon)."""
+    context = browser.new_context()
+    page = context.new_page()
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
+    page.goto(server.url + "?stage=formal&source=data/nope.csv")
+    wait_ready(page)
+    page.wait_for_selector("#problem:not([hidden])", timeout=WAIT_MS)
+    message = page.locator("#problem-message").inner_text()
+    assert "no sample record ''" not in message
+    assert "data/nope.csv" in message
+    assert "does not exist" in message
+    page.wait_for_timeout(500)
+    assert failed == []
+    assert page.evaluate("fetch('/favicon.ico').then((r) => r.status)") == 200
+    context.close()

@@ -8,8 +8,10 @@ letters for every entry template × stage × locale × brand and every sample re
 - missing translations: message ids the templates use that a locale's catalogs (with their
   fallbacks) lack, leave empty or mark fuzzy, and translations whose placeholders differ;
 - prohibited wording (``docs/domain.md`` §6), per locale, from ``config/wording.yaml``;
-- sections of the letter (§2) that a stage requires and the letter lacks, the rights section
-  and the credit-reporting advance notice of formal and final letters, and the page footer;
+- sections of the letter (§2) that a stage requires and the letter lacks, and the page footer;
+- required content per jurisdiction and stage (``config/checklists.yaml``): the
+  credit-reporting advance notice of formal and final letters, the mainland card rules, the
+  Hong Kong notice before an agency, UK prominence;
 - contact hours outside the allowed window (08:00–21:00 unless a brand says otherwise);
 - characters that no configured font covers, and anything else WeasyPrint refuses.
 
@@ -40,11 +42,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import DunningError
+from .checklists import Checklists, checklist_findings, load_checklists
+from .compose import letter_context, render_html
+from .errors import DunningError, RenderError, TemplateError
+from .explain import excerpt
 from .letter import Dunning
 from .plan import Plan
 from .policy import STAGES, Stage
@@ -53,16 +58,20 @@ from .rules import (
     Finding,
     WordingRules,
     brand_findings,
+    brand_names,
     error_finding,
     footer_findings,
     letter_findings,
     load_wording,
+    missing_translations,
     pdf_text_pages,
+    record_texts,
     relative_to,
     template_messages,
     translation_findings,
 )
 from .settings import SUPPORTED_LOCALES, Settings
+from .stylecheck import letter_stylesheets, stylesheet_findings
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,15 +110,34 @@ def entry_templates(templates_dir: Path) -> list[str]:
 # --------------------------------------------------------------------------- cases
 
 
+def checked_html(dunning: Dunning, plan: Plan, problems: list[TemplateError]) -> str:
+    """The letter's HTML as :meth:`Dunning.html` makes it, with the problems that would stop
+    a batch letter (undefined names, untranslated sentences) appended to ``problems``
+    instead (:func:`dunning.compose.render_html`)."""
+    if plan.stage is None or plan.options is None:
+        raise ValueError("a suppressed record has no letter")
+    record = plan.record
+    context = letter_context(
+        record=record, brand=dunning.brands[record.brand], policy=dunning.policy_for(record),
+        stage=plan.stage, locale=plan.locale, items=plan.items, options=plan.options,
+        as_of=plan.as_of)
+    settings = dunning.settings
+    return render_html(context, templates_dir=settings.templates_dir,
+                       locales_dir=settings.locales_dir, template=settings.letter_template,
+                       problems=problems)
+
+
 @dataclass
 class Checker:
     """Renders letters and collects their findings; one per check run (or preview)."""
 
     dunning: Dunning
     rules: WordingRules
+    checklists: Checklists | None = None
     letters: int = 0
     pdfs: int = 0
     skipped: int = 0
+    _sheets: dict[str, list[Finding]] = field(default_factory=dict)
 
     def for_template(self, template: str) -> Dunning:
         if template == self.dunning.settings.letter_template:
@@ -127,21 +155,32 @@ class Checker:
         return self.dunning.plan_as(record, case.stage, locale=case.locale)
 
     def check(self, case: Case) -> list[Finding]:
-        """Render one case and return its findings (stamped with the case)."""
+        """Render one case and return all its findings (stamped with the case): undefined
+        names and untranslated sentences do not stop the letter here, so that its wording
+        and the rest are checked too."""
         dunning = self.for_template(case.template)
         settings = dunning.settings
+        problems: list[TemplateError] = []
         try:
             plan = self.plan(case)
             if plan.items.total <= 0:
                 self.skipped += 1  # nothing owed at this stage's dates: never a letter
                 return []
             self.letters += 1
-            markup = dunning.html(plan)
+            markup = checked_html(dunning, plan, problems)
         except (DunningError, ValueError, ArithmeticError) as exc:
-            return case.stamp([error_finding(exc, settings)])
-        found = letter_findings(markup, stage=case.stage, locale=case.locale, brand=case.brand,
+            return case.stamp([*(error_finding(p, settings) for p in problems),
+                               error_finding(exc, settings)])
+        found = [error_finding(p, settings) for p in problems]
+        found += letter_findings(markup, stage=case.stage, locale=case.locale, brand=case.brand,
                                 record=plan.record, rules=self.rules, settings=settings,
-                                template=case.template, brand_hours=self.hours(case.brand))
+                                template=case.template, brand_hours=self.hours(case.brand),
+                                own=brand_names(dunning, case.brand))
+        found += checklist_findings(markup, stage=case.stage, locale=case.locale,
+                                    brand=case.brand, checklists=self.required(),
+                                    template=case.template,
+                                    own=[*brand_names(dunning, case.brand),
+                                         *record_texts(plan.record)])
         try:
             if case.pdf:
                 self.pdfs += 1
@@ -150,9 +189,27 @@ class Checker:
                                          case.template)
             else:
                 dunning.renderer.check_glyphs(markup, case.locale)
+        except RenderError as exc:
+            sheets = self.stylesheets(case.brand)
+            # WeasyPrint's report names no file: the stylesheet findings say it better
+            found += [f for f in sheets if f.severity == "error"] or [
+                error_finding(exc, settings)]
         except DunningError as exc:
             found.append(error_finding(exc, settings))
         return case.stamp(found)
+
+    def required(self) -> Checklists:
+        if self.checklists is None:
+            self.checklists = load_checklists(self.dunning.settings)
+        return self.checklists
+
+    def stylesheets(self, brand: str) -> list[Finding]:
+        """The problems of the stylesheets a brand's letters link (letter.css, its own)."""
+        if brand not in self._sheets:
+            self._sheets[brand] = stylesheet_findings(letter_stylesheets(
+                self.dunning.settings, self.dunning.brands[brand].stylesheet),
+                self.dunning.settings)
+        return self._sheets[brand]
 
 
 #: How many representative samples go through the stage × locale × brand cross product.
@@ -211,6 +268,7 @@ class CheckReport:
     letters: int
     pdfs: int
     summary: str
+    settings: Settings | None = None
 
     @property
     def errors(self) -> list[Finding]:
@@ -266,11 +324,14 @@ def run_checks(
         findings.append(Finding("error", "record", "no sample records to render",
                                 file=", ".join(str(f) for f in files) or None))
     messages = template_messages(settings.templates_dir)
+    findings += missing_translations(settings, messages, locales)
     for locale in locales:
         findings += translation_findings(settings, locale, messages)
     findings += [f for f in brand_findings(dunning, rules) if f.brand in brands]
+    checker = Checker(dunning, rules, load_checklists(settings))
+    sheets = [f for brand in brands for f in checker.stylesheets(brand)]
+    findings += [f for f in dict.fromkeys(sheets) if f.severity == "warning"]
     typical = representative(records, dunning)[:TYPICAL]
-    checker = Checker(dunning, rules)
     for case in plan_cases(templates=templates, stages=stages, locales=locales, brands=brands,
                            records=records, typical=typical, dunning=dunning, pdf=pdf):
         findings += checker.check(case)
@@ -281,7 +342,7 @@ def run_checks(
         f"{checker.letters} letters, {checker.pdfs} rendered to PDF"
         + (f" ({checker.skipped} skipped: nothing owed)" if checker.skipped else ""))
     return CheckReport(findings=findings, letters=checker.letters, pdfs=checker.pdfs,
-                       summary=summary)
+                       summary=summary, settings=settings)
 
 
 # --------------------------------------------------------------------------- report
@@ -302,6 +363,9 @@ def format_report(report: CheckReport) -> str:
     lines = []
     for finding, count in group(report.findings):
         lines.append(str(finding))
+        if report.settings is not None:
+            lines += [f"    {'>' if n == finding.line else ' '} {n:4} | {text}" for n, text in
+                      excerpt(report.settings, finding.file, finding.line, around=1, width=90)]
         letter = finding.letter()
         if letter:
             more = f" (and {count - 1} more letter{'s' if count > 2 else ''})" if count > 1 \

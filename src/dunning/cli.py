@@ -401,6 +401,19 @@ def verify(ctx: click.Context, files: tuple[Path, ...], codes: tuple[str, ...],
     ctx.exit(EXIT_OK if ok else EXIT_ROWS)
 
 
+@cli.command()
+@click.pass_context
+def catalogs(ctx: click.Context) -> None:
+    """Update the message catalogs from the templates and compile them; say what is left to
+    translate (no make needed). Exit 1 while a Chinese catalog lacks a translation."""
+    from .catalogs import format_catalog_report, update_catalogs
+
+    settings = _settings(ctx)
+    report = update_catalogs(settings)
+    click.echo(format_catalog_report(report, settings.root))
+    ctx.exit(EXIT_OK if report.complete else EXIT_ROWS)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; maps every error to an exit code in this one place."""
     try:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import sys
 import traceback
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -23,13 +25,15 @@ import jinja2
 from jinja2.exceptions import SecurityError
 from jinja2.loaders import split_template_path
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import missing
 from markupsafe import Markup
 from pydantic import BaseModel
 
 from .config import PAGE_MARGIN_LEFT_MM, PAGE_MARGIN_TOP_MM, Brand, Window, localized
 from .errors import ConfigError, TemplateError, TemplateKind
 from .identity import mask_id, mask_phone
-from .locale import filters_for, parse_locale, translations
+from .locale import MissingTranslationError, parse_locale, translations
+from .locale import filters_for as locale_filters
 from .money import Itemization, Options
 from .plan import letter_reference
 from .policy import BrandPolicy, Stage
@@ -147,22 +151,179 @@ class _ConfinedLoader(jinja2.FileSystemLoader):
         return super().get_source(environment, template)
 
 
+#: While :func:`render_html` runs for a check (``problems`` given): where the problems that
+#: would stop a batch letter are collected instead, and the letter's context (to name the
+#: fields a template may use in an "undefined" message).
+_PROBLEMS: ContextVar[list[TemplateError] | None] = ContextVar("_PROBLEMS", default=None)
+_CONTEXT: ContextVar[Mapping[str, Any] | None] = ContextVar("_CONTEXT", default=None)
+
+
+def _field_names(value: Any) -> list[str]:
+    if isinstance(value, Mapping):
+        return sorted(str(k) for k in value)
+    if isinstance(value, BaseModel):
+        return sorted(type(value).model_fields)
+    if dataclasses.is_dataclass(value):
+        return [f.name for f in dataclasses.fields(value)]
+    return []
+
+
+def _owner(obj: Any, context: Mapping[str, Any]) -> str | None:
+    """The name a template uses for ``obj``: a variable of the letter, or a field of one."""
+    for key, value in context.items():
+        if value is obj:
+            return str(key)
+    for key, value in context.items():
+        if isinstance(value, Mapping):
+            for sub, item in value.items():
+                if item is obj:
+                    return f"{key}.{sub}"
+    return None
+
+
+def undefined_message(obj: Any, name: Any, context: Mapping[str, Any]) -> str | None:
+    """What an author needs to hear when a template uses a name the letter does not have.
+
+    >>> undefined_message(missing, "nickname", {"borrower": {}, "brand": {}})
+    "there is no variable 'nickname' in a letter; a letter's variables are: borrower, brand"
+    >>> borrower = {"name": "…", "masked_id": "…"}
+    >>> undefined_message(borrower, "nickname", {"borrower": borrower})
+    "borrower has no field 'nickname'; borrower has: masked_id, name"
+    """
+    if obj is missing:
+        return (f"there is no variable {name!r} in a letter; a letter's variables are: "
+                f"{', '.join(sorted(k for k in context if k != 'title'))}")
+    fields = _field_names(obj)
+    if not fields:
+        return None
+    owner = _owner(obj, context)
+    if owner == "brand" and getattr(obj, "key", None):
+        return (f"brand {obj.key!r} has no field {name!r}; brands have: "
+                f"{', '.join(fields)} (config/brands.yaml)")
+    if owner:
+        return f"{owner} has no field {name!r}; {owner} has: {', '.join(fields)}"
+    return f"{name!r} is not a field of this value; it has: {', '.join(fields)}"
+
+
+def _where_in_template() -> tuple[str | None, int | None]:
+    """The template and line being rendered, from the innermost template frame."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        template = frame.f_globals.get("__jinja_template__")
+        if template is not None:
+            return template.name, template.get_corresponding_lineno(frame.f_lineno)
+        frame = frame.f_back  # type: ignore[assignment]
+    return None, None
+
+
+class _Undefined(jinja2.StrictUndefined):
+    """Undefined names are errors (StrictUndefined), with a message in an author's words; in a
+    check (``render_html(problems=...)``) each use is recorded instead and prints as nothing,
+    so that the rest of the letter is still checked."""
+
+    __slots__ = ()
+
+    def _message(self) -> str:
+        if self._undefined_hint is None:
+            plain = undefined_message(self._undefined_obj, self._undefined_name,
+                                      _CONTEXT.get() or {})
+            if plain:
+                return plain
+        return self._undefined_message
+
+    def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> Any:
+        problems = _PROBLEMS.get()
+        if problems is None or self._undefined_exception is not jinja2.UndefinedError:
+            raise self._undefined_exception(self._message())
+        template, line = _where_in_template()
+        problems.append(TemplateError(self._message(), template=template, line=line,
+                                      kind="undefined"))
+        return None
+
+    def __str__(self) -> str:  # type: ignore[override]
+        self._fail_with_undefined_error()
+        return ""
+
+    def __iter__(self) -> Any:
+        self._fail_with_undefined_error()
+        return iter(())
+
+    def __bool__(self) -> bool:  # type: ignore[override]
+        self._fail_with_undefined_error()
+        return False
+
+    def __len__(self) -> int:  # type: ignore[override]
+        self._fail_with_undefined_error()
+        return 0
+
+    def __getattr__(self, name: str) -> Any:
+        if name[:2] == "__" and name[-2:] == "__":
+            raise AttributeError(name)
+        self._fail_with_undefined_error()
+        return self
+
+
+class PlaceholderError(ValueError):
+    """A translation names a placeholder its sentence does not have (or a bad ``%``)."""
+
+
+def _gettext(locale: str, translations_: Any) -> Callable[..., Any]:
+    """The templates' ``_()``: the catalog's text with its placeholders filled, as Jinja's
+    new-style gettext does, with problems in an author's words. In a check, a sentence no
+    catalog translates is recorded and printed in English so that the letter is still checked."""
+
+    @jinja2.pass_context
+    def gettext(context: Any, message: str, **variables: Any) -> Any:
+        try:
+            text = translations_.gettext(message)
+        except MissingTranslationError as exc:
+            problems = _PROBLEMS.get()
+            if problems is None:
+                raise
+            template, line = _where_in_template()
+            problems.append(TemplateError(str(exc), template=template, line=line))
+            text = message
+        text = Markup(text) if context.eval_ctx.autoescape else text
+        try:
+            return text % variables
+        except KeyError as exc:
+            has = ", ".join(f"%({v})s" for v in sorted(variables)) or "none"
+            raise PlaceholderError(
+                f"the {locale} translation of “{message[:60]}” uses the placeholder "
+                f"%({exc.args[0]})s, which this sentence does not have (its placeholders: "
+                f"{has}); correct the translation (msgstr) in the {locale} catalog"
+            ) from None
+        except (ValueError, TypeError) as exc:
+            raise PlaceholderError(
+                f"the {locale} translation of “{message[:60]}” has a stray % sign ({exc}); "
+                "write a literal percent sign as %% in the translation (msgstr)") from None
+
+    return gettext
+
+
+def filters_for(locale: str) -> dict[str, Callable[..., Any]]:
+    """Every filter a template may use, bound to ``locale`` (the letter's, never the
+    operator's): the formatting of :mod:`dunning.locale` and the HTML/CSS helpers here. The
+    one place filters are defined (docs/authoring.md lists them with examples)."""
+    return {**locale_filters(locale), "css_string": css_string,
+            "css_page_counter": css_page_counter, "nobr": nobr}
+
+
 @lru_cache(maxsize=16)
 def environment(templates_dir: Path, locales_dir: Path, locale: str) -> jinja2.Environment:
     """The sandboxed environment for one letter locale, with its catalog and filters."""
     env = _Sandbox(
         loader=_ConfinedLoader(str(templates_dir)),
         autoescape=True,
-        undefined=jinja2.StrictUndefined,
+        undefined=_Undefined,
         extensions=["jinja2.ext.i18n"],
         auto_reload=False,
         trim_blocks=False,
     )
-    env.install_gettext_translations(translations(locales_dir, locale), newstyle=True)  # type: ignore[attr-defined]
+    catalog = translations(locales_dir, locale)
+    env.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]
+    env.globals["gettext"] = _gettext(locale, catalog)
     env.filters.update(filters_for(locale))
-    env.filters["css_string"] = css_string
-    env.filters["css_page_counter"] = css_page_counter
-    env.filters["nobr"] = nobr
     return env
 
 
@@ -325,11 +486,18 @@ def letter_context(
 
 
 def render_html(
-    context: dict[str, Any], *, templates_dir: Path, locales_dir: Path, template: str
+    context: dict[str, Any], *, templates_dir: Path, locales_dir: Path, template: str,
+    problems: list[TemplateError] | None = None,
 ) -> str:
     """Render the letter template with ``context``; template problems raise TemplateError
-    naming the template file and line."""
+    naming the template file and line, in an author's words.
+
+    With ``problems`` (a check, never a batch letter), undefined names and untranslated
+    sentences are appended to it instead of stopping the letter, so that one letter shows
+    all its problems and its wording is still checked."""
     env = environment(templates_dir, locales_dir, context["letter"]["locale"])
+    collecting = _PROBLEMS.set(problems)
+    showing = _CONTEXT.set(context)
     try:
         title = env.get_template("letter/titles.html").render(stage=context["letter"]["stage"])
         return env.get_template(template).render({**context, "title": title.strip()})
@@ -339,11 +507,21 @@ def render_html(
         kind: TemplateKind = ("undefined" if isinstance(exc, jinja2.UndefinedError) else
                               "syntax" if isinstance(exc, jinja2.TemplateSyntaxError) else
                               "template")
+        if kind == "syntax":
+            message = (f"the template does not follow Jinja's syntax here: {message} (every "
+                       "{{ needs its }}, every {% if %} / {% for %} its {% endif %} / "
+                       "{% endfor %})")
         raise TemplateError(message, template=name, line=line, kind=kind) from exc
+    except (MissingTranslationError, PlaceholderError) as exc:
+        name, line = _template_location(exc, templates_dir)
+        raise TemplateError(_redact(str(exc), context), template=name, line=line) from exc
     except (TypeError, ValueError, AttributeError, KeyError, ArithmeticError) as exc:
         name, line = _template_location(exc, templates_dir)
         message = _redact(f"{type(exc).__name__}: {exc}", context)
         raise TemplateError(message, template=name, line=line) from exc
+    finally:
+        _PROBLEMS.reset(collecting)
+        _CONTEXT.reset(showing)
 
 
 def _redact(message: str, context: Mapping[str, Any]) -> str:

@@ -1,7 +1,8 @@
 """Locale-aware formatting for letters: money, dates, rates, amount in words; gettext catalogs.
 
 Every function takes a ``locale`` and normalizes it first, as Babel's functions do. Templates
-reach these through :func:`filters_for`, one dict of filters bound to the letter's locale.
+reach these through :func:`dunning.compose.filters_for`, the one dict of filters bound to
+the letter's locale.
 Dates, numbers, percentages and currency signs are CLDR's, through Babel; the amount in words
 follows the conventions in docs/locales.md. :func:`translations` gives a letter locale's
 catalog chained to its fallbacks (``settings.LOCALE_FALLBACKS``); a message found in none of
@@ -176,7 +177,9 @@ class _NoText(NullTranslations):
     def _refuse(self, message: str) -> str:
         raise MissingTranslationError(
             f"no {self.locale} text for {message[:60]!r} in the catalogs of "
-            f"{', '.join(self.chain)}: translate it (make catalogs) rather than mix languages"
+            f"{', '.join(self.chain)}: this sentence has no translation yet. Run `dunning "
+            f"catalogs` to add it to every catalog, then write its translation (msgstr) in "
+            f"locales/{self.locale}/LC_MESSAGES/{CATALOG_DOMAIN}.po"
         )
 
     def gettext(self, message: str) -> str:
@@ -232,7 +235,8 @@ def translations(locales_dir: Path, locale: str) -> Translations:
 
 
 def filters_for(locale: str) -> dict[str, Callable[..., Any]]:
-    """The template filters, bound to ``locale`` (the letter's, never the operator's)."""
+    """The formatting filters, bound to ``locale`` (the letter's, never the operator's); the
+    templates get them with the others from :func:`dunning.compose.filters_for`."""
     loc = parse_locale(locale)
     return {
         "money": lambda amount, currency: format_money(amount, currency, loc),

@@ -3,9 +3,9 @@
 Takes one letter (its HTML, the text of its PDF pages, its record and coordinates), the
 project's catalogs and config; gives :class:`Finding` objects with the file and line to fix:
 
-- the sections of ``docs/domain.md`` §2 (``data-section`` attributes), the credit-reporting
-  advance notice of formal and final letters (``class="credit-notice"``) and the footer;
-- the prohibited wording of §6, per locale, from ``config/wording.yaml``;
+- the sections of ``docs/domain.md`` §2 (``data-section`` attributes) and the footer;
+- the prohibited content of §6 by category, in any language, and untranslated text, with
+  :mod:`dunning.wording` and ``config/wording.yaml``;
 - contact hours outside the allowed window (08:00–21:00 unless a brand says otherwise);
 - message ids the templates use that a locale's catalogs do not translate;
 - the error that stopped a letter (template file and line, config file and key).
@@ -16,7 +16,6 @@ letter on screen.
 
 from __future__ import annotations
 
-import html
 import re
 import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,16 +28,27 @@ import jinja2
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_file
 from babel.messages.pofile import read_po
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .errors import ConfigError, DunningError, RenderError, TemplateError
 from .letter import Dunning
 from .locale import catalog_files, parse_locale, translations
-from .pdf import visible_text
 from .plan import Plan
 from .records import Record
-from .settings import Settings, fallback_chain
-from .yamlconf import load_yaml_file, validate_model, yaml_line
+from .settings import SUPPORTED_LOCALES, Settings, fallback_chain
+from .wording import (
+    HoursWindow,
+    Source,
+    WordingRules,
+    load_wording,
+    locate,
+    scan,
+    strays,
+    text_blocks,
+    wording_file,
+)
+from .yamlconf import yaml_line
+
+__all__ = ["Finding", "HoursWindow", "WordingRules", "load_wording", "wording_file"]
 
 Severity = Literal["error", "warning"]
 
@@ -48,13 +58,6 @@ SECTIONS: tuple[str, ...] = (
     "letterhead", "addressee", "title", "identity", "status", "itemization",
     "consequences", "options", "contacts", "rights", "signature",
 )
-#: Elements (by class) that a stage's letter must carry, beyond the sections.
-STAGE_MARKERS: dict[str, tuple[str, ...]] = {
-    "reminder": (),
-    "formal": ("credit-notice",),
-    "final": ("credit-notice",),
-}
-MARKER_NAMES = {"credit-notice": "the credit-reporting advance notice"}
 
 
 # --------------------------------------------------------------------------- findings
@@ -62,8 +65,11 @@ MARKER_NAMES = {"credit-notice": "the credit-reporting advance notice"}
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One problem: what (``kind``, ``message``), where (``file``, ``line``) and in which
-    letter (``template``, ``stage``, ``locale``, ``brand``, ``sample``) it showed."""
+    """One problem: what (``kind``, ``message``, in plain words), what to do (``advice``),
+    where (``file``, ``line``: the template line, catalog entry or config key the author edits)
+    and in which letter (``template``, ``stage``, ``locale``, ``brand``, ``sample``) it showed.
+    ``subject`` is what the problem is about (the words matched), when the message quotes a
+    letter's text that differs from letter to letter."""
 
     severity: Severity
     kind: str
@@ -75,6 +81,8 @@ class Finding:
     locale: str | None = None
     brand: str | None = None
     sample: str | None = None
+    advice: str | None = None
+    subject: str | None = None
 
     @property
     def where(self) -> str:
@@ -84,7 +92,7 @@ class Finding:
 
     def key(self) -> tuple[Any, ...]:
         """What makes two findings the same problem (in different letters)."""
-        return (self.severity, self.kind, self.message, self.file, self.line)
+        return (self.severity, self.kind, self.subject or self.message, self.file, self.line)
 
     def letter(self) -> str:
         parts = [f"{name} {value}" for name, value in (
@@ -97,100 +105,11 @@ class Finding:
 
     def __str__(self) -> str:
         where = f"{self.where}: " if self.where else ""
-        return f"{where}{self.severity} [{self.kind}] {self.message}"
+        advice = f"\n    what to do: {self.advice}" if self.advice else ""
+        return f"{where}{self.severity} [{self.kind}] {self.message}{advice}"
 
 
-# --------------------------------------------------------------------------- wording rules
-
-
-class HoursWindow(BaseModel):
-    """Earliest opening and latest closing time (HH:MM, local) a hotline may show."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    earliest: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    latest: str = Field(default="21:00", pattern=r"^([01]\d|2[0-4]):[0-5]\d$")
-
-
-class ContactHours(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    default: HoursWindow = HoursWindow()
-    brands: dict[str, HoursWindow] = {}
-
-
-class WordingRules(BaseModel):
-    """``config/wording.yaml``: prohibited terms and allowed phrases per locale or language,
-    and the contact-hours window (default and per brand)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    prohibited: dict[str, list[str]]
-    allowed: dict[str, list[str]] = {}
-    contact_hours: ContactHours = ContactHours()
-
-    @field_validator("prohibited", "allowed")
-    @classmethod
-    def _no_empty_terms(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        for key, terms in value.items():
-            if any(not str(t).strip() for t in terms):
-                raise ValueError(f"{key}: empty term")
-        return value
-
-    def _for(self, table: Mapping[str, list[str]], locale: str) -> list[str]:
-        language = locale.split("_")[0]
-        keys = [locale] + ([language] if language != locale else [])
-        return [term for key in keys for term in table.get(key, [])]
-
-    def has_list(self, locale: str) -> bool:
-        language = locale.split("_")[0]
-        return locale in self.prohibited or language in self.prohibited
-
-    def prohibited_for(self, locale: str) -> list[str]:
-        """The terms for ``locale``: its own list plus its language's (``en`` for en_GB)."""
-        return self._for(self.prohibited, locale)
-
-    def allowed_for(self, locale: str) -> list[str]:
-        return self._for(self.allowed, locale)
-
-    def hours_for(self, brand: str) -> HoursWindow:
-        return self.contact_hours.brands.get(brand, self.contact_hours.default)
-
-
-def wording_file(settings: Settings) -> Path:
-    return settings.config_dir / "wording.yaml"
-
-
-def load_wording(settings: Settings) -> WordingRules:
-    """Read and validate ``config/wording.yaml`` (ConfigError naming file and key)."""
-    path = wording_file(settings)
-    if not path.is_file():
-        raise ConfigError("missing: the wording rules (prohibited terms, contact hours) "
-                          "are required", path=str(path))
-    return validate_model(WordingRules, load_yaml_file(path), path=str(path))
-
-
-def _term_pattern(term: str) -> re.Pattern[str]:
-    """Latin terms match whole words ignoring case; other scripts anywhere."""
-    escaped = re.escape(term)
-    if term.isascii():
-        return re.compile(rf"(?<![A-Za-z0-9]){escaped}(?![A-Za-z0-9])", re.IGNORECASE)
-    return re.compile(escaped)
-
-
-def prohibited_in(text: str, locale: str, rules: WordingRules) -> list[str]:
-    """The prohibited terms for ``locale`` that occur in ``text`` (allowed phrases removed).
-
-    >>> rules = WordingRules(prohibited={"zh_CN": ["公安"], "en": ["police"]},
-    ...                      allowed={"en": ["police station road"]})
-    >>> prohibited_in("我司将联系公安机关", "zh_CN", rules)
-    ['公安']
-    >>> prohibited_in("Policemen? POLICE!", "en_GB", rules)
-    ['police']
-    >>> prohibited_in("12 Police Station Road", "en_US", rules)
-    []
-    """
-    for phrase in rules.allowed_for(locale):
-        text = _term_pattern(phrase).sub(" ", text)
-    return [term for term in dict.fromkeys(rules.prohibited_for(locale))
-            if _term_pattern(term).search(text)]
+# --------------------------------------------------------------------------- hours
 
 
 def _minutes(hhmm: str) -> int:
@@ -209,9 +128,6 @@ def hours_outside(open_: str, close: str, window: HoursWindow) -> bool:
     return (_minutes(open_) < _minutes(window.earliest)
             or _minutes(close) > _minutes(window.latest)
             or _minutes(close) <= _minutes(open_))
-
-
-# --------------------------------------------------------------------------- YAML lines
 
 
 # --------------------------------------------------------------------------- templates
@@ -246,12 +162,6 @@ def template_messages(templates_dir: Path) -> list[Msgid]:
 # --------------------------------------------------------------------------- translations
 
 
-def catalog_chain(locale: str) -> tuple[str, ...]:
-    """The catalogs a locale's messages may come from: its own, then its fallbacks
-    (``settings.LOCALE_FALLBACKS``, as :func:`dunning.locale.translations` chains them)."""
-    return fallback_chain(locale)
-
-
 def _read_catalog(po: Path, locale: str) -> Catalog | None:
     if not po.is_file():
         return None
@@ -259,54 +169,87 @@ def _read_catalog(po: Path, locale: str) -> Catalog | None:
         return read_po(handle, locale=locale)
 
 
-def translation_findings(settings: Settings, locale: str,
-                         messages: Sequence[Msgid] | None = None) -> list[Finding]:
-    """Messages the templates use that ``locale`` does not translate, and translations whose
-    placeholders do not match. English letters fall back to the templates' English source
-    text by design, so only their placeholder problems count."""
-    messages = template_messages(settings.templates_dir) if messages is None else messages
-    chain = catalog_chain(locale)
-    catalogs: list[tuple[Path, Catalog]] = []
-    for key in chain:
+def _catalogs(settings: Settings, locale: str) -> list[tuple[Path, Catalog]]:
+    """The catalogs of ``locale``'s fallback chain that exist, in order."""
+    found = []
+    for key in fallback_chain(locale):
         po = catalog_files(settings.locales_dir, key)[0]
         catalog = _read_catalog(po, key)
         if catalog is not None:
-            catalogs.append((po, catalog))
+            found.append((po, catalog))
+    return found
+
+
+def translation_findings(settings: Settings, locale: str,
+                         messages: Sequence[Msgid] | None = None) -> list[Finding]:
+    """Problems of ``locale``'s catalogs themselves: a missing catalog, translations whose
+    placeholders do not match. (Sentences without a translation:
+    :func:`missing_translations`, for every locale at once.)"""
+    catalogs = _catalogs(settings, locale)
     rel = relative_to(settings.root)
     own_po = catalog_files(settings.locales_dir, locale)[0]
     english = parse_locale(locale).language == "en"
     findings: list[Finding] = []
-    if not catalogs or catalogs[0][0] != own_po:
-        if not english:
-            findings.append(Finding("error", "translation", f"no message catalog for {locale}",
-                                    file=rel(own_po), locale=locale))
-            return findings
+    if (not catalogs or catalogs[0][0] != own_po) and not english:
+        return [Finding("error", "translation", f"there is no message catalog for {locale}",
+                        file=rel(own_po), locale=locale,
+                        advice="Create it from locales/messages.pot (docs/locales.md, "
+                        "\"A new locale\"), then run `dunning catalogs`.")]
     for po, catalog in catalogs:
         for message, errors in catalog.check():
             for error in errors:
                 findings.append(Finding(
-                    "error", "translation", f"{message.id!r}: {error}", file=rel(po),
-                    line=message.lineno, locale=locale))
-    if english:
-        return findings
+                    "error", "translation",
+                    f"the translation of “{message.id}” does not match its sentence: {error}",
+                    file=rel(po), line=message.lineno, locale=locale,
+                    advice="Use exactly the placeholders of the English sentence, "
+                    "e.g. %(date)s, in the translation (msgstr)."))
+    return findings
+
+
+def missing_translations(settings: Settings, messages: Sequence[Msgid] | None = None,
+                         locales: Sequence[str] = SUPPORTED_LOCALES) -> list[Finding]:
+    """Sentences of the templates that some of ``locales`` do not translate (missing, empty or
+    fuzzy in every catalog of the locale's chain): one finding per sentence, at the template
+    line that uses it, naming every locale that lost it and where. English letters print the
+    English source text, so only Chinese locales can lose a translation; but every preview
+    and check shows it, an English one too: changing an English sentence breaks the others."""
+    messages = template_messages(settings.templates_dir) if messages is None else messages
+    rel = relative_to(settings.root)
+    chains = {locale: _catalogs(settings, locale) for locale in locales
+              if parse_locale(locale).language != "en"}
+    findings: list[Finding] = []
     seen: set[str] = set()
     for msg in messages:
         if msg.text in seen:
             continue
         seen.add(msg.text)
-        if any(_translated(catalog, msg.text) for _, catalog in catalogs):
+        lost: dict[str, str] = {}
+        for locale, catalogs in chains.items():
+            if not catalogs or any(_translated(catalog, msg.text) for _, catalog in catalogs):
+                continue
+            po, catalog = catalogs[0]
+            entry = catalog.get(msg.text)
+            if entry is None:
+                lost[locale] = f"not in {rel(po)}"
+            elif entry.fuzzy:
+                lost[locale] = f"marked fuzzy in {rel(po)}:{entry.lineno}"
+            else:
+                lost[locale] = f"left empty in {rel(po)}:{entry.lineno}"
+        if not lost:
             continue
-        po, catalog = catalogs[0]
-        entry = catalog.get(msg.text)
-        if entry is None:
-            why = f"missing from {rel(po)}"
-        elif entry.fuzzy:
-            why = f"marked fuzzy in {rel(po)}:{entry.lineno}"
-        else:
-            why = f"left empty in {rel(po)}:{entry.lineno}"
+        names = ", ".join(lost)
         findings.append(Finding(
-            "error", "translation", f"{msg.text!r} has no {locale} translation ({why})",
-            file=msg.file, line=msg.line, locale=locale))
+            "error", "translation",
+            f"the sentence “{msg.text}” has no translation in {names} "
+            f"({'; '.join(f'{k}: {v}' for k, v in lost.items())}): letters in "
+            f"{names} cannot be made until it has one",
+            file=msg.file, line=msg.line, locale=next(iter(lost)) if len(lost) == 1 else None,
+            subject=msg.text,
+            advice="Run `dunning catalogs`: it adds the sentence to every catalog and says what "
+            "is left to translate. Then write its translation (the empty msgstr) in the "
+            "catalogs named. If you reworded an existing sentence, its old translation is kept "
+            "at the end of each catalog as an obsolete (#~) entry to reuse."))
     return findings
 
 
@@ -415,12 +358,13 @@ _TIME = re.compile(r"(?<!\d)([01]?\d|2[0-4])[:：]([0-5]\d)(?!\d)")
 
 def letter_findings(markup: str, *, stage: str, locale: str, brand: str, record: Record,
                     rules: WordingRules, settings: Settings, template: str,
-                    brand_hours: tuple[str, str] | None = None) -> list[Finding]:
+                    brand_hours: tuple[str, str] | None = None,
+                    own: Sequence[str] = ()) -> list[Finding]:
     """The findings in one letter's HTML: sections, prohibited wording, contact hours
     (hours equal to the brand's configured ``brand_hours`` are left to
     :func:`brand_findings`)."""
     findings: list[Finding] = []
-    outline = Outline(markup, classes=[m for ms in STAGE_MARKERS.values() for m in ms])
+    outline = Outline(markup)
     partials = settings.templates_dir / "letter" / "partials"
     for name in SECTIONS:
         text = outline.section(name)
@@ -432,15 +376,8 @@ def letter_findings(markup: str, *, stage: str, locale: str, brand: str, record:
             findings.append(Finding(
                 "error", "section", f"section {name!r} (docs/domain.md §2) {hint}".strip(),
                 file=template, template=template))
-    for marker in STAGE_MARKERS.get(stage, ()):
-        if not outline.marked(marker):
-            findings.append(Finding(
-                "error", "section",
-                f"a {stage} letter must carry {MARKER_NAMES.get(marker, marker)} "
-                f'(an element with class="{marker}" in the consequences section)',
-                file="letter/partials/consequences.html", template=template))
     findings += wording_findings(markup, locale=locale, record=record, rules=rules,
-                                 settings=settings)
+                                 settings=settings, own=own)
     window = rules.hours_for(brand)
     contacts = outline.section("contacts") or ""
     times = [f"{h}:{m}" for h, m in _TIME.findall(contacts)]
@@ -454,51 +391,89 @@ def letter_findings(markup: str, *, stage: str, locale: str, brand: str, record:
     return findings
 
 
-def _record_texts(record: Record) -> list[str]:
+def brand_names(dunning: Dunning, brand: str) -> list[str]:
+    """A brand's own texts in every language (names, addresses, channels): names, not
+    wording, wherever they print."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str) and len(value) >= 3 and not value.isdigit():
+            found.append(value)
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+
+    if brand in dunning.brands:
+        walk(dunning.brands[brand].model_dump(mode="json"))
+    return found
+
+
+def record_texts(record: Record) -> list[str]:
     """The borrower's own text on the letter: not the author's wording."""
     return [t for t in (record.name, *record.address, record.contract_no, record.account_id)
             if t]
 
 
+_WHAT_TO_EDIT = {
+    "catalog": "change this translation (the msgstr of the entry)",
+    "template": "change this line of the template",
+    "config": "change this value of the brand",
+}
+
+
+def _edit_hint(source: Source | None) -> str:
+    if source is None:
+        return ("It is not in a template, catalog or brand text: it comes from the sample "
+                "record or a computed value.")
+    return f"Where: {source.file}, line {source.line}: {_WHAT_TO_EDIT[source.what]}."
+
+
 def wording_findings(markup: str, *, locale: str, record: Record | None, rules: WordingRules,
-                     settings: Settings) -> list[Finding]:
-    """Prohibited terms in the letter's visible text, each traced to the template, catalog
-    or brands file line it comes from where that can be found."""
-    if not rules.has_list(locale):
-        return [Finding("error", "wording",
-                        f"no prohibited-wording list for {locale} (add one under prohibited: "
-                        f"in config/wording.yaml)", file="config/wording.yaml")]
-    text = visible_text(markup)
-    for own in sorted(_record_texts(record) if record else [], key=len, reverse=True):
-        text = text.replace(own, " ")
+                     settings: Settings, own: Sequence[str] = ()) -> list[Finding]:
+    """Prohibited content (by category, in any language) and untranslated text in the letter
+    as it prints, each traced to the catalog entry, template line or brand value it comes
+    from. The borrower's own texts (and ``own``: brand names and the like) are left out."""
+    mine = sorted({*(record_texts(record) if record else []), *own}, key=len, reverse=True)
+    blocks = []
+    for block in text_blocks(markup):
+        for value in mine:
+            if len(value) > 1:
+                block = block.replace(value, "…")
+        blocks.append(block)
     findings = []
-    for term in prohibited_in(text, locale, rules):
-        file, line = locate_term(term, settings, locale)
+    for hit in scan("\n".join(blocks), rules):
+        category = rules.categories[hit.category]
+        source = locate(hit.matched, settings, locale)
         findings.append(Finding(
             "error", "wording",
-            f"prohibited wording {term!r} ({locale}; docs/domain.md §6, config/wording.yaml)",
-            file=file, line=line))
+            f"The letter says “{hit.sentence}”. The words “{hit.matched}” read as "
+            f"{category.name}, which no letter may contain (docs/domain.md §6).",
+            file=source.file if source else None, line=source.line if source else None,
+            advice=f"{category.advice} {_edit_hint(source)}", subject=hit.matched))
+    language = parse_locale(locale)
+    for stray in strays(blocks, locale, own=mine):
+        source = locate(stray.text, settings, locale)
+        if stray.what == "latin":
+            message = (f"English text in a {locale} letter: “{stray.text}”. A Chinese letter "
+                       "prints only Chinese, apart from names, brands, web and e-mail "
+                       "addresses and codes.")
+            fix = ("Put the sentence inside {{ _(\"...\") }} so that it is translated, then "
+                   "run `dunning catalogs` and translate it in every catalog."
+                   if source and source.what == "template" else "Translate it.")
+        else:
+            script = "Traditional" if language.script != "Hant" else "Simplified"
+            message = (f"{script} Chinese characters ({stray.text}) in a {locale} letter: "
+                       f"“{stray.block}”.")
+            fix = f"Write it in {'Traditional' if script == 'Simplified' else 'Simplified'} " \
+                  "Chinese."
+        findings.append(Finding(
+            "error", "untranslated", message, file=source.file if source else None,
+            line=source.line if source else None, advice=f"{fix} {_edit_hint(source)}",
+            subject=stray.text))
     return findings
-
-
-def locate_term(term: str, settings: Settings, locale: str) -> tuple[str | None, int | None]:
-    """The first line of a catalog, template or config file of the project that holds
-    ``term`` (for the report), or (None, None)."""
-    pattern = _term_pattern(term)
-    rel = relative_to(settings.root)
-    files = [catalog_files(settings.locales_dir, key)[0] for key in catalog_chain(locale)]
-    files += [*sorted(settings.templates_dir.rglob("*.html")), settings.brands_file]
-    for path in files:
-        try:
-            lines = path.read_text("utf-8").splitlines()
-        except (OSError, UnicodeDecodeError):
-            continue
-        for number, text in enumerate(lines, 1):
-            if path.suffix == ".po" and not text.startswith(("msgstr", '"')):
-                continue
-            if pattern.search(html.unescape(text)):
-                return rel(path), number
-    return None, None
 
 
 def error_finding(exc: BaseException, settings: Settings) -> Finding:
@@ -530,7 +505,7 @@ def footer_findings(pages: Sequence[str], plan: Plan, settings: Settings,
                     template: str) -> list[Finding]:
     """Every page carries "page X of Y" and the letter reference (§2.12)."""
     squash = "".join
-    reference = f"{plan.record.contract_no}-{plan.as_of:%Y%m%d}"
+    reference = plan.reference
     try:
         page_of = translations(settings.locales_dir, plan.locale).gettext(
             "Page {page} of {pages}")

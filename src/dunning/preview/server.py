@@ -4,7 +4,7 @@ and server-sent events that tell the page to refresh when a watched file changes
 ::
 
     GET /                          the page (static/index.html)
-    GET /static/...                its script and stylesheet
+    GET /static/...                its script, stylesheet and icon (also /favicon.ico)
     GET /api/options?source=       templates, stages, brands, locales, sample records
     GET /api/letter?template=&stage=&brand=&locale=&sample=&source=
                                    render (or reuse) the letter; JSON with page URLs,
@@ -42,7 +42,8 @@ from .workspace import Selection, Workspace
 log = logging.getLogger(__name__)
 
 STATIC = files("dunning.preview") / "static"
-STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
+STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html",
+                ".svg": "image/svg+xml"}
 KEEPALIVE = 15.0  # seconds between comments on an idle event stream
 
 
@@ -167,6 +168,9 @@ def create_app(settings: Settings, *, debounce_ms: int = 150) -> Starlette:
     async def static(request: Request) -> Response:
         return _static(request.path_params["name"])
 
+    async def favicon(request: Request) -> Response:
+        return _static("favicon.svg")
+
     async def options(request: Request) -> Response:
         source = request.query_params.get("source", "")
         data = await run_in_threadpool(workspace.options, source)
@@ -227,6 +231,7 @@ def create_app(settings: Settings, *, debounce_ms: int = 150) -> Starlette:
     routes = [
         Route("/", index),
         Route("/static/{name}", static),
+        Route("/favicon.ico", favicon),
         Route("/api/options", options),
         Route("/api/letter", letter),
         Route("/letter/{rid}/page-{n:int}.png", page),

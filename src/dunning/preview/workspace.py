@@ -25,7 +25,9 @@ from typing import Any
 
 from .. import compose, locale
 from ..check import Case, Checker, entry_templates, group, read_samples, sample_files
-from ..errors import DunningError
+from ..checklists import checklist_findings
+from ..errors import ConfigError, DunningError
+from ..explain import config_findings, excerpt
 from ..letter import Dunning
 from ..pdf import PdfRenderer
 from ..policy import STAGES, Stage
@@ -34,15 +36,19 @@ from ..rules import (
     Finding,
     WordingRules,
     brand_findings,
+    brand_names,
     error_finding,
     footer_findings,
     letter_findings,
     load_wording,
+    missing_translations,
     pdf_text_pages,
+    record_texts,
     relative_to,
     translation_findings,
 )
 from ..settings import SUPPORTED_LOCALES, Settings
+from ..stylecheck import letter_stylesheets, stylesheet_findings
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +123,7 @@ class Problem:
     file: str | None = None
     line: int | None = None
     excerpt: list[tuple[int, str]] = field(default_factory=list)
+    advice: str | None = None
 
 
 @dataclass
@@ -133,6 +140,8 @@ class Result:
     problem: Problem | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    excerpts: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    others: list[Finding] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -142,9 +151,11 @@ class Result:
             "pages": [{"url": f"/letter/{self.id}/page-{n}.png", "text": text}
                       for n, text in enumerate(self.page_text, 1)],
             "pdf": f"/letter/{self.id}/draft.pdf" if self.pdf else None,
-            "findings": [{**f.to_dict(), "where": f.where, "count": count}
+            "findings": [{**f.to_dict(), "where": f.where, "count": count,
+                          "excerpt": self.excerpts.get(f.where, [])}
                          for f, count in group(self.findings)],
             "problem": asdict(self.problem) if self.problem else None,
+            "problems": [f.to_dict() for f in self.others],
             "meta": self.meta,
             "seconds": round(self.seconds, 2),
         }
@@ -224,7 +235,8 @@ class Workspace:
             records, rejected = self.samples(source)
         except DunningError as exc:
             return {**base, "brands": [], "samples": [], "rejected": [],
-                    "problem": asdict(self.problem(exc))}
+                    "problem": asdict(self.problem(exc)),
+                    "problems": [f.to_dict() for f in self.problems(exc)]}
         brands = [{"key": key, "default_locale": brand.default_locale
                    or self.settings.default_locale}
                   for key, brand in dunning.brands.by_key.items()]
@@ -262,7 +274,8 @@ class Workspace:
             except DunningError as exc:
                 return self._store(Result(id=self._id(selection, generation),
                                           generation=generation, selection=selection,
-                                          problem=self.problem(exc)))
+                                          problem=self.problem(exc),
+                                          others=self.problems(exc)))
             rid = self._id(selection, generation)
             if rid in self._results:
                 return self._results[rid]
@@ -282,6 +295,12 @@ class Workspace:
         dunning = self.dunning()
         records, _ = self.samples(sel.source)
         record = next((r for r in records if r.account_id == sel.sample), None)
+        if sel.source and not self.resolve_source(sel.source).is_file():
+            result.problem = Problem(
+                "input", f"the record file {sel.source} does not exist (looked for "
+                f"{self.resolve_source(sel.source)}): check its name, or empty the Record file "
+                "field to use data/samples/")
+            return
         if record is None:
             result.problem = Problem("input", f"no sample record {sel.sample!r} in "
                                      f"{sel.source or 'data/samples/'}")
@@ -319,12 +338,26 @@ class Workspace:
         findings = letter_findings(
             markup, stage=stage, locale=sel.locale, brand=sel.brand, record=plan.record,
             rules=rules, settings=self.settings, template=sel.template,
-            brand_hours=checker.hours(sel.brand))
+            brand_hours=checker.hours(sel.brand), own=brand_names(dunning, sel.brand))
+        findings += checklist_findings(markup, stage=stage, locale=sel.locale, brand=sel.brand,
+                                       checklists=checker.required(), template=sel.template,
+                                       own=[*brand_names(dunning, sel.brand),
+                                            *record_texts(plan.record)])
+        sheets = stylesheet_findings(
+            letter_stylesheets(self.settings, dunning.brands[sel.brand].stylesheet),
+            self.settings)
+        findings += sheets
+        broken = [f for f in sheets if f.severity == "error"]
+        if broken:
+            result.findings = case.stamp(findings)
+            result.problem = self.finding_problem(broken[0])
+            return
         pdf = dunning.renderer.render(watermarked(markup), sel.locale)
         result.pdf = pdf.data
         result.page_text = pdf_text_pages(pdf.data)
         result.pages = rasterize(pdf.data)
         findings += footer_findings(result.page_text, plan, self.settings, sel.template)
+        findings += missing_translations(self.settings)
         findings += translation_findings(self.settings, sel.locale)
         findings += [f for f in brand_findings(dunning, rules) if f.brand == sel.brand]
         result.findings = case.stamp(findings)
@@ -338,6 +371,10 @@ class Workspace:
             return self._results.get(rid)
 
     def _store(self, result: Result) -> Result:
+        for finding in result.findings:
+            if finding.line and finding.where not in result.excerpts:
+                result.excerpts[finding.where] = excerpt(self.settings, finding.file,
+                                                         finding.line, around=2)
         self._results[result.id] = result
         while len(self._results) > 12:
             self._results.popitem(last=False)
@@ -358,30 +395,21 @@ class Workspace:
     # ------------------------------------------------------------------ errors
 
     def problem(self, exc: BaseException) -> Problem:
-        """An error as the author needs it: file, line, message and the lines around."""
-        finding = error_finding(exc, self.settings)
-        file, line = finding.file, finding.line
-        return Problem(kind=finding.kind, message=finding.message, file=file, line=line,
-                       excerpt=self.excerpt(file, line))
+        """An error as the author needs it: file, line, message and the lines around; for a
+        config error, in plain words (the others of its file are in :meth:`problems`)."""
+        if isinstance(exc, ConfigError):
+            return self.finding_problem(config_findings(exc, self.settings)[0])
+        return self.finding_problem(error_finding(exc, self.settings))
 
-    def excerpt(self, file: str | None, line: int | None, around: int = 3) -> list[
-            tuple[int, str]]:
-        if not file or not line:
-            return []
-        for base in (self.settings.templates_dir, self.settings.root):
-            path = base / file
-            if path.is_file():
-                break
-        else:
-            path = Path(file)
-            if not path.is_file():
-                return []
-        try:
-            lines = path.read_text("utf-8").splitlines()
-        except (OSError, UnicodeDecodeError):
-            return []
-        first = max(1, line - around)
-        return [(n, lines[n - 1]) for n in range(first, min(len(lines), line + around) + 1)]
+    def problems(self, exc: BaseException) -> list[Finding]:
+        """Every problem of the file behind a config error (all missing fields of all
+        brands, …), to list under the one shown."""
+        return config_findings(exc, self.settings) if isinstance(exc, ConfigError) else []
+
+    def finding_problem(self, finding: Finding) -> Problem:
+        return Problem(kind=finding.kind, message=finding.message, file=finding.file,
+                       line=finding.line, advice=finding.advice,
+                       excerpt=excerpt(self.settings, finding.file, finding.line))
 
     def watched_paths(self) -> Sequence[Path]:
         """The folders whose changes refresh the page."""

@@ -28,7 +28,9 @@ function fill(name, choices, current) {
   const values = choices.map((c) => (Array.isArray(c) ? c : [c, c]));
   select.replaceChildren(...values.map(([value, label]) => el("option", { value, textContent: label })));
   if (values.some(([value]) => value === current)) select.value = current;
-  else if (current) state[name] = "";
+  else if (current && values.length) state[name] = "";
+  // no choices (the config is broken): keep the author's choice for when it is fixed
+  else if (current) select.append(el("option", { value: current, textContent: current, selected: true }));
 }
 
 function where(item) {
@@ -47,21 +49,33 @@ async function loadOptions() {
   $("rejected-box").hidden = !options.rejected.length;
   $("rejected").replaceChildren(...options.rejected.map((f) =>
     el("li", {}, el("span", { className: "where", textContent: where(f) }), " ", f.message)));
-  if (options.problem) showProblem(options.problem);
+  if (options.problem) showProblem(options.problem, options.problems || []);
   return !options.problem;
 }
 
-function showProblem(problem) {
+function excerptLines(lines, hit) {
+  return lines.map(([n, text]) => el("div", { className: "line" + (n === hit ? " hit" : "") },
+    el("span", { className: "no", textContent: String(n) }),
+    el("span", { className: "text", textContent: text })));
+}
+
+function showProblem(problem, others = []) {
   const box = $("problem");
   box.hidden = !problem;
   if (!problem) return;
   $("problem-kind").textContent = problem.kind;
   $("problem-where").textContent = where(problem);
   $("problem-message").textContent = problem.message;
+  $("problem-advice").hidden = !problem.advice;
+  $("problem-advice").textContent = problem.advice ? "What to do: " + problem.advice : "";
   const excerpt = $("problem-excerpt");
   excerpt.hidden = !problem.excerpt.length;
-  excerpt.replaceChildren(...problem.excerpt.map(([n, text]) =>
-    el("span", { className: n === problem.line ? "hit" : "", textContent: `${String(n).padStart(4)}  ${text}\n` })));
+  excerpt.replaceChildren(...excerptLines(problem.excerpt, problem.line));
+  const rest = others.filter((f) => f.message !== problem.message || f.line !== problem.line);
+  $("problem-more").hidden = !rest.length;
+  $("problem-list").replaceChildren(...rest.map((f) =>
+    el("li", {}, el("span", { className: "where", textContent: where(f) + ": " }), f.message,
+      f.advice ? el("div", { className: "advice", textContent: "What to do: " + f.advice }) : "")));
   $("pages").replaceChildren();
 }
 
@@ -70,7 +84,9 @@ function showFindings(findings) {
   const items = findings.map((f) => el("li", { className: f.severity },
     el("span", { className: "kind", textContent: f.kind }),
     f.where ? el("span", { className: "where", textContent: where(f) + ": " }) : "",
-    f.message));
+    f.message,
+    f.advice ? el("div", { className: "advice", textContent: "What to do: " + f.advice }) : "",
+    f.excerpt && f.excerpt.length ? el("div", { className: "excerpt" }, ...excerptLines(f.excerpt, f.line)) : ""));
   if (!items.length) items.push(el("li", { className: "none", textContent: "No findings for this letter." }));
   $("findings").replaceChildren(...items);
 }
@@ -111,7 +127,7 @@ async function render() {
   generation = data.generation;
   showMeta(data);
   showFindings(data.findings);
-  showProblem(data.problem);
+  showProblem(data.problem, data.problems || []);
   if (!data.problem) await showPages(data.pages);
   if (mine !== sequence) return;
   $("pages").classList.remove("stale");
