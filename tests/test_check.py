@@ -369,3 +369,20 @@ def test_the_report_shows_the_lines_around_each_finding(
     assert "| <p>after</p>" in out
     shown = [t for t in out.splitlines() if t.startswith("    ")]
     assert max(len(t) for t in shown if "|" in t) <= 110
+
+
+def test_check_lists_every_missing_field_of_a_new_brand_on_the_command_line(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Observation 8 on the command line: a brand without its fields does not stop the
+    check at the first one; every problem of the brands file is listed, in plain words."""
+    brands = home / "config" / "brands.yaml"
+    edit(brands, "brands:\n", "brands:\n  newco:\n    legal_name: New Co\n"
+                              "    hotlne: 400-000-0000\n")
+    code = main(["--home", str(home), "check", "--no-pdf"])
+    out = capsys.readouterr().out
+    assert code == 1
+    for field_name in ("short_name", "hotline", "email", "website", "logo"):
+        assert f"brand 'newco' has no '{field_name}', which every brand needs" in out
+    assert "'hotlne' is not a brand field; did you mean 'hotline'?" in out
+    assert "config/brands.yaml:" in out
+    assert "the configuration does not load" in out

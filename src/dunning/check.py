@@ -48,8 +48,8 @@ from typing import Any
 
 from .checklists import Checklists, checklist_findings, load_checklists
 from .compose import letter_context, render_html
-from .errors import DunningError, RenderError, TemplateError
-from .explain import excerpt
+from .errors import ConfigError, DunningError, RenderError, TemplateError
+from .explain import config_findings, excerpt
 from .letter import Dunning
 from .plan import Plan
 from .policy import STAGES, Stage
@@ -357,6 +357,21 @@ def group(findings: Iterable[Finding]) -> list[tuple[Finding, int]]:
         entry[1] += 1
     grouped = [(f, n) for f, n in seen.values()]
     return sorted(grouped, key=lambda fn: fn[0].severity != "error")
+
+
+def check_project(settings: Settings, *, samples: Sequence[Path] | None = None,
+                  pdf: bool = True) -> CheckReport:
+    """``dunning check`` for a project folder: :func:`run_checks`, or, when the configuration
+    does not even load, every problem of the file at fault in an author's words (all the
+    missing or unknown fields of every brand at once, not one per run)."""
+    try:
+        dunning = Dunning.load(settings)
+    except ConfigError as exc:
+        findings = config_findings(exc, settings)
+        return CheckReport(findings=findings, letters=0, pdfs=0, settings=settings,
+                           summary=f"the configuration does not load: {len(findings)} "
+                                   "problem(s) to fix first; no letter was checked")
+    return run_checks(dunning, samples=samples, pdf=pdf)
 
 
 def format_report(report: CheckReport) -> str:

@@ -269,9 +269,9 @@ def doctor(ctx: click.Context) -> None:
 @click.pass_context
 def check(ctx: click.Context, samples: tuple[Path, ...], no_pdf: bool, as_json: bool) -> None:
     """Render every template × stage × locale × brand × sample and report what to fix."""
-    from .check import format_report, run_checks
+    from .check import check_project, format_report
 
-    report = run_checks(_dunning(ctx), samples=list(samples) or None, pdf=not no_pdf)
+    report = check_project(_settings(ctx), samples=list(samples) or None, pdf=not no_pdf)
     if as_json:
         for finding in report.findings:
             click.echo(json.dumps(finding.to_dict(), ensure_ascii=False))
