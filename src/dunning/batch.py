@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from .errors import LetterTimeoutError, OutputError
+from .exitcodes import run_code
 from .extras import require
 from .hashing import record_hash
 from .job import LetterJob, Task, failed_entry, rejected_entry
@@ -45,6 +46,7 @@ from .output import (
 )
 from .progress import Progress, make_progress
 from .records import Record, Rejection, check_inputs, count_rows, read_records
+from .rejects import REJECTS, Rejects
 from .settings import LETTER_TIMEOUT, RECYCLE_AFTER
 from .store import Store, is_url, lock_folder, open_store
 from .workers import WorkerPool, default_workers
@@ -96,6 +98,12 @@ class RunSummary:
 
     #: The Dask scheduler the run went to (None: this machine).
     cluster: str | None = None
+    #: The signal that stopped the run before every row was read (None: it read them all).
+    interrupted: str | None = None
+    #: A dry run (:mod:`dunning.dryrun`): planned, no PDF, no letter in the ledger.
+    dry_run: bool = False
+    #: Rejected and failed rows grouped by reason (:mod:`dunning.rejects`).
+    problems: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def manifest(self) -> str:
@@ -108,8 +116,8 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        """0 when every row was rendered or suppressed, 1 when some were rejected or failed."""
-        return 1 if self.counts["rejected"] or self.counts["failed"] else 0
+        """See :mod:`dunning.exitcodes`: 0, 1 (rows rejected or failed), 143 (SIGTERM)."""
+        return run_code(self.counts, self.interrupted)
 
     def add(self, entry: ManifestEntry) -> None:
         self.counts[entry.outcome] += 1
@@ -155,6 +163,9 @@ class RunSummary:
             "workers": self.workers,
             **({"cluster": self.cluster} if self.cluster else {}),
             "worker_deaths": self.worker_deaths,
+            "problems": self.problems,
+            "dry_run": self.dry_run,
+            "interrupted": self.interrupted,
             "exit_code": self.exit_code,
         }
 
@@ -174,6 +185,7 @@ def run_batch(
     force: bool = False,
     letter_timeout: float | None = LETTER_TIMEOUT,
     cluster: str | Any | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> RunSummary:
     """Run the batch over ``inputs`` into ``out_dir`` and return the summary.
 
@@ -194,6 +206,8 @@ def run_batch(
     ``cluster``: a Dask scheduler address (``tcp://host:8786``) or a ``distributed.Client``:
     letters are rendered and written by the cluster's workers, in chunks (``workers`` does not
     apply; see docs/cluster.md).
+    ``stop``: polled before each row is read; once true the run reads no more rows, finishes
+    those in flight and writes manifest and summary (marked interrupted; :mod:`dunning.stopping`).
 
     Raises ConfigError, InputError or OutputError when the run cannot proceed at all, and
     RenderError when worker processes cannot start.
@@ -228,7 +242,8 @@ def run_batch(
             return _run(paths, dunning=dunning, as_of=as_of, out=out, store=store, book=book,
                         workers=workers or 0, window=window, recycle_after=recycle_after,
                         reporter=reporter, on_row=on_row, force=force,
-                        letter_timeout=letter_timeout, started=started, cluster=cluster)
+                        letter_timeout=letter_timeout, started=started, cluster=cluster,
+                        stop=stop)
         finally:
             book.close()
 
@@ -237,7 +252,7 @@ def _run(paths: list[Path], *, dunning: Dunning, as_of: date, out: Path | str, s
          book: Ledger, workers: int, window: int | None, recycle_after: int,
          reporter: Progress | None, on_row: Callable[[ManifestEntry], None] | None,
          force: bool, letter_timeout: float | None, started: float,
-         cluster: str | Any | None) -> RunSummary:
+         cluster: str | Any | None, stop: Callable[[], bool] | None = None) -> RunSummary:
     from .ledger import redact
 
     run_id = new_run_id()
@@ -252,6 +267,7 @@ def _run(paths: list[Path], *, dunning: Dunning, as_of: date, out: Path | str, s
                       template_version=template_version, force=force)
     job = LetterJob(dunning=dunning, as_of=as_of, store=store)
     manifest = store.manifest(MANIFEST)
+    rejects = Rejects()
     try:
         with _runner(job, workers, recycle_after, letter_timeout, cluster=cluster,
                      run_id=run_id, template_version=template_version) as runner:
@@ -261,11 +277,12 @@ def _run(paths: list[Path], *, dunning: Dunning, as_of: date, out: Path | str, s
             log.info("1/3 run %s as of %s: %d input file(s) into %s, %d worker(s)%s", run_id,
                      as_of, len(paths), out, runner.workers,
                      f" on the cluster {runner.cluster}" if runner.cluster else "")
-            rows = read_records(paths, dunning.record_rules())
-            for entry in _in_order(rows, planner.prepare, runner, window, summary):
+            rows = rejects.watch(read_records(paths, dunning.record_rules()))
+            for entry in _in_order(rows, planner.prepare, runner, window, summary, stop):
                 planner.record(entry, run_id)
                 manifest.write(entry)
                 summary.add(entry)
+                rejects.add_entry(entry)
                 if reporter:
                     reporter.update(entry)
                 if on_row:
@@ -273,11 +290,14 @@ def _run(paths: list[Path], *, dunning: Dunning, as_of: date, out: Path | str, s
             summary.worker_deaths = runner.deaths
     except BaseException as exc:
         manifest.abort(exc)
+        rejects.close()
         raise
     finally:
         if reporter:
             reporter.finish()
     manifest.close()
+    store.write(REJECTS, rejects.finish())
+    summary.problems = rejects.groups()
     summary.seconds = time.monotonic() - started
     log.info("2/3 %d rows: %s", summary.rows,
              ", ".join(f"{n} {name}" for name in OUTCOMES if (n := summary.counts[name])))
@@ -407,7 +427,7 @@ def _runner(job: LetterJob, workers: int, recycle_after: int, letter_timeout: fl
 
 def _in_order(
     rows: Iterator[Any], prepare: Callable[[Record | Rejection], Task | ManifestEntry],
-    runner: Runner, window: int, summary: RunSummary,
+    runner: Runner, window: int, summary: RunSummary, stop: Callable[[], bool] | None = None,
 ) -> Iterator[ManifestEntry]:
     """Feed ``rows`` to ``runner`` with at most ``window`` in flight; yield their entries in
     input order. ``prepare`` turns a row into a task to render, or directly into its entry
@@ -417,6 +437,9 @@ def _in_order(
     exhausted = False
     while True:
         while not exhausted and read - written < window:
+            if stop is not None and stop():
+                summary.interrupted, exhausted = str(getattr(stop, "signal", "stop")), True
+                break
             row = next(rows, None)
             if row is None:
                 exhausted = True

@@ -1,8 +1,10 @@
 """``dunning`` on the command line: thin commands over the library.
 
-Exit codes (one place, :func:`main`): 0 every row rendered or suppressed; 1 some rows were
-rejected or failed (or a single letter could not be made); 2 the command could not proceed
-(bad config, unreadable input, bad arguments), with a one-line reason on stderr.
+Exit codes (the table is :mod:`dunning.exitcodes`; :func:`main` is the one place that maps
+outcomes and errors to them): 0 every row accounted for, nothing rejected or failed; 1 some
+rows were rejected or failed (the data owner's to fix); 2 the command could not do its job
+(bad config, templates that fail pre-flight, unreadable or empty input, bad arguments, a
+crash), with the reason on stderr; 130 interrupted (SIGINT); 143 stopped by SIGTERM.
 """
 
 from __future__ import annotations
@@ -18,10 +20,15 @@ import click
 
 from . import log as logsetup
 from .errors import DunningError
+from .exitcodes import FATAL as EXIT_FATAL
+from .exitcodes import INTERRUPTED, TERMINATED
+from .exitcodes import OK as EXIT_OK
+from .exitcodes import ROWS as EXIT_ROWS
 from .extras import require
 from .settings import LETTER_TIMEOUT, Settings
+from .stopping import Terminated
 
-EXIT_OK, EXIT_ROWS, EXIT_FATAL = 0, 1, 2
+log = logging.getLogger("dunning.cli")
 
 
 class _AsOf(click.ParamType[date, Any]):
@@ -44,15 +51,19 @@ AS_OF = _AsOf()
               help="Project folder with templates/ and config/ (default: found from here).")
 @click.option("-v", "--verbose", count=True, help="More log detail (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.option("--log-format", type=click.Choice(logsetup.FORMATS), default="text",
+              show_default=True, envvar="DUNNING_LOG_FORMAT",
+              help="Log lines as text (ISO time, level, logger, message) or one JSON object "
+                   "a line for log collectors.")
 @click.option("--allow-slow-subsetting", is_flag=True,
               help="Render even without libharfbuzz-subset (about 60x slower for CJK).")
 @click.pass_context
-def cli(ctx: click.Context, home: Path | None, verbose: int, quiet: bool,
+def cli(ctx: click.Context, home: Path | None, verbose: int, quiet: bool, log_format: str,
         allow_slow_subsetting: bool) -> None:
     """Turn overdue-loan records into formal overdue-notice letters (PDF)."""
     level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else
                                          logging.INFO if verbose else logging.WARNING)
-    logsetup.configure(level)
+    logsetup.configure(level, log_format)
     ctx.obj = {"home": home, "allow_slow": allow_slow_subsetting, "quiet": quiet}
 
 
@@ -72,8 +83,10 @@ def _dunning(ctx: click.Context) -> Any:
 
 
 @cli.command()
-@click.argument("inputs", nargs=-1, required=True,
-                type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--input", "input_opts", multiple=True, metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="An export to read (the same as giving it as an argument; repeatable).")
 @click.option("--as-of", type=AS_OF, help="Date the letters speak from (default: today in the "
               "configured time zone).")
 @click.option("--out", "out_dir", metavar="DIR|URL",
@@ -83,7 +96,7 @@ def _dunning(ctx: click.Context) -> Any:
               "(default: one per core; 1 renders in this process).")
 @click.option("--progress", type=click.Choice(["auto", "bar", "log", "off"]), default="auto",
               show_default=True, help="Progress on stderr: a bar on a terminal, else a log "
-              "line every 1000 rows or 10 s (off with -q).")
+              "line (with -v) every 1000 rows or 10 s (off with -q).")
 @click.option("--ledger", "ledger", metavar="URL", envvar="DUNNING_LEDGER",
               help="Run ledger database (SQLAlchemy URL, e.g. postgresql://user@host/db; "
                    "default: ledger.sqlite in the output folder, or output/ledger.sqlite).")
@@ -96,38 +109,85 @@ def _dunning(ctx: click.Context) -> Any:
 @click.option("--cluster", metavar="tcp://HOST:8786", envvar="DUNNING_CLUSTER",
               help="Render on the workers of this Dask scheduler instead of local processes "
                    "(docs/cluster.md).")
+@click.option("--allow-empty", is_flag=True, help="An export without a data row is not an "
+              "error (by default it exits 2: the upstream export may have failed).")
+@click.option("--dry-run", is_flag=True, help="Read, validate and plan every row; write the "
+              "manifest, summary and rejects the run would, under DIR/dry-run/; no PDF, "
+              "nothing in the ledger.")
+@click.option("--no-preflight", is_flag=True, help="Skip the pre-flight checks of templates, "
+              "stylesheets, catalogs and fonts (not recommended).")
 @click.pass_context
-def run(ctx: click.Context, inputs: tuple[Path, ...], as_of: date | None,
-        out_dir: str | None, workers: int | None, progress: str, ledger: str | None,
-        force: bool, letter_timeout: float, print_file: bool, cluster: str | None) -> None:
-    """Run the batch: one PDF per overdue account, manifest.jsonl and summary.json."""
-    from .batch import run_batch
+def run(ctx: click.Context, inputs: tuple[Path, ...], input_opts: tuple[Path, ...],
+        as_of: date | None, out_dir: str | None, workers: int | None, progress: str,
+        ledger: str | None, force: bool, letter_timeout: float, print_file: bool,
+        cluster: str | None, allow_empty: bool, dry_run: bool, no_preflight: bool) -> None:
+    """Run the batch: pre-flight, then one PDF per overdue account, manifest.jsonl,
+    summary.json and rejects.csv."""
     from .report import format_summary
+    from .stopping import graceful_sigterm
 
+    paths = [*inputs, *input_opts]
+    if not paths:
+        raise click.UsageError("give at least one export (INPUTS… or --input FILE)")
     if ctx.find_root().obj["quiet"]:
         progress = "off"
     if cluster and workers:
         raise click.UsageError("--workers does not apply with --cluster (the cluster's "
                                "workers render)")
-    if print_file and out_dir:
+    if print_file and (dry_run or out_dir):
         from .store import is_url
 
-        if is_url(out_dir):
+        if dry_run:
+            raise click.UsageError("--print-file does not apply to a dry run (no letter)")
+        if out_dir and is_url(out_dir):
             raise click.UsageError("--print-file needs a local output folder, not a URL: run "
                                    "`dunning print` where the letters are")
-    summary = run_batch(list(inputs), as_of=as_of, out_dir=out_dir, dunning=_dunning(ctx),
-                        workers=workers, progress=progress, ledger=ledger, force=force,
-                        letter_timeout=letter_timeout, cluster=cluster or None)
+    with graceful_sigterm() as stop:
+        dunning = _dunning(ctx)
+        _preflight(paths, dunning, allow_empty=allow_empty, skip_letters=no_preflight)
+        if dry_run:
+            from .dryrun import dry_run as plan_run
+
+            summary = plan_run(paths, as_of=as_of, out_dir=out_dir, dunning=dunning,
+                               ledger=ledger, stop=stop)
+        else:
+            from .batch import run_batch
+
+            summary = run_batch(paths, as_of=as_of, out_dir=out_dir, dunning=dunning,
+                                workers=workers, progress=progress, ledger=ledger, force=force,
+                                letter_timeout=letter_timeout, cluster=cluster or None,
+                                stop=stop)
     click.echo(format_summary(summary.to_dict()))
     click.echo(f"manifest: {summary.manifest}")
     code = summary.exit_code
-    if print_file:
+    if print_file and not summary.interrupted:
         from .printfile import make_print_files
 
         printed = make_print_files(summary.out_dir)
         click.echo(printed.describe())
         code = max(code, printed.exit_code)
     ctx.exit(code)
+
+
+def _preflight(paths: list[Path], dunning: Any, *, allow_empty: bool,
+               skip_letters: bool) -> None:
+    """Pre-flight (:mod:`dunning.preflight`): an empty export, or what would fail every
+    letter, stops the run here (exit 2) before any letter is written."""
+    from .errors import PreflightError
+    from .preflight import preflight, require_rows, scan_inputs
+
+    if skip_letters:
+        require_rows(scan_inputs(paths, dunning), paths, allow_empty)
+        return
+    result = preflight(paths, dunning)
+    require_rows(result.scan, paths, allow_empty)
+    if not result.ok:
+        raise PreflightError(
+            f"pre-flight: {len(result.findings)} problem(s) would fail every letter; no letter "
+            f"was written. Fix these and rerun (`dunning check` shows the same):\n"
+            + result.describe(), findings=[str(f) for f in result.findings])
+    click.echo(f"pre-flight: ok in {result.seconds:.1f} s ({result.scan.rows} rows; "
+               f"{result.letters} letters checked, {result.pdfs} as PDF)")
 
 
 @cli.command("print")
@@ -275,7 +335,8 @@ def preview(ctx: click.Context, port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; maps every error to an exit code in this one place."""
+    """Entry point; maps every outcome and error to an exit code (:mod:`dunning.exitcodes`)
+    in this one place."""
     try:
         code = cli.main(args=argv, prog_name="dunning", standalone_mode=False)
         return code if isinstance(code, int) else EXIT_OK
@@ -284,15 +345,22 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return EXIT_FATAL
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        return EXIT_FATAL
+    except (click.exceptions.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+        click.echo("dunning: interrupted (SIGINT): stopped; nothing half-written, rerun to "
+                   "resume", err=True)
+        return INTERRUPTED
+    except Terminated:
+        click.echo("dunning: stopped by a second SIGTERM; nothing half-written, rerun to "
+                   "resume", err=True)
+        return TERMINATED
     except DunningError as exc:
         click.echo(f"dunning: error: {exc}", err=True)
         return EXIT_FATAL
-    except KeyboardInterrupt:
-        click.echo("dunning: interrupted", err=True)
-        return 130
+    except Exception as exc:  # a crash: the run could not do its job, never "data owner"
+        log.debug("crash", exc_info=exc)
+        click.echo(f"dunning: crashed: {type(exc).__name__}: {exc} (run with -vv for the "
+                   "traceback)", err=True)
+        return EXIT_FATAL
 
 
 if __name__ == "__main__":  # pragma: no cover

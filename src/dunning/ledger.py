@@ -201,6 +201,16 @@ class Ledger:
             value = conn.execute(query).scalar()
         return value if isinstance(value, date) else None
 
+    def last_sent_before_many(self, account_ids: list[str], as_of: date) -> dict[str, date]:
+        """:meth:`last_sent_before` for many accounts in one query (the dry run's chunks)."""
+        from sqlalchemy import func
+
+        query = select(letters.c.account_id, func.max(letters.c.as_of)).where(
+            letters.c.account_id.in_(account_ids), letters.c.as_of < as_of,
+        ).group_by(letters.c.account_id)
+        with self.engine.connect() as conn:
+            return {str(a): d for a, d in conn.execute(query) if isinstance(d, date)}
+
     def record_letter(self, *, run_id: str, account_id: str, as_of: date, brand: str,
                       stage: str, locale: str, template_version: str, record_hash: str,
                       out_dir: Path | str, path: str, sha256: str, pages: int, total: Decimal,

@@ -36,14 +36,28 @@ def _counts(counts: Mapping[str, Any]) -> str:
 
 
 def format_summary(data: Mapping[str, Any]) -> str:
-    """The run summary as text: the reconciliation line first, then the breakdowns."""
+    """The run summary as text: the reconciliation line first, then the run (id, time taken,
+    workers), the breakdowns, and the rejected and failed rows grouped by reason."""
+    from .progress import duration
+    from .rejects import format_groups
+
     outcomes = data.get("outcomes", {})
     parts = " + ".join(f"{outcomes.get(name, 0)} {name}" for name in OUTCOMES)
     balanced = data.get("rows") == sum(outcomes.get(name, 0) for name in OUTCOMES)
+    kind = "dry run" if data.get("dry_run") else "run"
     lines = [
-        f"run as of {data.get('as_of')}: {data.get('rows')} rows = {parts}"
+        f"{kind} as of {data.get('as_of')}: {data.get('rows')} rows = {parts}"
         + ("" if balanced else "  (DOES NOT RECONCILE)"),
+        f"run {data.get('run_id')}: took {duration(float(data.get('seconds') or 0))}, "
+        f"workers: {data.get('workers')}"
+        + (f" on the cluster {data['cluster']}" if data.get("cluster") else ""),
     ]
+    if data.get("dry_run"):
+        lines.append("dry run: no letter made, nothing written to the ledger; a 'rendered' "
+                     "row is one that would get a letter")
+    if data.get("interrupted"):
+        lines.append(f"INTERRUPTED by {data['interrupted']}: the rows not reached have no "
+                     "outcome yet; rerun to resume")
     for key, title in (("rendered_by_stage", "letters by stage"),
                        ("rendered_by_brand", "letters by brand"),
                        ("rendered_by_locale", "letters by locale"),
@@ -65,6 +79,10 @@ def format_summary(data: Mapping[str, Any]) -> str:
             lines.append(f"{title}: " + "; ".join(
                 f"{group} " + ", ".join(f"{cur} {amt}" for cur, amt in amounts.items())
                 for group, amounts in value.items()))
+    problems = data.get("problems") or []
+    if problems:
+        lines.append("rejected and failed rows by reason (all of them in rejects.csv):")
+        lines += format_groups(problems)
     if data.get("exit_code") is not None:
         lines.append(f"exit code: {data['exit_code']}")
     return "\n".join(lines)
