@@ -388,3 +388,68 @@ def test_json_log_format(tmp_path: Path) -> None:
     for record in records:
         assert set(record) >= {"time", "level", "logger", "message"}
         assert re.fullmatch(r".+T.+[+-]\d\d:\d\d", record["time"])
+
+
+# --------------------------------------------------------------------------- render
+
+
+def test_render_to_stdout(tmp_path: Path, capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+    code = main(["render", str(SAMPLE_FILES[0]), "--id", "MT-000004", "--as-of", AS_OF,
+                 "-o", "-"])
+    assert code == 0
+    captured = capfdbinary.readouterr()
+    assert captured.out.startswith(b"%PDF-")
+    assert b"MT-000004: formal letter" in captured.err
+    assert b"written to standard output" in captured.err
+    assert not Path("-").exists()
+
+
+def test_render_unknown_id_gets_close_matches(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["render", "--input", str(SAMPLE_FILES[0]), "--id", "mt-000004", "-o",
+                 "x.pdf"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'MT-000004'" in err
+    assert "case-sensitive" in err
+    assert main(["render", str(SAMPLE_FILES[0]), "--id", "MT-00004", "-o", "x.pdf"]) == 2
+    assert "did you mean" in capsys.readouterr().err
+
+
+def test_render_an_export_without_id_asks_for_one(capsys: pytest.CaptureFixture[str]) -> None:
+    count = len(raw_rows(SAMPLE_FILES[0]))
+    assert main(["render", str(SAMPLE_FILES[0]), "-o", "x.pdf"]) == 2
+    err = capsys.readouterr().err
+    assert f"this file has {count} records: give --id" in err
+
+
+@pytest.mark.parametrize(("account_id", "outcome", "code", "words"), [
+    ("MT-000013", "suppressed", 0, "no letter: suppressed (disputed"),
+    ("BAD-CSV-07", "rejected", 1, "no letter: the record is rejected: fees"),
+])
+def test_render_says_every_outcome_in_a_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], account_id: str, outcome: str,
+    code: int, words: str,
+) -> None:
+    source = BAD_FILES[0] if account_id.startswith("BAD") else SAMPLE_FILES[0]
+    target = tmp_path / "x.pdf"
+    assert main(["render", str(source), "--id", account_id, "--as-of", AS_OF, "--out",
+                 str(target), "--json"]) == code
+    captured = capsys.readouterr()
+    [line] = captured.err.strip().splitlines()
+    assert line.startswith(f"{account_id}: ")
+    assert words in line
+    assert json.loads(captured.out)["outcome"] == outcome
+    assert not target.exists()
+
+
+def test_render_a_failed_letter_is_exit_1_with_a_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = home_copy(tmp_path)
+    partial = home / "templates" / "letter" / "partials" / "contacts.html"
+    partial.write_text("{{ no_such_name.x }}" + partial.read_text("utf-8"), "utf-8")
+    code = main(["--home", str(home), "render", str(SAMPLE_FILES[0]), "--id", "MT-000004",
+                 "--as-of", AS_OF, "-o", str(tmp_path / "x.pdf")])
+    assert code == 1
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("MT-000004: no letter: it could not be made: ")

@@ -262,26 +262,66 @@ def _is_date(text: str) -> bool:
 
 
 @cli.command()
+@click.argument("input_arg", metavar="[INPUT]", required=False,
+                type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--input", "input_file", type=click.Path(dir_okay=False, path_type=Path),
               help="A CSV/YAML export to pick the record from (with --id), or a file holding "
-                   "one record (YAML or JSON; '-' for stdin).")
-@click.option("--id", "account_id", help="Account id of the record to render.")
+                   "one record (YAML or JSON; '-' for stdin). Also accepted as INPUT.")
+@click.option("--id", "account_id", help="Account id of the record to render (exact: ids are "
+              "case-sensitive).")
 @click.option("--as-of", type=AS_OF, help="Date the letter speaks from (default: today).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              required=True, help="Where to write the PDF.")
+@click.option("-o", "--out", "--output", "output", required=True, metavar="FILE|-",
+              help="Where to write the PDF ('-': standard output).")
+@click.option("--json", "as_json", is_flag=True, help="Also print the outcome as one JSON "
+              "line (on stdout; on stderr when the PDF goes to stdout).")
 @click.pass_context
-def render(ctx: click.Context, input_file: Path | None, account_id: str | None,
-           as_of: date | None, output: Path) -> None:
-    """Render one letter now, with the same templates and figures as the batch."""
-    from .api import render_one
+def render(ctx: click.Context, input_arg: Path | None, input_file: Path | None,
+           account_id: str | None, as_of: date | None, output: str, as_json: bool) -> None:
+    """Render one letter now, with the same templates and figures as the batch.
 
-    if input_file is None:
-        raise click.UsageError("--input is required")
-    stdin = sys.stdin.buffer.read() if str(input_file) == "-" else None
-    result = render_one(input_file, account_id=account_id, as_of=as_of, output=output,
-                        dunning=_dunning(ctx), stdin=stdin)
-    click.echo(json.dumps(result, ensure_ascii=False))
-    ctx.exit(EXIT_OK if result["outcome"] == "rendered" else EXIT_ROWS)
+    Says what happened in one sentence on stderr. Exit 0 when the letter was written or is
+    suppressed (the sentence says why), 1 when the record is rejected or the letter failed,
+    2 when the command could not do its job."""
+    from .api import render_one
+    from .errors import RenderError, TemplateError
+    from .exitcodes import outcome_code
+    from .single import check_pick, sentence
+
+    source = input_file or input_arg
+    if source is None:
+        raise click.UsageError("give the export or record file: INPUT or --input FILE")
+    dunning = _dunning(ctx)
+    stdin = sys.stdin.buffer.read() if str(source) == "-" else None
+    if stdin is None:
+        check_pick(source, account_id, dunning)
+    to_stdout = output == "-"
+    target = Path(output) if not to_stdout else _stdout_target()
+    try:
+        try:
+            result = render_one(source, account_id=account_id, as_of=as_of, output=target,
+                                dunning=dunning, stdin=stdin)
+        except (TemplateError, RenderError) as exc:
+            result = {"account_id": account_id or getattr(exc, "account_id", None),
+                      "outcome": "failed", "reason": str(exc)}
+        if to_stdout:
+            if result["outcome"] == "rendered":
+                sys.stdout.buffer.write(target.read_bytes())
+                sys.stdout.buffer.flush()
+                result["path"] = "-"
+    finally:
+        if to_stdout:
+            target.unlink(missing_ok=True)
+            target.parent.rmdir()
+    click.echo(sentence(result), err=True)
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False), err=to_stdout)
+    ctx.exit(outcome_code(str(result["outcome"])))
+
+
+def _stdout_target() -> Path:
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="dunning-render-")) / "letter.pdf"
 
 
 @cli.command()
