@@ -30,7 +30,10 @@ def check_pick(path: Path, account_id: str | None, dunning: Dunning) -> None:
     record of ``path`` (an export)."""
     if path.suffix.lower() not in EXPORTS or not path.is_file():
         return
-    ids = _ids(path)
+    try:
+        ids = _ids(path)
+    except InputError:  # not an export (one record in a YAML file): render_one reads it
+        return
     if account_id is None:
         if len(ids) > 1:
             raise InputError(f"this file has {len(ids)} records: give --id ACCOUNT_ID to pick "
