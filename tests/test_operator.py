@@ -453,3 +453,32 @@ def test_render_a_failed_letter_is_exit_1_with_a_sentence(
     assert code == 1
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("MT-000004: no letter: it could not be made: ")
+
+
+# --------------------------------------------------------------------------- history
+
+
+def test_history_answers_why(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    export = subset(tmp_path, ["MT-000004", "MT-000013"])
+    out = tmp_path / "out"
+    assert main(["-q", "run", str(export), "--as-of", AS_OF, "--out", str(out),
+                 "--workers", "1", "--no-preflight"]) == 0
+    assert main(["-q", "run", str(export), "--as-of", AS_OF, "--out", str(out),
+                 "--workers", "1", "--no-preflight", "--force"]) == 0
+    capsys.readouterr()
+    run_id = json.loads((out / "summary.json").read_text("utf-8"))["run_id"]
+    assert main(["history", "MT-000013", "--ledger-dir", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"no letter on {AS_OF}: disputed" in text
+    assert run_id in text
+    assert main(["history", "MT-000004", "--out", str(out)]) == 0  # the old spelling
+    lines = capsys.readouterr().out.splitlines()
+    first, second = lines[1], lines[2]
+    assert " v1 superseded " in first
+    assert " v2 current " in second
+    assert run_id in second
+    assert " print " in second  # the channel
+    assert " formal " in second
+    entry = next(e for e in read_manifest_lines(out) if e["account_id"] == "MT-000004")
+    assert f"sha256 {entry['sha256']}" in second
+    assert str(entry["path"]) in second

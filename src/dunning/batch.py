@@ -268,6 +268,9 @@ def _run(paths: list[Path], *, dunning: Dunning, as_of: date, out: Path | str, s
     job = LetterJob(dunning=dunning, as_of=as_of, store=store)
     manifest = store.manifest(MANIFEST)
     rejects = Rejects()
+    from .history import SuppressionLog
+
+    suppressed = SuppressionLog(book, run_id, as_of, out)
     try:
         with _runner(job, workers, recycle_after, letter_timeout, cluster=cluster,
                      run_id=run_id, template_version=template_version) as runner:
@@ -280,6 +283,7 @@ def _run(paths: list[Path], *, dunning: Dunning, as_of: date, out: Path | str, s
             rows = rejects.watch(read_records(paths, dunning.record_rules()))
             for entry in _in_order(rows, planner.prepare, runner, window, summary, stop):
                 planner.record(entry, run_id)
+                suppressed.add(entry)
                 manifest.write(entry)
                 summary.add(entry)
                 rejects.add_entry(entry)
@@ -296,6 +300,7 @@ def _run(paths: list[Path], *, dunning: Dunning, as_of: date, out: Path | str, s
         if reporter:
             reporter.finish()
     manifest.close()
+    suppressed.flush()
     store.write(REJECTS, rejects.finish())
     summary.problems = rejects.groups()
     summary.seconds = time.monotonic() - started

@@ -232,23 +232,28 @@ def report(ctx: click.Context, run_dir: Path, as_json: bool) -> None:
 @click.argument("account_id")
 @click.option("--ledger", "ledger", metavar="URL", envvar="DUNNING_LEDGER",
               help="Ledger database URL (default: output/ledger.sqlite).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Read the ledger of this output folder (DIR/ledger.sqlite).")
+@click.option("--ledger-dir", "--out", "ledger_dir", metavar="DIR",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Read the ledger in this folder (DIR/ledger.sqlite): the --out folder the "
+                   "runs were given. (--out is the old spelling.)")
 @click.pass_context
 def history(ctx: click.Context, account_id: str, ledger: str | None,
-            out_dir: Path | None) -> None:
-    """List the letters an account received, oldest first."""
+            ledger_dir: Path | None) -> None:
+    """What an account was sent and when it was not, oldest first: as-of date, run, channel,
+    stage, version, current or superseded, file and sha256; "no letter on DATE: REASON" for
+    the nights its letter was suppressed."""
     from .errors import InputError
     from .ledger import LEDGER_FILE, Ledger
     from .report import format_history
 
-    folder = _settings(ctx).ledger_folder(out_dir)
+    folder = _settings(ctx).ledger_folder(ledger_dir)
     if ledger is None and not (folder / LEDGER_FILE).is_file():
         raise InputError("no ledger here: no run has written to this folder yet "
                          "(or pass --ledger URL)", path=str(folder / LEDGER_FILE))
     book = Ledger(ledger) if ledger else Ledger.for_output(folder)
     try:
-        click.echo(format_history(account_id, book.history(account_id)))
+        click.echo(format_history(account_id, book.history(account_id),
+                                  book.suppressions(account_id)))
     finally:
         book.close()
 

@@ -89,6 +89,31 @@ runs = Table(
     Column("summary", Text, nullable=True),
 )
 
+#: Rows that got no letter because the policy suppressed them, and why (``dunning history``
+#: answers "why no letter on that night"). Account ids and reason codes only.
+suppressions = Table(
+    "dunning_suppressions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(64), nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("out_dir", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_dunning_suppressions_account", "account_id", "as_of"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressionRow:
+    """One suppression, as read back."""
+
+    account_id: str
+    as_of: date
+    run_id: str
+    out_dir: str
+    reason: str
+
 
 @dataclass(frozen=True, slots=True)
 class LetterRow:
@@ -246,6 +271,24 @@ class Ledger:
             letters.c.as_of, letters.c.id)
         with self.engine.connect() as conn:
             return [LetterRow.from_mapping(r) for r in conn.execute(query).mappings()]
+
+    def record_suppressions(self, rows: list[dict[str, Any]]) -> None:
+        """Add suppressions (``account_id``, ``as_of``, ``run_id``, ``out_dir``, ``reason``)
+        in one transaction."""
+        if not rows:
+            return
+        now = _now()
+        with self.engine.begin() as conn:
+            conn.execute(suppressions.insert(), [{**row, "created_at": now} for row in rows])
+
+    def suppressions(self, account_id: str) -> list[SuppressionRow]:
+        """Why an account got no letter, night by night, oldest first."""
+        query = select(suppressions).where(suppressions.c.account_id == account_id).order_by(
+            suppressions.c.as_of, suppressions.c.id)
+        with self.engine.connect() as conn:
+            return [SuppressionRow(account_id=r["account_id"], as_of=r["as_of"],
+                                   run_id=r["run_id"], out_dir=r["out_dir"], reason=r["reason"])
+                    for r in conn.execute(query).mappings()]
 
     def letters_in(self, out_dir: Path | str) -> Iterator[LetterRow]:
         query = select(letters).where(letters.c.out_dir == str(out_dir)).order_by(letters.c.id)
