@@ -482,3 +482,36 @@ def test_history_answers_why(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     entry = next(e for e in read_manifest_lines(out) if e["account_id"] == "MT-000004")
     assert f"sha256 {entry['sha256']}" in second
     assert str(entry["path"]) in second
+
+
+# --------------------------------------------------------------------------- README
+
+
+def _slug(heading: str) -> str:
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_the_readme_is_arranged_by_reader() -> None:
+    text = (ROOT / "README.md").read_text("utf-8")
+    headings = re.findall(r"^#{2,3} (.+)$", text, re.M)
+    for reader in ("operations", "agents", "template authors"):
+        assert f"Five minutes for {reader}" in headings
+    assert headings[0] == "Contents"
+    anchors = {_slug(h) for h in headings}
+    contents = text.split("## Contents", 1)[1].split("\n## ", 1)[0]
+    for anchor in re.findall(r"\]\(#([\w-]+)\)", contents):
+        assert anchor in anchors, anchor
+    for doc in re.findall(r"\]\((docs/[\w.-]+)\)", contents):
+        assert (ROOT / doc).is_file(), doc
+    assert "## Project layout" in text
+    assert "### A letter's path" in text
+    # the benchmark tables live in docs/performance.md; the README quotes the dry-run rate
+    performance = text.split("## Performance\n", 1)[1].split("\n## ", 1)[0]
+    assert "|" not in performance
+    rate = re.search(r"([\d,]+) rows per second", performance)
+    assert rate
+    assert "bench/dry_run_bench.py --rows 100000" in performance
+    doc = (ROOT / "docs" / "performance.md").read_text("utf-8")
+    assert f"= {rate[1]} rows/s" in doc
+    assert "apt" not in text.split("## Contents", 1)[0]

@@ -347,9 +347,10 @@ def doctor(ctx: click.Context) -> None:
 
 
 @cli.command()
-@click.option("--samples", "samples", multiple=True,
+@click.option("--input", "--samples", "samples", multiple=True,
               type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Sample export(s) to render (default: data/samples/*.csv|yaml).")
+              help="Sample export(s) to render (default: data/samples/*.csv|yaml); "
+                   "repeatable. (--samples is the old spelling.)")
 @click.option("--no-pdf", is_flag=True, help="Check the HTML only (faster; no footer, "
               "stylesheet or asset checks).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON finding per line.")
