@@ -42,7 +42,7 @@ def test_letters_versions_and_history(ledger_url: str) -> None:
     assert ledger.current("MT-000001", AS_OF, Path("/elsewhere")) is None
     assert ledger.current("MT-000002", AS_OF, OUT) is None
 
-    second = _letter(ledger, record_hash="r2", path="mingtai/formal/MT-000001.v2.pdf",
+    second = _letter(ledger, record_hash="r2", path="mingtai/formal/MT-000001~v2.pdf",
                      supersedes=first)
     current = ledger.current("MT-000001", AS_OF, OUT)
     assert current is not None
@@ -59,7 +59,11 @@ def test_last_sent_before_reads_earlier_letters_only(ledger_url: str) -> None:
     _letter(ledger, as_of=date(2026, 11, 10))
     _letter(ledger, as_of=date(2026, 11, 14))
     _letter(ledger, as_of=AS_OF)
-    assert ledger.last_sent_before("MT-000001", AS_OF) == date(2026, 11, 14)
+    # The letter of AS_OF in OUT is a rerun's own (not "sent before"); any other counts,
+    # whatever made it: the same day's letter from another folder or channel too.
+    assert ledger.last_sent_before("MT-000001", AS_OF, besides=OUT) == date(2026, 11, 14)
+    assert ledger.last_sent_before("MT-000001", AS_OF, besides="/elsewhere") == AS_OF
+    assert ledger.last_sent_before("MT-000001", AS_OF) == AS_OF
     assert ledger.last_sent_before("MT-000001", date(2026, 11, 12)) == date(2026, 11, 10)
     assert ledger.last_sent_before("JQ-000001", AS_OF) is None
     ledger.close()

@@ -244,7 +244,7 @@ def test_a_crash_is_exit_2_not_1(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     code = main(["run", str(subset(tmp_path, ["MT-000012"])), "--as-of", AS_OF, "--out",
                  str(tmp_path / "out"), "--no-preflight"])
     assert code == 2
-    assert "crashed: RuntimeError: boom" in capsys.readouterr().err
+    assert "unexpected RuntimeError: boom" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- rejects

@@ -75,7 +75,7 @@ def test_rerun_resumes_and_changed_data_makes_a_new_version(
     now = _pdfs(out)
     assert set(files) < set(now), "the old letter is kept"
     [new] = set(now) - set(files)
-    assert new == "mingtai/formal/MT-000004.v2.pdf"
+    assert new == "mingtai/formal/MT-000004~v2.pdf"
     ledger = Ledger(ledger_url)
     history = ledger.history("MT-000004")
     assert [h.status for h in history] == ["superseded", "current"]
@@ -110,12 +110,49 @@ def test_template_change_is_a_new_version(tmp_path: Path) -> None:
     run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out,
               dunning=Dunning.load(Settings.at(home)), workers=1)
     partial = home / "templates" / "letter" / "partials" / "signature.html"
-    partial.write_text(partial.read_text("utf-8") + "\n<!-- reviewed -->\n", "utf-8")
+    partial.write_text(partial.read_text("utf-8") + "\n<p>Reviewed 2026.</p>\n", "utf-8")
     second = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out,
                        dunning=Dunning.load(Settings.at(home)), workers=1)
     assert second.resumed == 0
+    assert second.new_versions == {"templates": 1}
     assert sorted(_pdfs(out)) == ["mingtai/formal/MT-000004.pdf",
-                                  "mingtai/formal/MT-000004.v2.pdf"]
+                                  "mingtai/formal/MT-000004~v2.pdf"]
+
+
+def test_stray_files_and_invisible_changes_make_no_new_version(tmp_path: Path) -> None:
+    """An editor's backup in templates/ is no template; a template change that leaves the
+    letter's bytes as they were makes no new version either."""
+    home = tmp_path / "home"
+    for folder in ("config", "templates", "locales"):
+        shutil.copytree(ROOT / folder, home / folder)
+    out = tmp_path / "out"
+    export = _export(tmp_path / "in.csv", ["MT-000004", "MT-000001"])
+    first = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out,
+                      dunning=Dunning.load(Settings.at(home)), workers=1)
+    before = _pdfs(out)
+    partials = home / "templates" / "letter" / "partials"
+    (partials / "consequences.html.bak").write_text("old wording", "utf-8")
+    (partials / ".consequences.html.swp").write_bytes(b"\0swap")
+    (home / "templates" / ".DS_Store").write_bytes(b"\0")
+    (home / "config" / "brands.yaml~").write_text("x", "utf-8")
+    stray = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out,
+                      dunning=Dunning.load(Settings.at(home)), workers=1)
+    assert stray.resumed == first.counts["rendered"] == 2
+    assert stray.new_versions == {}
+    signature = partials / "signature.html"
+    signature.write_text(signature.read_text("utf-8") + "\n<!-- reviewed -->\n", "utf-8")
+    invisible = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out,
+                          dunning=Dunning.load(Settings.at(home)), workers=1)
+    assert invisible.new_versions == {}
+    assert invisible.resumed == 2  # rendered again, found equal: the same letters
+    assert _pdfs(out) == before
+    again = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out,
+                      dunning=Dunning.load(Settings.at(home)), workers=1)
+    assert again.resumed == 2
+    assert _pdfs(out) == before
+    ledger = Ledger.for_output(out)
+    assert [r.status for r in ledger.letters_in(out.resolve())] == ["current", "current"]
+    ledger.close()
 
 
 def test_minimum_interval_reads_the_ledger(
@@ -162,32 +199,36 @@ def test_a_hanging_letter_fails_alone(tmp_path: Path) -> None:
 
 
 def _run_cli(export: Path, out: Path, ledger: str,
-             capture: bool = False) -> subprocess.Popen[bytes]:
+             capture: bool = False, workers: int = 2) -> subprocess.Popen[bytes]:
     exe = Path(sys.executable).with_name("dunning")
     return subprocess.Popen(
         [str(exe), "-q", "run", str(export), "--as-of", SAMPLES_AS_OF.isoformat(), "--out",
-         str(out), "--workers", "2", "--ledger", ledger, "--progress", "off"],
+         str(out), "--workers", str(workers), "--ledger", ledger, "--progress", "off"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE if capture else subprocess.DEVNULL,
         start_new_session=True,
     )
 
 
-def test_sigkill_at_random_points_never_loses_or_duplicates(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigkill_at_random_points_never_loses_or_duplicates(tmp_path: Path,
+                                                            workers: int) -> None:
+    """Ten SIGKILLs at random moments with each worker count (twenty in all), each run a
+    rerun of the killed one, then a run to the end."""
     ids = [r["account_id"] for r in raw_rows(SAMPLE_FILES[0])][:24]
     export = _export(tmp_path / "in.csv", ids)
     out = tmp_path / "out"
     ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-    chance = random.Random(20261120)
+    chance = random.Random(20261120 + workers)
     kills = 0
-    for _ in range(8):
-        proc = _run_cli(export, out, ledger_url)
-        time.sleep(chance.uniform(0.5, 6.0))
+    for _ in range(10):
+        proc = _run_cli(export, out, ledger_url, workers=workers)
+        time.sleep(chance.uniform(0.5, 5.0))
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)  # the run and its workers, no cleanup
             kills += 1
         proc.wait()
-    assert kills >= 4, "the runs finished before they could be killed: use more records"
-    final = _run_cli(export, out, ledger_url, capture=True)
+    assert kills >= 5, "the runs finished before they could be killed: use more records"
+    final = _run_cli(export, out, ledger_url, capture=True, workers=workers)
     _, err = final.communicate(timeout=300)
     assert final.returncode == 0, err.decode()
 
@@ -206,6 +247,10 @@ def test_sigkill_at_random_points_never_loses_or_duplicates(tmp_path: Path) -> N
         assert sha256(data) == row.sha256 == rendered[row.account_id]["sha256"]
         with pikepdf.open(out / row.path) as pdf:
             assert len(pdf.pages) == row.pages
+    statuses = [r["status"] for r in ledger.runs()]
+    assert statuses[-1] == "finished"
+    assert "running" not in statuses
+    assert 0 < statuses.count("interrupted") <= kills  # a run killed early has no row
     ledger.close()
 
 

@@ -9,12 +9,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, FieldProblem, InputError, RecordError
+from .errors import ConfigError, FieldProblem, InputError, OutputError, RecordError
 from .job import Task, make_letter, rejected_entry
 from .letter import Dunning
-from .output import write_bytes_atomic
+from .output import check_target, write_bytes_atomic
 from .plan import Letter
-from .records import Record, Rejection, Row, read_records, validate_row
+from .records import Record, Rejection, Row, read_records, repeated_key, validate_row
+from .settings import check_as_of
 from .yamlconf import load_yaml_text
 
 
@@ -40,10 +41,18 @@ def _single_record(path: Path, stdin: bytes | None, dunning: Dunning) -> Row:
         text = stdin.decode("utf-8-sig") if stdin is not None else path.read_text("utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read: {exc}", path=source) from exc
+    repeated: list[FieldProblem] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        problem = repeated_key(key for key, _ in items)
+        if problem is not None:
+            repeated.append(problem)
+        return dict(items)
+
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else load_yaml_text(
-            text, path=source)
-    except (json.JSONDecodeError, ConfigError) as exc:
+        data = (json.loads(text, object_pairs_hook=pairs) if path.suffix.lower() == ".json"
+                else load_yaml_text(text, path=source))
+    except (ValueError, ConfigError) as exc:  # JSONDecodeError, a 5000-digit integer …
         raise InputError(f"not a record: {exc}", path=source) from exc
     except RecursionError as exc:  # json nests recursively: [[[[...]]]]
         raise InputError("not a record: nested too deeply", path=source) from exc
@@ -53,6 +62,11 @@ def _single_record(path: Path, stdin: bytes | None, dunning: Dunning) -> Row:
         data = data[0]
     if not isinstance(data, dict):
         raise InputError("expected one record (a mapping of field: value)", path=source)
+    if repeated:
+        account_id = data.get("account_id")
+        return Rejection(RecordError(repeated[:1], source=source, line=1,
+                                     account_id=account_id if isinstance(account_id, str)
+                                     else None))
     try:
         return validate_row(data, source=source, line=1, rules=dunning.record_rules())
     except RecordError as exc:
@@ -66,7 +80,11 @@ def render_one(
     """``dunning render``: one record (picked by ``account_id`` from an export, or the only
     record of a YAML/JSON file) → one PDF at ``output``. Returns the manifest-style entry."""
     dunning = dunning or Dunning.load()
-    as_of = as_of or dunning.settings.today()
+    as_of = check_as_of(as_of or dunning.settings.today())
+    check_target(output)
+    if stdin is None and output.exists() and input_file.exists() \
+            and output.samefile(input_file):
+        raise OutputError(f"{output} is the input file: give another file to write to")
     row: Row | None = None
     if account_id is not None and stdin is None and input_file.suffix.lower() in (
             ".csv", ".yaml", ".yml"):

@@ -19,7 +19,10 @@ process alone writes the manifest, the summary and the ledger.
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
+import re
 import secrets
 import signal
 import threading
@@ -40,6 +43,7 @@ from .job import LetterJob, Task, failed_entry, rejected_entry
 from .letter import Dunning
 from .output import (
     OUTCOMES,
+    LiveRuns,
     ManifestEntry,
     RunLock,
     sha256,
@@ -47,8 +51,8 @@ from .output import (
 from .progress import Progress, make_progress
 from .records import Record, Rejection, check_inputs, count_rows, read_records
 from .rejects import REJECTS, Rejects
-from .settings import LETTER_TIMEOUT, RECYCLE_AFTER
-from .store import Store, is_url, lock_folder, open_store
+from .settings import LETTER_TIMEOUT, RECYCLE_AFTER, check_as_of
+from .store import ManifestSink, Store, lock_folder, open_store, output_location, redact
 from .workers import WorkerPool, default_workers
 
 if TYPE_CHECKING:  # the ledger (SQLAlchemy) is the main process's: workers never import it
@@ -58,6 +62,10 @@ log = logging.getLogger("dunning.batch")
 
 MANIFEST = "manifest.jsonl"
 SUMMARY = "summary.json"
+#: Each run's own manifest and summary: ``runs/<run id>/`` in the output folder. The folder's
+#: ``manifest.jsonl`` and ``summary.json`` are the latest run's rows plus the current letters
+#: of earlier runs into the folder for accounts it did not have.
+RUNS = "runs"
 #: Rows in flight per worker (read, not yet in the manifest): enough to keep every worker
 #: busy while one slow letter holds up the manifest's order.
 WINDOW_PER_WORKER = 32
@@ -104,6 +112,17 @@ class RunSummary:
     dry_run: bool = False
     #: Rejected and failed rows grouped by reason (:mod:`dunning.rejects`).
     problems: list[dict[str, Any]] = field(default_factory=list)
+    #: Letters made again as a new version, by cause: ``record`` (the data changed),
+    #: ``templates`` (templates, catalogs or config changed and the bytes with them),
+    #: ``file`` (the current letter's file was missing or altered), ``force``.
+    new_versions: Counter[str] = field(default_factory=Counter)
+    #: Letters found on disk, made by a run that was killed before it recorded them.
+    recovered: int = 0
+    #: Earlier runs into this folder found still marked running (killed).
+    interrupted_runs: int = 0
+    #: Rendered letters of this folder carried over from earlier runs (accounts not in
+    #: this run's input): the folder's manifest keeps them.
+    carried_over: int = 0
 
     @property
     def manifest(self) -> str:
@@ -154,6 +173,8 @@ class RunSummary:
             "rendered_by_locale": dict(sorted(self.by_locale.items())),
             "suppressed_by_reason": dict(sorted(self.suppressed_by_reason.items())),
             "resumed": self.resumed,
+            "new_versions": dict(sorted(self.new_versions.items())),
+            "recovered": self.recovered,
             "capped_letters": self.capped,
             "total_demanded": {cur: str(amount) for cur, amount in sorted(self.demanded.items())},
             "demanded_by_stage": amounts(self.demanded_by["stage"]),
@@ -163,6 +184,8 @@ class RunSummary:
             "workers": self.workers,
             **({"cluster": self.cluster} if self.cluster else {}),
             "worker_deaths": self.worker_deaths,
+            "interrupted_runs": self.interrupted_runs,
+            "carried_over": self.carried_over,
             "problems": self.problems,
             "dry_run": self.dry_run,
             "interrupted": self.interrupted,
@@ -217,9 +240,10 @@ def run_batch(
         require("cluster", "--cluster")
     dunning = dunning or Dunning.load()
     as_of = as_of or dunning.settings.today()
+    check_as_of(as_of)
     paths = [Path(p) for p in inputs]
-    out: Path | str = (out_dir.rstrip("/") if isinstance(out_dir, str) and is_url(out_dir)
-                       else Path(out_dir) if out_dir else dunning.settings.run_folder(as_of))
+    out = (output_location(out_dir) if out_dir is not None
+           else output_location(dunning.settings.run_folder(as_of)))
     store = open_store(out)
     if cluster is None:
         workers = default_workers() if workers is None else workers
@@ -232,12 +256,13 @@ def run_batch(
     reporter = make_progress(progress) if isinstance(progress, str) else progress
     check_inputs(paths)
     store.prepare()
-    with RunLock(lock_folder(dunning.settings.output_dir, store)):
+    with RunLock(lock_folder(dunning.settings.output_dir, store)), \
+            LiveRuns().join(str(out)):
         store.remove_stale_temp_files()
         from .ledger import Ledger
 
         book = (Ledger(ledger) if ledger else Ledger.for_output(
-            dunning.settings.ledger_folder(Path(out) if out_dir else None)))
+            dunning.settings.ledger_folder(Path(out) if out_dir is not None else None)))
         try:
             return _run(paths, dunning=dunning, as_of=as_of, out=out, store=store, book=book,
                         workers=workers or 0, window=window, recycle_after=recycle_after,
@@ -253,20 +278,25 @@ def _run(paths: list[Path], *, dunning: Dunning, as_of: date, out: Path | str, s
          reporter: Progress | None, on_row: Callable[[ManifestEntry], None] | None,
          force: bool, letter_timeout: float | None, started: float,
          cluster: str | Any | None, stop: Callable[[], bool] | None = None) -> RunSummary:
-    from .ledger import redact
-
     run_id = new_run_id()
     summary = RunSummary(as_of=as_of, out_dir=out, inputs=[str(p) for p in paths],
                          workers=workers, run_id=run_id, ledger=redact(book.url))
     _check_prepared_fonts(dunning)
-    book.start_run(run_id=run_id, as_of=as_of, out_dir=out, inputs=summary.inputs)
+    summary.interrupted_runs = book.start_run(run_id=run_id, as_of=as_of, out_dir=out,
+                                              inputs=summary.inputs)
+    if summary.interrupted_runs:
+        log.warning("%d earlier run(s) into %s did not finish (killed); their letters on "
+                    "disk are recognised, not made again", summary.interrupted_runs, out)
     if reporter:
         reporter.start(count_rows(paths))
     template_version = dunning.template_version()
     planner = _Resume(book=book, as_of=as_of, out=out, store=store,
-                      template_version=template_version, force=force)
+                      template_version=template_version, force=force, summary=summary)
     job = LetterJob(dunning=dunning, as_of=as_of, store=store)
-    manifest = store.manifest(MANIFEST)
+    _keep_previous_run(store)
+    earlier = store.read(MANIFEST) is not None  # a rerun into this folder: carry its letters
+    seen: set[str] = set()
+    manifest = _Both(store.manifest(MANIFEST), store.manifest(f"{RUNS}/{run_id}/{MANIFEST}"))
     rejects = Rejects()
     from .history import SuppressionLog
 
@@ -285,6 +315,8 @@ def _run(paths: list[Path], *, dunning: Dunning, as_of: date, out: Path | str, s
                 planner.record(entry, run_id)
                 suppressed.add(entry)
                 manifest.write(entry)
+                if earlier and entry.account_id:
+                    seen.add(entry.account_id)
                 summary.add(entry)
                 rejects.add_entry(entry)
                 if reporter:
@@ -292,6 +324,12 @@ def _run(paths: list[Path], *, dunning: Dunning, as_of: date, out: Path | str, s
                 if on_row:
                     on_row(entry)
             summary.worker_deaths = runner.deaths
+        folder = copy.deepcopy(summary)
+        if earlier:
+            for entry in _carried_over(store, book, as_of, out, seen):
+                manifest.folder.write(entry)
+                folder.add(entry)
+                summary.carried_over += 1
     except BaseException as exc:
         manifest.abort(exc)
         rejects.close()
@@ -301,16 +339,80 @@ def _run(paths: list[Path], *, dunning: Dunning, as_of: date, out: Path | str, s
             reporter.finish()
     manifest.close()
     suppressed.flush()
-    store.write(REJECTS, rejects.finish())
-    summary.problems = rejects.groups()
-    summary.seconds = time.monotonic() - started
-    log.info("2/3 %d rows: %s", summary.rows,
-             ", ".join(f"{n} {name}" for name in OUTCOMES if (n := summary.counts[name])))
+    found = rejects.finish()
+    store.write(REJECTS, found)
+    store.write(f"{RUNS}/{run_id}/{REJECTS}", found)
+    summary.problems = folder.problems = rejects.groups()
+    summary.seconds = folder.seconds = time.monotonic() - started
+    folder.carried_over = summary.carried_over
+    log.info("2/3 %d rows: %s%s", summary.rows,
+             ", ".join(f"{n} {name}" for name in OUTCOMES if (n := summary.counts[name])),
+             f"; {summary.carried_over} letter(s) of earlier runs kept in the folder's "
+             "manifest" if summary.carried_over else "")
     data = summary.to_dict()
-    store.write_json(SUMMARY, data)
+    store.write_json(f"{RUNS}/{run_id}/{SUMMARY}", data)
+    store.write_json(SUMMARY, folder.to_dict())
     book.finish_run(run_id, data)
     log.info("3/3 manifest and summary written to %s", out)
     return summary
+
+
+class _Both:
+    """The folder's manifest and the run's own, written together."""
+
+    def __init__(self, folder: ManifestSink, own: ManifestSink) -> None:
+        self.folder, self.own = folder, own
+
+    def write(self, entry: ManifestEntry) -> None:
+        self.folder.write(entry)
+        self.own.write(entry)
+
+    def close(self) -> None:
+        self.own.close()
+        self.folder.close()
+
+    def abort(self, exc: BaseException) -> None:
+        self.own.abort(exc)
+        self.folder.abort(exc)
+
+
+def _keep_previous_run(store: Store) -> None:
+    """A folder written by a dunning that kept no ``runs/<id>/``: keep its manifest and
+    summary there before this run replaces them."""
+    previous = store.read(SUMMARY)
+    if previous is None:
+        return
+    try:
+        run_id = str(json.loads(previous).get("run_id") or "")
+    except (ValueError, AttributeError):
+        return
+    if not run_id or not re.fullmatch(r"[\w.-]+", run_id, flags=re.ASCII) or \
+            store.read(f"{RUNS}/{run_id}/{SUMMARY}") is not None:
+        return
+    manifest = store.read(MANIFEST)
+    if manifest is not None:
+        store.write(f"{RUNS}/{run_id}/{MANIFEST}", manifest)
+    store.write(f"{RUNS}/{run_id}/{SUMMARY}", previous)
+
+
+def _carried_over(store: Store, book: Ledger, as_of: date, out: Path | str,
+                  seen: set[str]) -> Iterator[ManifestEntry]:
+    """The rendered letters of the folder's previous manifest for accounts this run did not
+    have, that are still the current letter in the ledger: the folder keeps them."""
+    for line in store.lines(MANIFEST):
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue
+        account_id = data.get("account_id")
+        if data.get("outcome") != "rendered" or not account_id or account_id in seen:
+            continue
+        current = book.current(account_id, as_of, out)
+        if current is None or current.path != data.get("path"):
+            continue
+        seen.add(account_id)
+        known = {k: v for k, v in data.items() if k in ManifestEntry.__dataclass_fields__}
+        yield ManifestEntry(**{**known, "resumed": True})
 
 
 def _check_prepared_fonts(dunning: Dunning) -> None:
@@ -465,6 +567,10 @@ def _in_order(
             return
 
 
+#: Why a letter was made again as a new version (``RunSummary.new_versions``).
+Cause = str
+
+
 @dataclass
 class _Resume:
     """The ledger's side of the run, in the main process: what is already made, which
@@ -478,7 +584,9 @@ class _Resume:
     store: Store
     template_version: str
     force: bool
-    _pending: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    summary: RunSummary
+    _pending: dict[str, tuple[str, LetterRow | None, Cause | None]] = field(
+        default_factory=dict)
 
     def prepare(self, row: Record | Rejection) -> Task | ManifestEntry:
         if isinstance(row, Rejection):
@@ -487,7 +595,8 @@ class _Resume:
             return rejected_entry(row)
         digest = record_hash(row)
         current = self.book.current(row.account_id, self.as_of, self.out)
-        if current is not None and not self.force and self._still_valid(current, digest):
+        cause = None if current is None else self._cause(current, digest)
+        if current is not None and cause is None:
             return ManifestEntry(
                 account_id=row.account_id, source=row.where, brand=row.brand,
                 outcome="rendered", stage=current.stage, locale=current.locale,
@@ -495,30 +604,49 @@ class _Resume:
                 total=current.total, currency=current.currency, capped=current.capped,
                 resumed=True, postal_code=row.postal_code,
             )
-        version = 1
+        version, same_as = 1, None
         if current is not None:
             version = self.book.versions(row.account_id, self.as_of, self.out) + 1
-        self._pending[row.account_id] = (digest, current.id if current else None)
-        return Task(record=row, version=version,
-                    last_notice=self.book.last_sent_before(row.account_id, self.as_of))
+            if cause in ("record", "templates"):  # the current file is intact
+                same_as = (current.path, current.sha256)
+        self._pending[row.account_id] = (digest, current, cause)
+        return Task(record=row, version=version, same_as=same_as,
+                    last_notice=self.book.last_sent_before(row.account_id, self.as_of,
+                                                           besides=self.out))
 
-    def _still_valid(self, current: LetterRow, digest: str) -> bool:
-        """Same data, same templates, and the file is there with the bytes recorded."""
-        if current.record_hash != digest or current.template_version != self.template_version:
-            return False
+    def _cause(self, current: LetterRow, digest: str) -> Cause | None:
+        """Why the current letter cannot stand: ``force``, ``file`` (its file is missing or
+        altered), ``record`` (the data changed), ``templates``; None when it stands."""
+        if self.force:
+            return "force"
         data = self.store.read(current.path)
-        return data is not None and sha256(data) == current.sha256
+        if data is None or sha256(data) != current.sha256:
+            return "file"
+        if current.record_hash != digest:
+            return "record"
+        if current.template_version != self.template_version:
+            return "templates"
+        return None
 
     def record(self, entry: ManifestEntry, run_id: str) -> None:
         pending = self._pending.pop(str(entry.account_id), None)
-        if pending is None or entry.outcome != "rendered" or entry.resumed:
+        if pending is None or entry.outcome != "rendered":
             return
-        digest, supersedes = pending
+        digest, current, cause = pending
+        if current is not None and entry.resumed and entry.path == current.path:
+            # The same bytes as the current letter: it stands, for the new data/templates.
+            self.book.refresh(current.id, template_version=self.template_version,
+                              record_hash=digest)
+            return
+        if entry.resumed:  # on disk already, made by a run killed before recording it
+            self.summary.recovered += 1
+        elif cause is not None:
+            self.summary.new_versions[cause] += 1
         self.book.record_letter(
             run_id=run_id, account_id=str(entry.account_id), as_of=self.as_of,
             brand=str(entry.brand), stage=str(entry.stage), locale=str(entry.locale),
             template_version=self.template_version, record_hash=digest, out_dir=self.out,
             path=str(entry.path), sha256=str(entry.sha256), pages=int(entry.pages or 0),
             total=Decimal(str(entry.total)), currency=str(entry.currency),
-            capped=bool(entry.capped), supersedes=supersedes,
+            capped=bool(entry.capped), supersedes=current.id if current else None,
         )

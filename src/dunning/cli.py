@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import traceback
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,8 @@ from .exitcodes import INTERRUPTED, TERMINATED
 from .exitcodes import OK as EXIT_OK
 from .exitcodes import ROWS as EXIT_ROWS
 from .extras import require
-from .settings import LETTER_TIMEOUT, Settings
+from .settings import LETTER_TIMEOUT, Settings, check_as_of
 from .stopping import Terminated
-
-log = logging.getLogger("dunning.cli")
 
 
 class _AsOf(click.ParamType[date, Any]):
@@ -38,9 +37,11 @@ class _AsOf(click.ParamType[date, Any]):
         if isinstance(value, date):
             return value
         try:
-            return date.fromisoformat(value)
+            return check_as_of(date.fromisoformat(value))
         except ValueError:
             self.fail(f"{value!r} is not an ISO date (YYYY-MM-DD)", param, ctx)
+        except DunningError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 AS_OF = _AsOf()
@@ -129,6 +130,9 @@ def run(ctx: click.Context, inputs: tuple[Path, ...], input_opts: tuple[Path, ..
     paths = [*inputs, *input_opts]
     if not paths:
         raise click.UsageError("give at least one export (INPUTS… or --input FILE)")
+    if out_dir is not None and not out_dir.strip():
+        raise click.BadParameter("is empty: give a folder or a URL (or leave --out out for "
+                                 "output/<as-of>/)", param_hint="'--out'")
     if ctx.find_root().obj["quiet"]:
         progress = "off"
     if cluster and workers:
@@ -402,10 +406,12 @@ def main(argv: list[str] | None = None) -> int:
     except DunningError as exc:
         click.echo(f"dunning: error: {exc}", err=True)
         return EXIT_FATAL
-    except Exception as exc:  # a crash: the run could not do its job, never "data owner"
-        log.debug("crash", exc_info=exc)
-        click.echo(f"dunning: crashed: {type(exc).__name__}: {exc} (run with -vv for the "
-                   "traceback)", err=True)
+    except Exception as exc:  # a failure of the command itself, never exit 1 ("data")
+        if logsetup.LOGGER.isEnabledFor(logging.INFO):  # -v
+            traceback.print_exc()
+        click.echo(f"dunning: error: unexpected {type(exc).__name__}: {exc}"
+                   + ("" if logsetup.LOGGER.isEnabledFor(logging.INFO)
+                      else " (run with -v for the traceback)"), err=True)
         return EXIT_FATAL
 
 

@@ -27,7 +27,7 @@ from .letter import Dunning
 from .output import ManifestEntry, RunLock
 from .records import Record, Rejection, Row, check_inputs, read_records
 from .rejects import REJECTS, Rejects
-from .store import is_url, open_store
+from .store import open_store, output_location
 
 if TYPE_CHECKING:
     from .ledger import Ledger
@@ -69,9 +69,8 @@ def dry_run(
     dunning = dunning or Dunning.load()
     as_of = as_of or dunning.settings.today()
     paths = [Path(p) for p in inputs]
-    run_folder: Path | str = (out_dir.rstrip("/") if isinstance(out_dir, str) and is_url(out_dir)
-                              else Path(out_dir) if out_dir
-                              else dunning.settings.run_folder(as_of))
+    run_folder = output_location(out_dir if out_dir is not None
+                                 else dunning.settings.run_folder(as_of))
     folder = (f"{run_folder}/{DRY_RUN_DIR}" if isinstance(run_folder, str)
               else run_folder / DRY_RUN_DIR)
     check_inputs(paths)
@@ -85,7 +84,7 @@ def dry_run(
     try:
         if lock:
             lock.__enter__()
-        _plan_all(paths, dunning, as_of, store, book, summary, stop)
+        _plan_all(paths, dunning, as_of, store, book, summary, stop, run_folder)
     finally:
         if lock:
             lock.__exit__(None, None, None)
@@ -98,14 +97,15 @@ def dry_run(
 
 def _plan_all(paths: list[Path], dunning: Dunning, as_of: date, store: Any,
               book: Ledger | None, summary: RunSummary,
-              stop: Callable[[], bool] | None) -> None:
+              stop: Callable[[], bool] | None, run_folder: Path | str) -> None:
     manifest = store.manifest(MANIFEST)
     rejects = Rejects()
     try:
         rows = rejects.watch(read_records(paths, dunning.record_rules()))
         for chunk in _chunks(rows, CHUNK):
             ids = [row.account_id for row in chunk if isinstance(row, Record)]
-            last = book.last_sent_before_many(ids, as_of) if book and ids else {}
+            last = (book.last_sent_before_many(ids, as_of, besides=run_folder)
+                    if book and ids else {})
             for row in chunk:
                 entry = (rejected_entry(row) if isinstance(row, Rejection) else
                          plan_entry(row, dunning, as_of, last.get(row.account_id)))

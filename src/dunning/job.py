@@ -19,7 +19,7 @@ outcome with the reason (and the error, for a caller that wants to raise it). Re
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -41,6 +41,9 @@ class Task:
     last_notice: date | None = None
     #: Which version of the account's letter for this as-of date and folder this would be.
     version: int = 1
+    #: The current letter (its path and sha256) that this one replaces if its bytes differ:
+    #: a letter equal to it is that letter, not a new version.
+    same_as: tuple[str, str] | None = None
 
     @property
     def account_id(self) -> str:
@@ -101,15 +104,28 @@ def make_letter(task: Task, dunning: Dunning, as_of: date) -> Outcome:
 def letter_outcome(task: Task, dunning: Dunning, as_of: date, store: Store) -> ManifestEntry:
     """The batch's unit of work: :func:`make_letter`, then the letter written to ``store``
     at its path (an OutputError there stops the run). A failure is logged with the account
-    id (with the traceback at debug level when it is not one of dunning's own errors)."""
+    id (with the traceback at debug level when it is not one of dunning's own errors).
+
+    A letter is never made twice: when its bytes equal the current letter's
+    (``task.same_as``), or the file already at its path (left by a run that was killed
+    before it recorded the letter), nothing is written and the entry says ``resumed``
+    with that file's path."""
     outcome = make_letter(task, dunning, as_of)
     if outcome.error is not None:
         unexpected = not isinstance(outcome.error, DunningError)
         log.warning("failed %s: %s", task.account_id, outcome.error,
                     exc_info=outcome.error if unexpected and log.isEnabledFor(10) else None)
-    if outcome.data is not None:
-        store.write(str(outcome.entry.path), outcome.data)
-    return outcome.entry
+    entry = outcome.entry
+    if outcome.data is None:
+        return entry
+    if task.same_as is not None and task.same_as[1] == entry.sha256:
+        return replace(entry, path=task.same_as[0], resumed=True)
+    path = str(entry.path)
+    there = store.read(path)
+    if there is not None and sha256(there) == entry.sha256:
+        return replace(entry, resumed=True)
+    store.write(path, outcome.data)
+    return entry
 
 
 def rejected_entry(row: Rejection) -> ManifestEntry:

@@ -14,15 +14,16 @@ with different data or templates it gets a new version and the old one is marked
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     Boolean,
@@ -37,7 +38,9 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Engine
@@ -46,10 +49,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from .errors import OutputError
 from .extras import require
 from .output import FILE_MODE
+from .store import redact, scrub
 
 LEDGER_FILE = "ledger.sqlite"
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 metadata = MetaData()
+#: What the rows of an older ledger get in the columns added since (:func:`_upgrade`).
+_ADDED_DEFAULTS = {"channel": "batch"}
 
 letters = Table(
     "dunning_letters", metadata,
@@ -72,8 +80,15 @@ letters = Table(
     Column("status", String(16), nullable=False, default="current"),
     Column("superseded_by", Integer, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Added after the first release; _upgrade() adds them to older ledgers.
+    Column("channel", String(16), nullable=False, server_default=_ADDED_DEFAULTS["channel"]),
+    Column("requested_by", String(64), nullable=True),
+    Column("override_reason", Text, nullable=True),
     Index("ix_dunning_letters_account", "account_id", "as_of"),
 )
+
+#: Who made a letter: the nightly batch, ``dunning render`` (an agent, now), the service.
+CHANNELS = ("batch", "render", "service")
 
 runs = Table(
     "dunning_runs", metadata,
@@ -138,6 +153,9 @@ class LetterRow:
     status: str
     superseded_by: int | None
     created_at: datetime
+    channel: str
+    requested_by: str | None
+    override_reason: str | None
 
     @classmethod
     def from_mapping(cls, row: Any) -> LetterRow:
@@ -153,6 +171,42 @@ def _engine_url(url: str) -> str:
     return url
 
 
+def _guarded(doing: str) -> Callable[[F], F]:
+    """A ledger method whose database errors (a full disk, a corrupt file, a lost
+    connection) become one OutputError naming the ledger, without its password."""
+    def wrap(method: F) -> F:
+        @functools.wraps(method)
+        def guarded(self: Ledger, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except SQLAlchemyError as exc:
+                cause = getattr(exc, "orig", None) or exc
+                raise OutputError(f"the ledger {redact(self.url)}: cannot {doing}: "
+                                  f"{scrub(str(cause).splitlines()[0], self.url)}") from exc
+        return cast(F, guarded)
+    return wrap
+
+
+def _create_private(database: str | None) -> None:
+    """Create a new SQLite ledger file owner-read-write, group-read (0640) like every output
+    file (SQLite gives its ``-wal`` and ``-shm`` companions the same mode)."""
+    if database and database != ":memory:" and not os.path.exists(database):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+
+
+def _upgrade(engine: Engine) -> None:
+    """Add the columns a ledger written by an older dunning lacks."""
+    have = {column["name"] for column in inspect(engine).get_columns(letters.name)}
+    with engine.begin() as conn:
+        for column in letters.columns:
+            if column.name not in have:
+                kind = column.type.compile(engine.dialect)
+                default = (f" NOT NULL DEFAULT '{_ADDED_DEFAULTS[column.name]}'"
+                           if column.name in _ADDED_DEFAULTS else "")
+                conn.execute(text(f"ALTER TABLE {letters.name} ADD COLUMN {column.name} "
+                                  f"{kind}{default}"))
+
+
 class Ledger:
     """The ledger behind one run (or behind ``dunning report`` / ``history``)."""
 
@@ -161,10 +215,13 @@ class Ledger:
         try:
             self.engine: Engine = create_engine(_engine_url(url), future=True)
             if self.engine.dialect.name == "sqlite":
+                _create_private(self.engine.url.database)
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             metadata.create_all(self.engine)
-        except (SQLAlchemyError, ImportError) as exc:
-            raise OutputError(f"cannot open the ledger {redact(url)}: {exc}") from exc
+            _upgrade(self.engine)
+        except (SQLAlchemyError, ImportError, OSError) as exc:
+            raise OutputError(f"cannot open the ledger {redact(url)}: "
+                              f"{scrub(str(exc), url)}") from exc
 
     @classmethod
     def for_output(cls, out_dir: Path, url: str | None = None) -> Ledger:
@@ -173,25 +230,31 @@ class Ledger:
         its ``-wal`` and ``-shm`` companions the same mode."""
         if url:
             return cls(url)
-        path = (out_dir / LEDGER_FILE).resolve()
-        if not path.exists():
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
-        return cls(f"sqlite:///{path}")
+        return cls(f"sqlite:///{(out_dir / LEDGER_FILE).resolve()}")
 
     def close(self) -> None:
         self.engine.dispose()
 
     # ------------------------------------------------------------------ runs
 
+    @_guarded("start the run")
     def start_run(self, *, run_id: str, as_of: date, out_dir: Path | str,
-                  inputs: list[str]) -> None:
+                  inputs: list[str]) -> int:
+        """Record a run that starts, holding the lock of ``out_dir``: any other run of that
+        folder still marked running was killed, and is marked ``interrupted``. Returns how
+        many were."""
         with self.engine.begin() as conn:
+            interrupted = conn.execute(update(runs).where(
+                runs.c.out_dir == str(out_dir), runs.c.status == "running",
+                runs.c.run_id != run_id).values(status="interrupted")).rowcount
             conn.execute(runs.insert().values(
                 run_id=run_id, as_of=as_of, out_dir=str(out_dir), inputs=json.dumps(inputs),
                 host=socket.gethostname(), pid=os.getpid(), started_at=_now(),
                 status="running",
             ))
+        return int(interrupted or 0)
 
+    @_guarded("finish the run")
     def finish_run(self, run_id: str, summary: Mapping[str, Any]) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(runs).where(runs.c.run_id == run_id).values(
@@ -199,6 +262,7 @@ class Ledger:
                 summary=json.dumps(summary, ensure_ascii=False, default=str),
             ))
 
+    @_guarded("read the runs")
     def runs(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(runs).order_by(runs.c.started_at)).mappings().all()
@@ -206,6 +270,7 @@ class Ledger:
 
     # ------------------------------------------------------------------ letters
 
+    @_guarded("read the current letter")
     def current(self, account_id: str, as_of: date, out_dir: Path | str) -> LetterRow | None:
         """The current letter for this account and as-of date in this output folder."""
         query = select(letters).where(
@@ -216,38 +281,58 @@ class Ledger:
             row = conn.execute(query).mappings().first()
         return LetterRow.from_mapping(row) if row else None
 
-    def last_sent_before(self, account_id: str, as_of: date) -> date | None:
-        """The as-of date of the latest letter to this account dated before ``as_of`` (any
-        output folder): the minimum-interval rule reads this."""
+    @_guarded("read the last letter sent")
+    def last_sent_before(self, account_id: str, as_of: date,
+                         besides: Path | str | None = None) -> date | None:
+        """The as-of date of the latest letter to this account dated up to ``as_of``, made
+        by any channel (the batch, ``dunning render``, the service) in any folder, except
+        the letters for ``as_of`` in the output folder ``besides`` (a rerun's own earlier
+        versions): the minimum-interval rule reads this."""
         query = select(letters.c.as_of).where(
-            letters.c.account_id == account_id, letters.c.as_of < as_of,
-        ).order_by(letters.c.as_of.desc()).limit(1)
+            letters.c.account_id == account_id, letters.c.as_of <= as_of,
+        )
+        if besides is not None:
+            query = query.where((letters.c.as_of < as_of) | (letters.c.out_dir != str(besides)))
+        query = query.order_by(letters.c.as_of.desc()).limit(1)
         with self.engine.connect() as conn:
             value = conn.execute(query).scalar()
         return value if isinstance(value, date) else None
 
-    def last_sent_before_many(self, account_ids: list[str], as_of: date) -> dict[str, date]:
+    @_guarded("read the last letters")
+    def last_sent_before_many(self, account_ids: list[str], as_of: date,
+                              besides: Path | str | None = None) -> dict[str, date]:
         """:meth:`last_sent_before` for many accounts in one query (the dry run's chunks)."""
         from sqlalchemy import func
 
         query = select(letters.c.account_id, func.max(letters.c.as_of)).where(
-            letters.c.account_id.in_(account_ids), letters.c.as_of < as_of,
-        ).group_by(letters.c.account_id)
+            letters.c.account_id.in_(account_ids), letters.c.as_of <= as_of,
+        )
+        if besides is not None:
+            query = query.where((letters.c.as_of < as_of) | (letters.c.out_dir != str(besides)))
+        query = query.group_by(letters.c.account_id)
         with self.engine.connect() as conn:
             return {str(a): d for a, d in conn.execute(query) if isinstance(d, date)}
 
+    @_guarded("record a letter")
     def record_letter(self, *, run_id: str, account_id: str, as_of: date, brand: str,
                       stage: str, locale: str, template_version: str, record_hash: str,
                       out_dir: Path | str, path: str, sha256: str, pages: int, total: Decimal,
                       currency: str, capped: bool = False,
-                      supersedes: int | None = None) -> int:
-        """Add a letter (after its file is in place); mark ``supersedes`` as superseded."""
+                      supersedes: int | None = None, channel: str = "batch",
+                      requested_by: str | None = None,
+                      override_reason: str | None = None) -> int:
+        """Add a letter (after its file is in place); mark ``supersedes`` as superseded.
+        ``channel`` is who made it (:data:`CHANNELS`), ``requested_by`` who asked (an API
+        key's name), ``override_reason`` why a rule (the minimum interval) was overridden."""
+        if channel not in CHANNELS:
+            raise ValueError(f"channel {channel!r}; expected one of {CHANNELS}")
         with self.engine.begin() as conn:
             result = conn.execute(letters.insert().values(
                 account_id=account_id, as_of=as_of, run_id=run_id, brand=brand, stage=stage,
                 locale=locale, template_version=template_version, record_hash=record_hash,
                 out_dir=str(out_dir), path=path, sha256=sha256, pages=pages, total=str(total),
                 currency=currency, capped=capped, status="current", created_at=_now(),
+                channel=channel, requested_by=requested_by, override_reason=override_reason,
             ))
             new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
             if supersedes is not None:
@@ -255,6 +340,15 @@ class Ledger:
                     status="superseded", superseded_by=new_id))
         return int(new_id)
 
+    @_guarded("refresh a letter")
+    def refresh(self, letter_id: int, *, template_version: str, record_hash: str) -> None:
+        """A letter made again gave the same bytes: it stands for this template version
+        and record data (the next run resumes it without rendering)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(letters).where(letters.c.id == letter_id).values(
+                template_version=template_version, record_hash=record_hash))
+
+    @_guarded("count the versions")
     def versions(self, account_id: str, as_of: date, out_dir: Path | str) -> int:
         """How many letters (current or superseded) this account has for this as-of date in
         this output folder: the next one is version ``versions + 1``."""
@@ -266,12 +360,14 @@ class Ledger:
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar() or 0)
 
+    @_guarded("read the history")
     def history(self, account_id: str) -> list[LetterRow]:
         query = select(letters).where(letters.c.account_id == account_id).order_by(
             letters.c.as_of, letters.c.id)
         with self.engine.connect() as conn:
             return [LetterRow.from_mapping(r) for r in conn.execute(query).mappings()]
 
+    @_guarded("record suppressions")
     def record_suppressions(self, rows: list[dict[str, Any]]) -> None:
         """Add suppressions (``account_id``, ``as_of``, ``run_id``, ``out_dir``, ``reason``)
         in one transaction."""
@@ -290,24 +386,12 @@ class Ledger:
                                    run_id=r["run_id"], out_dir=r["out_dir"], reason=r["reason"])
                     for r in conn.execute(query).mappings()]
 
+    @_guarded("read the letters")
     def letters_in(self, out_dir: Path | str) -> Iterator[LetterRow]:
         query = select(letters).where(letters.c.out_dir == str(out_dir)).order_by(letters.c.id)
         with self.engine.connect() as conn:
             for row in conn.execute(query).mappings():
                 yield LetterRow.from_mapping(row)
-
-
-def redact(url: str) -> str:
-    """A database URL without its password, for messages.
-
-    >>> redact("postgresql://dunning:s3cret@db:5432/letters")
-    'postgresql://dunning:***@db:5432/letters'
-    """
-    head, sep, tail = url.partition("://")
-    if "@" in tail and ":" in tail.split("@", 1)[0]:
-        user = tail.split("@", 1)[0].split(":", 1)[0]
-        return f"{head}{sep}{user}:***@{tail.split('@', 1)[1]}"
-    return url
 
 
 def _sqlite_pragmas(conn: Any, _record: Any) -> None:

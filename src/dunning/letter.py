@@ -12,10 +12,10 @@ from datetime import date
 from pathlib import Path
 
 from .archive import archive_options
-from .compose import letter_context, render_html
+from .compose import environment, letter_context, render_html
 from .config import Brands, load_brands
 from .errors import ConfigError
-from .hashing import tree_hash
+from .hashing import files_hash, letter_files
 from .locale import translations
 from .money import itemize, repayment_options
 from .pdf import PdfRenderer
@@ -40,6 +40,10 @@ class Dunning:
     def load(cls, settings: Settings | None = None) -> Dunning:
         """Read and validate brands and policy (ConfigError on any problem)."""
         settings = settings or Settings.discover()
+        # Templates and catalogs are read again: a Dunning loaded after they changed (in a
+        # long-lived process) must not make letters from the ones cached before.
+        environment.cache_clear()
+        translations.cache_clear()
         brands = load_brands(settings.brands_file, settings.assets_dir)
         policy = load_policy(settings.policy_file, brands.keys())
         supported = ", ".join(SUPPORTED_LOCALES)
@@ -156,18 +160,21 @@ class Dunning:
                       pdf=self.renderer.render(markup, plan.locale, archive))
 
     def template_version(self) -> str:
-        """A hash of everything that shapes a letter besides the record: the templates and
-        their assets, the catalogs and the config (brands, policy, settings)."""
-        return tree_hash([self.settings.templates_dir, self.settings.locales_dir,
-                          self.settings.config_dir])
+        """A hash of everything that shapes a letter besides the record, and of nothing
+        else: the templates and their assets, the compiled catalogs and the config files
+        a letter is made from (:func:`~dunning.hashing.letter_files`)."""
+        settings = self.settings
+        files = letter_files(settings.templates_dir, settings.locales_dir, settings.config_dir)
+        return files_hash(files, settings.root)
 
     def letter_path(self, plan: Plan, version: int = 1) -> Path:
         """Where the letter goes, relative to the run's output folder; a later version of
-        the same letter (changed data or templates) gets ``.v2``, ``.v3``… so the earlier
-        file is kept."""
+        the same letter (changed data or templates) gets ``~v2``, ``~v3``… so the earlier
+        file is kept. No account's own file name can take that form: a file name stem from
+        :func:`~dunning.output.safe_name` has a ``~`` only before an 8-digit hex hash at its
+        end, so ``X~v2.pdf`` is never the file of an account (``X.v2``'s is ``X.v2.pdf``)."""
         from .output import safe_name
 
-        suffix = f".v{version}" if version > 1 else ""
+        suffix = f"~v{version}" if version > 1 else ""
         name = f"{safe_name(plan.record.account_id)}{suffix}.pdf"
         return Path(plan.record.brand) / str(plan.stage) / name
-

@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -72,11 +73,29 @@ def ensure_dir(path: Path) -> Path:
     return path
 
 
+def check_target(path: Path) -> None:
+    """OutputError unless ``path`` is absent or a regular file (or a link to one): an output
+    never replaces a device, a folder or a pipe (``-o /dev/null`` as root would otherwise
+    turn the device into a file)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(mode):
+        raise OutputError(f"{path} is not a regular file: outputs are new files or replace "
+                          "regular files, never devices, folders or pipes")
+
+
 @contextmanager
 def atomic_file(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
-    """Write ``path`` through a temp file in the same folder; replaced only on success."""
+    """Write ``path`` through a temp file in the same folder; replaced only on success.
+    ``path`` must be absent or a regular file (:func:`check_target`)."""
+    check_target(path)
     ensure_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{TEMP_MARK}", suffix=".tmp",
+                               dir=path.parent)
     try:
         handle: IO[Any]
         with (os.fdopen(fd, mode) if "b" in mode else
@@ -263,11 +282,137 @@ class RunLock:
             self._handle = None
 
 
-def remove_stale_temp_files(folder: Path) -> int:
-    """Delete the temp files a killed run left behind (``.name.*.tmp``); call it only while
-    holding the folder's :class:`RunLock`. Returns how many were removed."""
+class LiveRuns:
+    """The live runs of this machine's user, each a file in ``registry`` that its run holds
+    locked and that names its output location. :meth:`join` refuses a run whose location
+    contains, or lies inside, a live run's (a run into ``out`` beside one into
+    ``out/inner`` would clean up or rewrite the other's files); two runs into the same
+    folder are the folder lock's (:class:`RunLock`) to refuse. The operating system
+    releases a killed run's lock, so its file no longer counts and a later run removes it."""
+
+    #: Seconds before an unlocked registry file is taken for a dead run's and removed (a
+    #: new run locks its file right after creating it).
+    STALE_AFTER = 60.0
+
+    def __init__(self, registry: Path | None = None) -> None:
+        #: Default: one folder per user on this machine, whatever the project.
+        self.registry = registry or Path(tempfile.gettempdir()) / f"dunning-runs-{os.getuid()}"
+        self._handle: IO[str] | None = None
+        self._path: Path | None = None
+
+    def join(self, location: str) -> LiveRuns:
+        import fcntl
+        import secrets
+        import time
+
+        ensure_dir(self.registry)
+        self._path = self.registry / f"{os.getpid()}-{secrets.token_hex(4)}.run"
+        handle = os.fdopen(os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE),
+                           "r+", encoding="utf-8")
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.write(location)
+        handle.flush()
+        self._handle = handle
+        for other in sorted(self.registry.glob("*.run")):
+            if other == self._path:
+                continue
+            try:
+                with other.open("r", encoding="utf-8") as peek:
+                    try:
+                        fcntl.flock(peek, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        theirs = peek.read()
+                    else:
+                        if time.time() - other.stat().st_mtime > self.STALE_AFTER:
+                            other.unlink(missing_ok=True)
+                        continue
+            except OSError:
+                continue
+            if _nested(location, theirs):
+                self.leave()
+                inside = len(location) > len(theirs)
+                raise OutputError(
+                    f"another run is writing to {theirs}, which "
+                    f"{'contains' if inside else 'lies inside'} {location}: a run folder "
+                    "may not contain or lie inside a live run's; wait for it, or choose "
+                    "another folder")
+        return self
+
+    def leave(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        if self._path is not None:
+            self._path.unlink(missing_ok=True)
+            self._path = None
+
+    def __enter__(self) -> LiveRuns:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.leave()
+
+
+def _nested(a: str, b: str) -> bool:
+    """Whether one location lies strictly inside the other.
+
+    >>> _nested("/srv/out", "/srv/out/inner"), _nested("/srv/out", "/srv/outer")
+    (True, False)
+    """
+    a, b = a.rstrip("/"), b.rstrip("/")
+    return a != b and (a.startswith(b + "/") or b.startswith(a + "/"))
+
+
+#: Marks the temp files dunning writes (``.NAME.dunning-RANDOM.tmp``), so that cleaning up
+#: after a killed run removes only its own, never a file it did not create.
+TEMP_MARK = "dunning-"
+#: A temp file dunning wrote: with its mark, or (written before there was one) a file a run
+#: writes followed by the random part of :func:`tempfile.mkstemp`.
+_OWN_TEMP = (re.compile(r"\.(?P<name>.+)\.dunning-[a-z0-9_]{8}\.tmp"),
+             re.compile(r"\.(?P<name>.+\.(?:pdf|json|jsonl|csv))\.[a-z0-9_]{8}\.tmp"))
+#: How deep below a run folder its files lie (``brand/stage/letter.pdf``, ``print/…``).
+RUN_DEPTH = 3
+
+
+def is_own_temp(name: str, *, letters_only: bool = False) -> bool:
+    """Whether a file name is one of the temp files dunning writes.
+
+    >>> is_own_temp(".MT-1.pdf.dunning-a1b2c3d4.tmp"), is_own_temp(".draft.txt.tmp")
+    (True, False)
+    >>> is_own_temp(".manifest.jsonl.x1y2z3w4.tmp"), is_own_temp(".index.tmp")
+    (True, False)
+    """
+    for pattern in _OWN_TEMP:
+        match = pattern.fullmatch(name)
+        if match is not None:
+            return not letters_only or match["name"].endswith(".pdf")
+    return False
+
+
+def own_temp_files(folder: Path, *, letters_only: bool = False) -> Iterator[Path]:
+    """The temp files dunning wrote in ``folder`` and the folders a run writes below it
+    (:data:`RUN_DEPTH` levels); nothing else, and never through a symlinked folder."""
+    def walk(here: Path, depth: int) -> Iterator[Path]:
+        try:
+            entries = list(os.scandir(here))
+        except OSError:
+            return
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if depth < RUN_DEPTH:
+                    yield from walk(Path(entry.path), depth + 1)
+            elif entry.is_file(follow_symlinks=False) and is_own_temp(
+                    entry.name, letters_only=letters_only):
+                yield Path(entry.path)
+
+    yield from walk(folder, 1)
+
+
+def remove_stale_temp_files(folder: Path, *, letters_only: bool = False) -> int:
+    """Delete the temp files a killed run left behind (:func:`own_temp_files`); call it only
+    while holding the folder's :class:`RunLock`. Returns how many were removed."""
     removed = 0
-    for path in folder.rglob(".*.tmp"):
+    for path in own_temp_files(folder, letters_only=letters_only):
         try:
             path.unlink()
             removed += 1

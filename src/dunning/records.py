@@ -52,9 +52,11 @@ MAX_YAML_BYTES = 8 * 1024**2
 #: field size limit, 131072 by default); longer ones reject their row.
 MAX_CSV_LINE = 1024**2
 
-_DECIMAL = re.compile(r"\d{1,15}(?:\.(\d+))?")
-_RATE = re.compile(r"0(?:\.\d{1,10})?|1(?:\.0{1,10})?")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: Amounts, rates and dates are ASCII digits only (``\d`` would take full-width and
+#: Arabic-Indic digits too, and Decimal reads them: ``０.９`` would be 0.9).
+_DECIMAL = re.compile(r"[0-9]{1,15}(?:\.([0-9]+))?")
+_RATE = re.compile(r"0(?:\.[0-9]{1,10})?|1(?:\.0{1,10})?")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _TRUE = {"true", "yes", "1", "y"}
 _FALSE = {"false", "no", "0", "n", ""}
 _BIDI_AND_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
@@ -160,6 +162,11 @@ def _text(raw: Any, name: str, problems: _Problems, *, multiline: bool = False) 
     if any("\udc80" <= c <= "\udcff" for c in value):
         problems.add(name, "is not valid UTF-8", "UTF-8 text")
         return ""
+    surrogate = next((c for c in value if "\ud800" <= c <= "\udfff"), None)
+    if surrogate is not None:  # an escape like "\ud800" in JSON or YAML: not a character
+        problems.add(name, f"contains a lone surrogate U+{ord(surrogate):04X}, which is not "
+                     "a character", "text of Unicode characters")
+        return ""
     value = value.replace("\r\n", "\n").strip()
     limit = MAX_LENGTH.get(name, DEFAULT_MAX_LENGTH)
     if len(value) > limit:
@@ -215,7 +222,9 @@ def _money(raw: Any, name: str, problems: _Problems, digits: int) -> Decimal | N
     match = _DECIMAL.fullmatch(value)
     if not match:
         hint = ""
-        if "," in value:
+        if any(c.isdigit() and not c.isascii() for c in value):
+            hint = " (only the ASCII digits 0-9 are accepted)"
+        elif "," in value:
             hint = " (thousands separators are not accepted)"
         elif re.search(r"\s", value):
             hint = " (spaces are not accepted)"
@@ -234,8 +243,10 @@ def _rate(raw: Any, name: str, problems: _Problems) -> Decimal | None:
     if not value:
         return None
     if not _RATE.fullmatch(value):
+        ascii_only = (" (only the ASCII digits 0-9 are accepted)"
+                      if any(c.isdigit() and not c.isascii() for c in value) else "")
         problems.add(
-            name, f"{value[:40]!r} is not a daily rate",
+            name, f"{value[:40]!r} is not a daily rate{ascii_only}",
             "a decimal fraction from 0 to 1 with at most 10 decimals, e.g. 0.0005",
         )
         return None
@@ -505,11 +516,44 @@ def _check_header(header: list[str], path: Path) -> None:
                          line=1)
 
 
-def _raw_yaml_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem]]:
+def repeated_key(keys: Iterable[str]) -> FieldProblem | None:
+    """The problem of a record that gives a field twice (YAML and JSON would silently keep
+    the last), or None."""
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            return FieldProblem(key, "is given more than once in the record",
+                                "each field at most once")
+        seen.add(key)
+    return None
+
+
+#: What YAML does not allow in a file (PyYAML's reader refuses it mid-stream, after the
+#: records before it were read): control characters other than tab and line breaks, DEL,
+#: C1 controls, surrogates, U+FFFE and U+FFFF.
+_YAML_NON_PRINTABLE = re.compile(
+    "[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+
+
+def _yaml_text(path: Path) -> str:
+    """The text of a YAML input, checked whole before any record is read: UTF-8, and no
+    character that YAML refuses (InputError with the line)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputError("not valid UTF-8", path=str(path)) from exc
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise InputError("not valid UTF-8", path=str(path), line=line) from exc
+    bad = _YAML_NON_PRINTABLE.search(text)
+    if bad is not None:
+        raise InputError(
+            f"contains the character U+{ord(bad.group()):04X}, which YAML does not allow "
+            "(control characters other than tab and line breaks); remove it from the export",
+            path=str(path), line=text.count("\n", 0, bad.start()) + 1)
+    return text
+
+
+def _raw_yaml_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem]]:
+    text = _yaml_text(path)
     loader = RecordLoader(text)
     try:
         root = loader.get_single_node()
@@ -533,6 +577,10 @@ def _raw_yaml_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProb
             if not isinstance(item, yaml.MappingNode):
                 yield line, FieldProblem(None, "record is not a mapping of field: value",
                                          "a mapping like 'account_id: A-1'")
+                continue
+            twice = repeated_key(str(k.value) for k, _ in item.value)
+            if twice is not None:
+                yield line, twice
                 continue
             try:
                 value = loader.construct_object(item, deep=True)
@@ -561,6 +609,7 @@ def raw_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem]]:
         raise InputError(f"cannot read: {exc.strerror or exc}", path=str(path)) from exc
     if not path.is_file():
         raise InputError("not a file", path=str(path))
+    _refuse_utf16(path)
     suffix = path.suffix.lower()
     if size > MAX_FILE_BYTES:
         raise InputError(f"{size} bytes is larger than the {MAX_FILE_BYTES} accepted",
@@ -575,12 +624,30 @@ def raw_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem]]:
     raise InputError(f"unknown input format {suffix!r}", path=str(path))
 
 
+def _refuse_utf16(path: Path) -> None:
+    """InputError for a UTF-16 or UTF-32 file (spreadsheet programs save "Unicode text" so),
+    which would otherwise show as columns of garbled names."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4)
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", path=str(path)) from exc
+    for bom, name in ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+                      (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16")):
+        if head.startswith(bom):
+            raise InputError(f"the file is {name}; save it as UTF-8 (with or without BOM)",
+                             path=str(path), line=1)
+
+
 def check_inputs(paths: Iterable[Path]) -> None:
-    """Fail fast (InputError) on a file that cannot be read at all, before any rendering."""
+    """Fail fast (InputError) on a file that cannot be read at all, before any rendering:
+    unreadable, not UTF-8, a bad CSV header, a character YAML refuses."""
     for path in paths:
         rows = raw_rows(path)
         if path.suffix.lower() == ".csv":
             next(rows, None)  # reads and checks the header
+        else:
+            _yaml_text(path)
 
 
 def read_records(paths: Iterable[Path], rules: RecordRules) -> Iterator[Row]:
@@ -624,9 +691,9 @@ def count_rows(paths: Iterable[Path]) -> int | None:
             return None
         try:
             with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
-                reader = csv.reader(handle, strict=True)
+                reader = csv.reader(_CsvLines(handle), strict=True)  # lines bounded in length
                 next(reader, None)
                 total += sum(1 for values in reader if any(v.strip() for v in values))
-        except (OSError, csv.Error):
+        except (OSError, csv.Error, _LineTooLongError):
             return None
     return total

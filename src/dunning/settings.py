@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
 
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 from .yamlconf import config_error, load_yaml_file, validate_model
 
 #: Letters a worker process renders before a fresh process replaces it (bounds its memory).
@@ -23,6 +23,20 @@ RECYCLE_AFTER = 1000
 #: Seconds one letter may take before it fails (a normal letter takes well under a second;
 #: the slow font path about 12 s).
 LETTER_TIMEOUT = 120.0
+
+#: The as-of dates a letter may speak from: its own dates run a year and more past the as-of
+#: date (installment schedules, deadlines), and Python's calendar ends in 9999.
+AS_OF_RANGE = (date(2000, 1, 1), date(2999, 12, 31))
+
+
+def check_as_of(as_of: date) -> date:
+    """``as_of`` when letters can be dated from it, else InputError saying the range."""
+    first, last = AS_OF_RANGE
+    if not first <= as_of <= last:
+        raise InputError(f"as-of date {as_of.isoformat()} is outside the dates letters can "
+                         f"speak from ({first.isoformat()} to {last.isoformat()})")
+    return as_of
+
 
 #: Locales with a catalog, fonts and formats. A record asking for another locale is rejected.
 SUPPORTED_LOCALES: tuple[str, ...] = ("zh_CN", "zh_TW", "zh_HK", "en_US", "en_GB")

@@ -19,19 +19,25 @@ so the worker processes of the local pool and the workers of a Dask cluster writ
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
 
 from .errors import OutputError
 from .extras import require
 from .output import (
+    RUN_DEPTH,
+    TEMP_MARK,
     ManifestEntry,
     ManifestWriter,
     ensure_dir,
+    is_own_temp,
     remove_stale_temp_files,
     write_bytes_atomic,
     write_json_atomic,
@@ -52,6 +58,58 @@ def is_url(location: Path | str) -> bool:
         return False
     scheme = urlsplit(location).scheme
     return "://" in location and len(scheme) > 1 and scheme != "file"
+
+
+#: Query parameters of a URL that carry a secret (a database password, an object store's key).
+_SECRET_PARAMS = re.compile(
+    r"(?i)([?&](?:password|passwd|pwd|secret|token|key|access_key|secret_key|sslpassword|"
+    r"credentials?|sig|signature|x-amz-signature|x-amz-credential)=)[^&#]*")
+
+
+def redact(url: str) -> str:
+    """A URL without its secrets, for messages, logs and summaries: the password of its
+    user part and every query parameter that carries a secret.
+
+    >>> redact("postgresql://dunning:s3cret@db:5432/letters")
+    'postgresql://dunning:***@db:5432/letters'
+    >>> redact("postgresql://db/letters?user=d&password=s3cret&sslmode=require")
+    'postgresql://db/letters?user=d&password=***&sslmode=require'
+    """
+    head, sep, tail = url.partition("://")
+    if "@" in tail and ":" in tail.split("@", 1)[0]:
+        user = tail.split("@", 1)[0].split(":", 1)[0]
+        tail = f"{user}:***@{tail.split('@', 1)[1]}"
+    return _SECRET_PARAMS.sub(r"\1***", f"{head}{sep}{tail}")
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` (a library's error message) with ``url`` and its secrets redacted."""
+    secrets_in_url = [m.group(0).split("=", 1)[1] for m in _SECRET_PARAMS.finditer(url)]
+    userinfo = url.partition("://")[2].split("@", 1)
+    if len(userinfo) == 2 and ":" in userinfo[0]:
+        secrets_in_url.append(userinfo[0].split(":", 1)[1])
+    text = text.replace(url, redact(url))
+    for secret in secrets_in_url:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def output_location(location: Path | str) -> Path | str:
+    """The one spelling of an output location, so that every way of naming a folder is the
+    same folder for the ledger, the resume and the locks: a folder (a path or a ``file://``
+    URL) absolute, with symlinks and ``..`` resolved; another URL without its trailing
+    slash. An empty location is an OutputError (it is not "the default folder")."""
+    if isinstance(location, str):
+        if not location.strip():
+            raise OutputError("the output location is empty: give a folder or a URL")
+        if location.startswith("file://"):
+            location = Path(url2pathname(unquote(urlsplit(location).path)))
+        elif is_url(location):
+            return location.rstrip("/")
+        else:
+            location = Path(location)
+    return location.resolve()
 
 
 def open_store(location: Path | str) -> Store:
@@ -88,6 +146,10 @@ class Store(ABC):
     @abstractmethod
     def read(self, rel: str) -> bytes | None:
         """The bytes at ``rel``, or None when there is nothing readable there."""
+
+    @abstractmethod
+    def lines(self, rel: str) -> Iterator[str]:
+        """The text lines of the file at ``rel``, streamed (none when there is no file)."""
 
     @abstractmethod
     def manifest(self, name: str) -> ManifestSink:
@@ -164,6 +226,13 @@ class LocalStore(Store):
         except OSError:
             return None
 
+    def lines(self, rel: str) -> Iterator[str]:
+        try:
+            with (self.root / rel).open(encoding="utf-8") as handle:
+                yield from handle
+        except FileNotFoundError:
+            return
+
     def manifest(self, name: str) -> ManifestSink:
         return _LocalManifest(self.root / name)
 
@@ -171,13 +240,7 @@ class LocalStore(Store):
         write_json_atomic(self.root / name, data)
 
     def remove_stale_temp_files(self, letters_only: bool = False) -> int:
-        if not letters_only:
-            return remove_stale_temp_files(self.root)
-        removed = 0
-        for path in self.root.rglob(".*.pdf.*.tmp"):
-            path.unlink(missing_ok=True)
-            removed += 1
-        return removed
+        return remove_stale_temp_files(self.root, letters_only=letters_only)
 
     def where(self, rel: str) -> str:
         return str(self.root / rel)
@@ -258,7 +321,7 @@ class FsspecStore(Store):
             parent, _, name = path.rpartition("/")
             if parent:
                 self.fs.makedirs(parent, exist_ok=True)
-            tmp = f"{parent}/.{name}.{secrets.token_hex(4)}.tmp"
+            tmp = f"{parent}/.{name}.{TEMP_MARK}{secrets.token_hex(4)}.tmp"
             self.fs.pipe_file(tmp, data)
             self.fs.mv(tmp, path)
         except OSError as exc:
@@ -270,6 +333,13 @@ class FsspecStore(Store):
         except OSError:
             return None
         return bytes(data)
+
+    def lines(self, rel: str) -> Iterator[str]:
+        try:
+            with self.fs.open(self._path(rel), "rt", encoding="utf-8") as handle:
+                yield from handle
+        except FileNotFoundError:
+            return
 
     def manifest(self, name: str) -> ManifestSink:
         return _SpooledManifest(self, name)
@@ -287,8 +357,8 @@ class FsspecStore(Store):
             return 0
         removed = 0
         try:
-            for path in self.fs.find(self._root):
-                if path.rpartition("/")[2].startswith(".") and path.endswith(".tmp"):
+            for path in self.fs.find(self._root, maxdepth=RUN_DEPTH):
+                if is_own_temp(path.rpartition("/")[2], letters_only=letters_only):
                     self.fs.rm_file(path)
                     removed += 1
         except OSError:
