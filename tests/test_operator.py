@@ -477,7 +477,7 @@ def test_history_answers_why(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert " v1 superseded " in first
     assert " v2 current " in second
     assert run_id in second
-    assert " print " in second  # the channel
+    assert " batch " in second  # the channel
     assert " formal " in second
     entry = next(e for e in read_manifest_lines(out) if e["account_id"] == "MT-000004")
     assert f"sha256 {entry['sha256']}" in second

@@ -107,7 +107,7 @@ def format_history(account_id: str, rows: list[LetterRow],
     lines: list[tuple[date, int, str]] = []
     for row in rows:
         versions[(row.as_of, row.out_dir)] += 1
-        channel = getattr(row, "channel", None) or "print"
+        channel = row.channel or "batch"
         lines.append((row.as_of, 0, (
             f"  {row.as_of}  run {row.run_id}  {channel:<6} {row.stage:<8} "
             f"v{versions[(row.as_of, row.out_dir)]} {row.status:<10} {row.locale:<6} "
