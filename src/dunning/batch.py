@@ -209,6 +209,7 @@ def run_batch(
     letter_timeout: float | None = LETTER_TIMEOUT,
     cluster: str | Any | None = None,
     stop: Callable[[], bool] | None = None,
+    before: Callable[[], None] | None = None,
 ) -> RunSummary:
     """Run the batch over ``inputs`` into ``out_dir`` and return the summary.
 
@@ -231,6 +232,8 @@ def run_batch(
     apply; see docs/cluster.md).
     ``stop``: polled before each row is read; once true the run reads no more rows, finishes
     those in flight and writes manifest and summary (marked interrupted; :mod:`dunning.stopping`).
+    ``before``: called once the run holds its folder, before anything is read or written
+    (the CLI's pre-flight, :mod:`dunning.preflight`); what it raises ends the run.
 
     Raises ConfigError, InputError or OutputError when the run cannot proceed at all, and
     RenderError when worker processes cannot start.
@@ -259,6 +262,8 @@ def run_batch(
     with RunLock(lock_folder(dunning.settings.output_dir, store)), \
             LiveRuns().join(str(out)):
         store.remove_stale_temp_files()
+        if before is not None:
+            before()
         from .ledger import Ledger
 
         book = (Ledger(ledger) if ledger else Ledger.for_output(

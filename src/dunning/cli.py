@@ -148,19 +148,22 @@ def run(ctx: click.Context, inputs: tuple[Path, ...], input_opts: tuple[Path, ..
                                    "`dunning print` where the letters are")
     with graceful_sigterm() as stop:
         dunning = _dunning(ctx)
-        _preflight(paths, dunning, allow_empty=allow_empty, skip_letters=no_preflight)
+
+        def before() -> None:  # once the run holds its folder (a second run is refused)
+            _preflight(paths, dunning, allow_empty=allow_empty, skip_letters=no_preflight)
+
         if dry_run:
             from .dryrun import dry_run as plan_run
 
             summary = plan_run(paths, as_of=as_of, out_dir=out_dir, dunning=dunning,
-                               ledger=ledger, stop=stop)
+                               ledger=ledger, stop=stop, before=before)
         else:
             from .batch import run_batch
 
             summary = run_batch(paths, as_of=as_of, out_dir=out_dir, dunning=dunning,
                                 workers=workers, progress=progress, ledger=ledger, force=force,
                                 letter_timeout=letter_timeout, cluster=cluster or None,
-                                stop=stop)
+                                stop=stop, before=before)
     click.echo(format_summary(summary.to_dict()))
     click.echo(f"manifest: {summary.manifest}")
     code = summary.exit_code

@@ -63,6 +63,7 @@ def dry_run(
     inputs: Sequence[Path | str], *, as_of: date | None = None,
     out_dir: Path | str | None = None, dunning: Dunning | None = None,
     ledger: str | None = None, stop: Callable[[], bool] | None = None,
+    before: Callable[[], None] | None = None,
 ) -> RunSummary:
     """Plan every row of ``inputs`` and write what the run would (see the module docstring)."""
     started = time.monotonic()
@@ -84,6 +85,8 @@ def dry_run(
     try:
         if lock:
             lock.__enter__()
+        if before is not None:
+            before()
         _plan_all(paths, dunning, as_of, store, book, summary, stop, run_folder)
     finally:
         if lock:
