@@ -342,7 +342,7 @@ class Pool:
 
 
 # ---------------------------------------------------------------------------
-# figures (domain.md section 4), only to label the expected outcome
+# figures (docs/domain.md §4), only to label the expected outcome
 # ---------------------------------------------------------------------------
 
 

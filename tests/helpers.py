@@ -168,7 +168,7 @@ def fmt(c: int) -> str:
 
 
 def expected_figures(row: dict[str, Any], as_of: date, max_annual: Fraction) -> dict[str, Any]:
-    """dpd and every itemized line in cents, from shared/domain.md §4, independently."""
+    """dpd and every itemized line in cents, from docs/domain.md §4, independently."""
     def money(name: str) -> Fraction:
         return Fraction(row.get(name) or "0")
 
@@ -189,7 +189,7 @@ def expected_figures(row: dict[str, Any], as_of: date, max_annual: Fraction) -> 
 
 def expected_outcome(row: dict[str, Any], as_of: date, max_annual: Fraction,
                      stages: tuple[int, int] = (30, 90)) -> tuple[str, str | None]:
-    """(outcome, stage or suppression code) for a valid sample row, per shared/domain.md §1."""
+    """(outcome, stage or suppression code) for a valid sample row, per docs/domain.md §1."""
     figures = expected_figures(row, as_of, max_annual)
     dpd = figures["dpd"]
     if dpd < 1:

@@ -176,7 +176,7 @@ def test_the_check_finds_each_kind_of_problem(tmp_path: Path, used: dict[str, se
         assert expected in problems, (expected, problems)
 
 
-#: Wording that no letter may carry, in any locale (shared/domain.md §6): threats of arrest or
+#: Wording that no letter may carry, in any locale (docs/domain.md §6): threats of arrest or
 #: prison, claims of police or court authority, summons-like wording, contacting relatives.
 FORBIDDEN = (
     "传票", "傳票", "法院执行", "法院執行", "公安", "警察", "拘留", "坐牢", "监狱", "監獄",

@@ -1,8 +1,11 @@
-"""docs/figures.md: every figure in its example tables is recomputed from the samples."""
+"""docs/figures.md: every figure in its example tables is recomputed from the samples;
+docs/domain.md: every reference to it names a section it has, and nothing refers to a file
+outside the repository instead."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 from decimal import Decimal
 
 from dunning.letter import Dunning, Plan
@@ -56,3 +59,65 @@ def test_every_documented_figure_is_what_the_program_computes(dunning: Dunning) 
             assert figures[key] == value, (account_id, key, figures[key], value)
             checked += 1
     assert checked >= 25
+
+
+DOMAIN = ROOT / "docs" / "domain.md"
+#: A reference to the domain page: ``docs/domain.md §4.6``, also as a link
+#: (``[`docs/domain.md`](domain.md) §6``) or a Python literal (````docs/domain.md```` §2).
+DOMAIN_REF = re.compile(r"domain\.md\S*\s*§\s*(\d+(?:\.\d+)?)")
+#: What pointed at the brief outside the repository: a relative ``shared/`` path (an absolute
+#: example path such as ``/shared/letters`` in docs/cluster.md is not one), ``/work/shared``,
+#: the words "domain brief".
+OUTSIDE = re.compile(r"(?<![\w/])shared/|/work/shared|domain brief", re.IGNORECASE)
+
+
+def _tracked_text_files() -> list[str]:
+    names = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
+                           check=True).stdout.decode("utf-8").split("\0")
+    return [n for n in names if n and (ROOT / n).is_file() and not n.startswith(
+        "templates/assets/fonts/") and not n.endswith((".png", ".svg", ".mo", ".pdf", ".otf"))]
+
+
+def _domain_sections() -> set[str]:
+    """The numbers of docs/domain.md's headings: ``## 4. The figures`` → 4,
+    ``### 4.6 Installment plans`` → 4.6."""
+    found = set()
+    for line in DOMAIN.read_text("utf-8").splitlines():
+        heading = re.match(r"^#{2,3} (\d+(?:\.\d+)?)\.? ", line)
+        if heading:
+            found.add(heading.group(1))
+    return found
+
+
+def test_the_domain_page_has_its_sections() -> None:
+    sections = _domain_sections()
+    assert {str(n) for n in range(1, 9)} <= sections
+    assert {"2.1", "2.12", "4.3", "4.6", "6.1", "6.2"} <= sections
+
+
+def test_nothing_refers_to_a_file_outside_the_repository() -> None:
+    found = []
+    for name in _tracked_text_files():
+        if name == "tests/test_docs.py":  # names them, to forbid them
+            continue
+        try:
+            text = (ROOT / name).read_text("utf-8")
+        except UnicodeDecodeError:
+            continue
+        found += [f"{name}:{text.count(chr(10), 0, m.start()) + 1}: {m.group()}"
+                  for m in OUTSIDE.finditer(text)]
+    assert not found, found
+
+
+def test_every_domain_reference_names_a_section_that_exists() -> None:
+    sections = _domain_sections()
+    checked = 0
+    for name in _tracked_text_files():
+        try:
+            text = (ROOT / name).read_text("utf-8")
+        except UnicodeDecodeError:
+            continue
+        for m in DOMAIN_REF.finditer(text):
+            assert m.group(1) in sections, f"{name}: {m.group()} names no section of docs/domain.md"
+            checked += 1
+    assert checked >= 20

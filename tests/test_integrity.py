@@ -215,11 +215,11 @@ def test_cleanup_removes_only_its_own_temp_files(tmp_path: Path, dunning: Dunnin
 @pytest.mark.parametrize(("live", "new"), [("nest/inner", "nest"), ("nest", "nest/inner")])
 def test_a_run_folder_may_not_contain_or_lie_inside_a_live_runs(
         tmp_path: Path, dunning: Dunning, live: str, new: str) -> None:
-    from dunning.output import LiveRuns
+    from dunning.output import RunLock
 
     export = write_export(tmp_path / "x.csv", [_row("MT-000004")])
     (tmp_path / live).mkdir(parents=True)
-    with LiveRuns().join(str((tmp_path / live).resolve())):  # what a run holds while it runs
+    with RunLock(tmp_path / live):  # what a run holds while it runs
         with pytest.raises(OutputError, match="another run is writing to"):
             run_batch([export], as_of=SAMPLES_AS_OF, out_dir=tmp_path / new, dunning=dunning,
                       workers=1)
@@ -396,3 +396,91 @@ def test_an_unexpected_failure_exits_2_with_one_line(tmp_path: Path) -> None:
         assert done.returncode == 2
         assert "disk on fire" in done.stderr
         assert ("Traceback" in done.stderr) == bool(verbose)
+
+
+@pytest.mark.parametrize(("currency", "problem"), [
+    ("XAU", "not a currency letters are made in"),
+    ("XXX", "not a currency letters are made in"),
+    ("BHD", "not a currency letters are made in"),
+    ("ABC", "not an ISO 4217 currency"),
+])
+def test_currencies_letters_cannot_print_are_rejected(tmp_path: Path, dunning: Dunning,
+                                                      currency: str, problem: str) -> None:
+    path = write_export(tmp_path / "x.csv", [_row("MT-000004", currency=currency)])
+    run_batch([path], as_of=SAMPLES_AS_OF, out_dir=tmp_path / "out", dunning=dunning,
+              workers=1)
+    (entry,) = read_manifest_lines(tmp_path / "out")
+    assert entry["outcome"] == "rejected"
+    assert entry["reason"].startswith(f"currency: '{currency}' is {problem}")
+    assert "CNY" in entry["reason"]
+
+
+def _home_with_currencies(tmp_path: Path, text: str) -> Path:
+    import shutil
+
+    from .helpers import ROOT
+
+    home = tmp_path / "home"
+    for folder in ("config", "templates", "locales"):
+        shutil.copytree(ROOT / folder, home / folder)
+    (home / "config" / "settings.yaml").write_text(text, "utf-8")
+    return home
+
+
+def test_a_configured_three_decimal_currency_prints_in_thousandths(tmp_path: Path) -> None:
+    from dunning.settings import Settings
+
+    home = _home_with_currencies(tmp_path, "currencies: {CNY: 2, HKD: 2, TWD: 2, USD: 2, "
+                                           "GBP: 2, BHD: 3}\n")
+    row = _row("MT-000004", currency="BHD", loan_amount="5000.000",
+               overdue_principal="1000.010", overdue_interest="10.003", fees="0",
+               paid_since_due="0", penalty_rate_daily="0.0005", compound="false")
+    path = write_export(tmp_path / "x.csv", [row])
+    run_batch([path], as_of=SAMPLES_AS_OF, out_dir=tmp_path / "out",
+              dunning=Dunning.load(Settings.at(home)), workers=1)
+    (entry,) = read_manifest_lines(tmp_path / "out")
+    assert entry["outcome"] == "rendered", entry
+    dpd = (SAMPLES_AS_OF - __import__("datetime").date.fromisoformat(row["due_date"])).days
+    penalty_thousandths = (1000010 * 5 * dpd + 5000) // 10000  # half up, in 0.001
+    total = 1000010 + 10003 + penalty_thousandths
+    assert entry["total"] == f"{total // 1000}.{total % 1000:03d}"
+    text = squash(pdf_text(tmp_path / "out" / entry["path"]))
+    assert total % 10, "choose amounts whose total has thousandths"
+    assert f"{'零壹贰叁肆伍陆柒捌玖'[total % 10]}厘" in text
+    assert "巴林第纳尔" in text
+
+
+@pytest.mark.parametrize(("setting", "problem"), [
+    ("XAU: 2", "XAU is not a currency of payment (ISO 4217 X-codes are metals, funds "
+               "and tests)"),
+    ("KWD: 2", "KWD has 3 decimals in ISO 4217, not 2"),
+    ("EUR: 4", "EUR: 4 decimals; letters print amounts with 0, 2 or 3"),
+])
+def test_the_currency_setting_is_checked(tmp_path: Path, setting: str, problem: str) -> None:
+    from dunning.errors import ConfigError
+    from dunning.settings import Settings
+
+    home = _home_with_currencies(tmp_path, f"currencies:\n  CNY: 2\n  {setting}\n")
+    with pytest.raises(ConfigError) as caught:
+        Settings.at(home)
+    assert caught.value.message == problem
+    assert caught.value.key == f"currencies.{setting.split(':')[0]}"
+    assert caught.value.line == 3
+
+
+def test_the_row_pre_count_reads_a_huge_line_in_bounded_memory(tmp_path: Path) -> None:
+    """The progress display counts rows first: a 30 MB line must not be read whole."""
+    import tracemalloc
+
+    from dunning.records import MAX_CSV_LINE, count_rows
+
+    row = _row("MT-000004")
+    path = tmp_path / "huge.csv"
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(",".join(row) + "\n")
+        handle.write(",".join(row.values()).replace("\n", " ") + "x" * 30_000_000 + "\n")
+    tracemalloc.start()
+    count_rows([path])
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 4 * MAX_CSV_LINE * 4  # a few bounded lines (4 bytes a character at most)

@@ -419,7 +419,7 @@ def test_no_stylesheet_names_a_font_outside_the_locale_rules() -> None:
 
 def test_regional_brands_cap_rates_by_their_law(dunning: Dunning) -> None:
     """Hong Kong presumes rates above 36 % a year extortionate; Taiwan's Civil Code caps
-    agreed interest at 16 % (shared/domain.md §4)."""
+    agreed interest at 16 % (docs/domain.md §4.3)."""
     assert dunning.policy.for_brand("lungmun").max_annual_rate == Decimal("0.36")
     assert dunning.policy.for_brand("risheng").max_annual_rate == Decimal("0.16")
     assert dunning.brands["lungmun"].currency == "HKD"

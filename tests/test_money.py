@@ -1,6 +1,6 @@
 """Tests for dunning.money: itemization, the rate cap, settlement, installments, extension.
 
-Every figure is checked against a reference written here from shared/domain.md §4 alone:
+Every figure is checked against a reference written here from docs/domain.md §4 alone:
 exact rational arithmetic (fractions.Fraction) and an explicit half-up rounding to the cent, so
 a mistake in money.py's own helpers (round_money, applied_daily_rate, add_months, ...) cannot
 make both sides agree. Hand-worked examples pin the reference itself.

@@ -195,3 +195,23 @@ def test_every_configured_brand_states_its_policy() -> None:
     for key, body in data["brands"].items():
         assert "encryption" in body, key
         Encryption.model_validate(body["encryption"])
+
+
+def test_every_encryption_failure_is_of_kind_encryption(
+    dunning: Dunning, letter: tuple[Record, bytes],
+) -> None:
+    record, data = letter
+    locked = dunning.brands[record.brand].model_copy(
+        update={"encryption": Encryption(password="id_last6")})
+    short = dataclasses.replace(record, id_number="E1234", id_type="passport")
+    cases = [
+        (data, short, {}),
+        (data, record, {"DUNNING_PDF_OWNER_PASSWORD": record.id_number[-6:]}),
+        (b"%PDF-1.7 not a letter", record, {}),
+    ]
+    for pdf, who, env in cases:
+        with pytest.raises(RenderError) as info:
+            protect_letter(pdf, who, locked, environ=env)
+        assert info.value.kind == "encryption", info.value
+        assert info.value.account_id == record.account_id
+    assert str(info.value) == "cannot encrypt the letter: PdfError"

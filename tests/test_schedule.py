@@ -1,6 +1,6 @@
 """Installment schedules in the letter (policy ``schedule: table | annex``): every row of every
 schedule printed in the sample letters, read back from the PDF with poppler, against an
-independent computation in exact fractions (shared/domain.md §4: equal installments
+independent computation in exact fractions (docs/domain.md §4.6: equal installments
 A = P·r·(1+r)^n / ((1+r)^n − 1), or equal principal P/n; interest on the balance; each figure
 rounded half up to the cent; the last period takes the balance)."""
 

@@ -8,7 +8,7 @@ Takes a letter's plan (record, as-of date, stage, locale) and its brand; gives t
   encrypted (:mod:`dunning.protect`) gets no variant: PDF/A forbids encryption, and a file
   that claims PDF/A and is encrypted would claim what it is not;
 - ``letter-data.json``, attached with the relationship ``Source``: the record the letter was
-  made from, with the ID number and phone masked as the letter shows them (shared/domain.md
+  made from, with the ID number and phone masked as the letter shows them (docs/domain.md
   §5), and the letter's reference, as-of date, stage, locale and total;
 - document metadata without personal data: the title and author (the brand's legal name)
   come from the template's ``<title>`` and ``<meta name=author>``, the language from

@@ -43,9 +43,9 @@ from .job import LetterJob, Task, failed_entry, rejected_entry
 from .letter import Dunning
 from .output import (
     OUTCOMES,
-    LiveRuns,
     ManifestEntry,
     RunLock,
+    refuse_nested_runs,
     sha256,
 )
 from .progress import Progress, make_progress
@@ -259,8 +259,9 @@ def run_batch(
     reporter = make_progress(progress) if isinstance(progress, str) else progress
     check_inputs(paths)
     store.prepare()
-    with RunLock(lock_folder(dunning.settings.output_dir, store)), \
-            LiveRuns().join(str(out)):
+    with RunLock(lock_folder(dunning.settings.output_dir, store)):
+        if isinstance(out, Path):
+            refuse_nested_runs(out)
         store.remove_stale_temp_files()
         if before is not None:
             before()

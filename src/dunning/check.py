@@ -7,7 +7,7 @@ letters for every entry template × stage × locale × brand and every sample re
 - template errors: syntax errors, runtime errors and undefined variables (file and line);
 - missing translations: message ids the templates use that a locale's catalogs (with their
   fallbacks) lack, leave empty or mark fuzzy, and translations whose placeholders differ;
-- prohibited wording (``shared/domain.md`` §6), per locale, from ``config/wording.yaml``;
+- prohibited wording (``docs/domain.md`` §6), per locale, from ``config/wording.yaml``;
 - sections of the letter (§2) that a stage requires and the letter lacks, the rights section
   and the credit-reporting advance notice of formal and final letters, and the page footer;
 - contact hours outside the allowed window (08:00–21:00 unless a brand says otherwise);

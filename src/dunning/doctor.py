@@ -23,12 +23,9 @@ class Check:
 
 def _pango() -> Check:
     try:
-        from .pdf import load_weasyprint
+        from .weasy import pango_version
 
-        load_weasyprint()
-        from weasyprint.text.ffi import pango
-
-        v = int(pango.pango_version())
+        v = pango_version()
         return Check("pango", True, f"Pango {v // 10000}.{v // 100 % 100}.{v % 100}")
     except (OSError, ImportError) as exc:
         return Check("pango", False, f"cannot load Pango: {exc}",
@@ -36,7 +33,8 @@ def _pango() -> Check:
 
 
 def _harfbuzz() -> Check:
-    from .pdf import SLOW_SUBSETTING, harfbuzz_subset_available
+    from .pdf import SLOW_SUBSETTING
+    from .weasy import harfbuzz_subset_available
 
     try:
         if harfbuzz_subset_available():

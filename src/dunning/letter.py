@@ -60,6 +60,12 @@ class Dunning:
                     f"default_locale {brand.default_locale!r} is not supported ({supported})",
                     path=str(settings.brands_file), key=f"brands.{brand.key}.default_locale",
                 )
+        for brand in brands.by_key.values():
+            if brand.currency not in settings.currencies:
+                raise config_error(
+                    ConfigError, f"currency {brand.currency} is not one letters are made in "
+                    f"({', '.join(sorted(settings.currencies))}; settings.yaml: currencies)",
+                    path=str(settings.brands_file), key=f"brands.{brand.key}.currency")
         for locale in SUPPORTED_LOCALES:  # every catalog loads, before any letter is made
             translations(settings.locales_dir, locale)
             if not settings.fonts.get(locale):
@@ -92,7 +98,8 @@ class Dunning:
         return {**self.__dict__, "_renderer": None}
 
     def record_rules(self) -> RecordRules:
-        return RecordRules(brands=self.brands.by_key, supported_locales=SUPPORTED_LOCALES)
+        return RecordRules(brands=self.brands.by_key, supported_locales=SUPPORTED_LOCALES,
+                           currencies=self.settings.currencies)
 
     def policy_for(self, record: Record) -> BrandPolicy:
         """The policy for the record's brand and product."""

@@ -141,7 +141,8 @@ def amount_in_words(amount: Decimal, currency: str, locale: str | Locale) -> str
         names = ZH_CURRENCY_WORDS["Hant" if traditional else "Hans"]
         prefix = names.get(currency) or get_currency_name(currency, locale=loc)
         whole = ZH_WHOLE_WORD.get(territory, "整")
-        return prefix + zh_capitals(amount, traditional=traditional, whole=whole)
+        return prefix + zh_capitals(amount, traditional=traditional, whole=whole,
+                                    decimals=digits)
     if loc.language != "en":
         raise ConfigError(f"no amount-in-words convention for locale {loc}")
     one, many = EN_CURRENCY_WORDS.get((territory, currency), (

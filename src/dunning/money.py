@@ -2,7 +2,7 @@
 
 Takes a validated record and the as-of date; gives figures that are ``Decimal`` end to end,
 rounded half-up to the currency's minor unit at each itemized line and never in between
-(shared/domain.md §4). No float ever enters this module.
+(docs/domain.md §4). No float ever enters this module.
 """
 
 from __future__ import annotations

@@ -282,85 +282,58 @@ class RunLock:
             self._handle = None
 
 
-class LiveRuns:
-    """The live runs of this machine's user, each a file in ``registry`` that its run holds
-    locked and that names its output location. :meth:`join` refuses a run whose location
-    contains, or lies inside, a live run's (a run into ``out`` beside one into
-    ``out/inner`` would clean up or rewrite the other's files); two runs into the same
-    folder are the folder lock's (:class:`RunLock`) to refuse. The operating system
-    releases a killed run's lock, so its file no longer counts and a later run removes it."""
+def _held(lock: Path) -> bool:
+    """Whether a live run holds the lock file ``lock`` (it is released when its run ends or
+    dies)."""
+    import fcntl
 
-    #: Seconds before an unlocked registry file is taken for a dead run's and removed (a
-    #: new run locks its file right after creating it).
-    STALE_AFTER = 60.0
-
-    def __init__(self, registry: Path | None = None) -> None:
-        #: Default: one folder per user on this machine, whatever the project.
-        self.registry = registry or Path(tempfile.gettempdir()) / f"dunning-runs-{os.getuid()}"
-        self._handle: IO[str] | None = None
-        self._path: Path | None = None
-
-    def join(self, location: str) -> LiveRuns:
-        import fcntl
-        import secrets
-        import time
-
-        ensure_dir(self.registry)
-        self._path = self.registry / f"{os.getpid()}-{secrets.token_hex(4)}.run"
-        handle = os.fdopen(os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE),
-                           "r+", encoding="utf-8")
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.write(location)
-        handle.flush()
-        self._handle = handle
-        for other in sorted(self.registry.glob("*.run")):
-            if other == self._path:
-                continue
-            try:
-                with other.open("r", encoding="utf-8") as peek:
-                    try:
-                        fcntl.flock(peek, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                    except BlockingIOError:
-                        theirs = peek.read()
-                    else:
-                        if time.time() - other.stat().st_mtime > self.STALE_AFTER:
-                            other.unlink(missing_ok=True)
-                        continue
-            except OSError:
-                continue
-            if _nested(location, theirs):
-                self.leave()
-                inside = len(location) > len(theirs)
-                raise OutputError(
-                    f"another run is writing to {theirs}, which "
-                    f"{'contains' if inside else 'lies inside'} {location}: a run folder "
-                    "may not contain or lie inside a live run's; wait for it, or choose "
-                    "another folder")
-        return self
-
-    def leave(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-        if self._path is not None:
-            self._path.unlink(missing_ok=True)
-            self._path = None
-
-    def __enter__(self) -> LiveRuns:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.leave()
+    try:
+        if not stat.S_ISREG(os.lstat(lock).st_mode):
+            return False
+        fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return False
 
 
-def _nested(a: str, b: str) -> bool:
-    """Whether one location lies strictly inside the other.
+def refuse_nested_runs(folder: Path) -> None:
+    """OutputError when ``folder`` lies inside, or contains, the folder of a live run (whose
+    :class:`RunLock` is held): a run into ``out`` beside one into ``out/inner`` would clean
+    up or rewrite the other's files. Two runs into the same folder are the lock's to refuse;
+    call this while holding it, so that of two runs starting together neither misses the
+    other. Looks at every folder above, and below without following links or entering
+    hidden folders."""
+    folder = folder.resolve()
 
-    >>> _nested("/srv/out", "/srv/out/inner"), _nested("/srv/out", "/srv/outer")
-    (True, False)
-    """
-    a, b = a.rstrip("/"), b.rstrip("/")
-    return a != b and (a.startswith(b + "/") or b.startswith(a + "/"))
+    def refuse(other: Path, inside: bool) -> None:
+        raise OutputError(
+            f"another run is writing to {other}, which {'contains' if inside else 'lies inside'}"
+            f" {folder}: a run folder may not contain or lie inside a live run's; wait for it "
+            "to finish, or choose another folder")
+
+    for parent in folder.parents:
+        if _held(parent / LOCK_FILE):
+            refuse(parent, inside=True)
+    stack = [folder]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+                sub = Path(entry.path)
+                if _held(sub / LOCK_FILE):
+                    refuse(sub, inside=False)
+                stack.append(sub)
 
 
 #: Marks the temp files dunning writes (``.NAME.dunning-RANDOM.tmp``), so that cleaning up

@@ -10,6 +10,11 @@ about 60 times slower for CJK fonts) unless the caller explicitly allows the slo
 A :class:`PdfRenderer` is made once per process and kept warm: the stylesheets a letter links
 under the asset folder are parsed once (not once per letter) and handed to WeasyPrint already
 parsed, and the prepared fonts of :mod:`dunning.fonts` are put in front of their families.
+
+This module uses WeasyPrint's public API (``HTML``, ``CSS``, ``write_pdf``); whatever else of
+WeasyPrint it relies on is in :mod:`dunning.weasy`. A letter that cannot be made raises
+:class:`~dunning.errors.RenderError` with its ``kind`` (``glyph``, ``overflow``,
+``stylesheet``, ``resource``, ``weasyprint``, ``fonts``).
 """
 
 from __future__ import annotations
@@ -17,71 +22,29 @@ from __future__ import annotations
 import html
 import io
 import logging
-import os
 import re
 import shutil
 import subprocess
-import sys
-import warnings
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
+from . import weasy
 from .archive import ATTACHMENT_NAME, ATTACHMENT_RELATIONSHIP, ArchiveOptions
 from .cssvars import DECLARED, Declarations, inline, scan, values_for
 from .errors import ConfigError, RenderError
 from .fonts import PreparedFonts
 from .plan import RenderedPdf
+from .weasy import harfbuzz_subset_available as harfbuzz_subset_available
+from .weasy import load_weasyprint as load_weasyprint
 
 log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- environment
-
-
-@contextmanager
-def quick_library_lookup() -> Iterator[None]:
-    """While importing WeasyPrint: find its C libraries in the ld.so cache only.
-
-    cffi opens a library by trying each of the names WeasyPrint lists for all platforms
-    (``libpango-1.0-0``, ``pango-1.0-0``, ``pango-1.0``…) and, for each name ``dlopen``
-    rejects, asks ``ctypes.util.find_library``, which on Linux runs ``ldconfig -p`` and then,
-    for a name that is not there, gcc and ld: about 12 ms for each of 16 names that exist only
-    on Windows or macOS, 0.2 s of every cold start. Here a name not in the ld.so cache is not
-    found, at once. Left as it is when ``LD_LIBRARY_PATH`` is set (ld would look there) or
-    where ctypes has no ld.so cache reader."""
-    import ctypes.util
-
-    from_cache = getattr(ctypes.util, "_findSoname_ldconfig", None)
-    if from_cache is None or os.environ.get("LD_LIBRARY_PATH") or sys.platform != "linux":
-        yield
-        return
-    original = ctypes.util.find_library
-    ctypes.util.find_library = from_cache
-    try:
-        yield
-    finally:
-        ctypes.util.find_library = original
-
-
-def load_weasyprint() -> None:
-    """Import WeasyPrint, once per process, with :func:`quick_library_lookup`."""
-    if "weasyprint" not in sys.modules:
-        with quick_library_lookup():
-            import weasyprint  # noqa: F401
-
-
-def harfbuzz_subset_available() -> bool:
-    """Whether WeasyPrint found libharfbuzz-subset (the fast font subsetter)."""
-    load_weasyprint()
-    from weasyprint.text.ffi import harfbuzz, harfbuzz_subset
-
-    return harfbuzz_subset is not None and bool(harfbuzz.hb_version_atleast(4, 1, 0))
 
 
 SLOW_SUBSETTING = (
@@ -183,50 +146,22 @@ def asset_path(url: str, root: Path) -> Path | None:
     return None
 
 
+def serve_asset(url: str, root: Path) -> tuple[str, bytes, str]:
+    """What WeasyPrint gets for ``url``: the file under ``root`` (resolved) it names, as
+    (URL, content, content type); FetchRefusedError for anything else (:func:`asset_path`)."""
+    path = asset_path(url, root)
+    if path is None:
+        raise FetchRefusedError(f"refused: only files under {root} may be loaded")
+    return path.as_uri(), path.read_bytes(), ASSET_TYPES[path.suffix.lower()]
+
+
 def _fetcher_class() -> type:
-    from weasyprint.urls import URLFetcher, URLFetcherResponse
-
-    class AssetsOnlyFetcher(URLFetcher):  # type: ignore[misc]
-        """Serves ``file://`` URLs under one folder; refuses everything else."""
-
-        def __init__(self, root: Path) -> None:
-            super().__init__(timeout=1, allowed_protocols=("file",))
-            self.root = root.resolve()
-            self.refused: list[str] = []
-
-        def fetch(self, url: str, headers: Any = None) -> Any:
-            path = asset_path(url, self.root)
-            if path is None:
-                self.refused.append(url[:200])
-                raise FetchRefusedError(f"refused: only files under {self.root} may be loaded")
-            mime = ASSET_TYPES[path.suffix.lower()]
-            return URLFetcherResponse(path.as_uri(), path.read_bytes(),
-                                      headers={"Content-Type": mime})
-
-    return AssetsOnlyFetcher
+    """The URL fetcher class of the renderer: instances are made with the assets folder
+    (resolved), serve :func:`serve_asset` and list what they refused in ``refused``."""
+    return weasy.fetcher_class(serve_asset, FetchRefusedError)
 
 
 # --------------------------------------------------------------------------- rendering
-
-
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-@contextmanager
-def _weasyprint_warnings() -> Iterator[list[str]]:
-    handler = _Collect()
-    logger = logging.getLogger("weasyprint")
-    logger.addHandler(handler)
-    try:
-        yield handler.messages
-    finally:
-        logger.removeHandler(handler)
 
 
 class PdfRenderer:
@@ -239,12 +174,10 @@ class PdfRenderer:
     ) -> None:
         load_weasyprint()
         if not allow_slow_subsetting and not harfbuzz_subset_available():
-            raise RenderError(SLOW_SUBSETTING)
-        from weasyprint.text.fonts import FontConfiguration
-
+            raise RenderError(SLOW_SUBSETTING, kind="fonts")
         self.assets_dir = assets_dir.resolve()
         self.fonts = fonts
-        self.font_config = FontConfiguration()
+        self.font_config = weasy.font_configuration()
         self._coverage: dict[str, FontCoverage] = {}
         self._fetcher = _fetcher_class()
         self._sources: dict[Path, tuple[tuple[int, int], str, Declarations]] = {}
@@ -282,7 +215,7 @@ class PdfRenderer:
             shown = ", ".join(f"U+{ord(c):04X}" for c in missing[:10])
             raise RenderError(
                 f"no configured font ({', '.join(self.coverage(locale).families)}) has a glyph "
-                f"for {shown}; the letter would show empty boxes", kind="glyph"
+                f"for {shown}; the letter would show empty boxes", kind="glyph",
             )
 
     def render(self, markup: str, locale: str,
@@ -293,7 +226,7 @@ class PdfRenderer:
 
         self.check_glyphs(markup, locale)
         fetcher = self._fetcher(self.assets_dir)
-        with _weasyprint_warnings() as warnings:
+        with weasy.collect_warnings() as warnings:
             try:
                 page = HTML(string=markup, base_url=self.assets_dir.as_uri() + "/",
                             url_fetcher=fetcher)
@@ -304,23 +237,32 @@ class PdfRenderer:
                                        stylesheets=[sheet.css for sheet in sheets])
                 overflow = overflowing(document)
                 if overflow:
-                    raise RenderError(overflow[0])
+                    raise RenderError(overflow[0], kind="overflow")
                 data = (_write_archive(document, archive) if archive is not None
                         else document.write_pdf(uncompressed_pdf=False))
             except RenderError:
                 raise
             except Exception as exc:  # WeasyPrint raises many kinds; the letter fails alone
-                raise RenderError(f"WeasyPrint failed: {type(exc).__name__}: {exc}") from exc
+                raise RenderError(f"WeasyPrint failed: {type(exc).__name__}: {exc}",
+                                  kind="weasyprint") from exc
         refused = [url for sheet in sheets for url in sheet.refused] + fetcher.refused
         if refused:
             raise RenderError(
                 "the letter asked for resources outside the templates' assets folder: "
-                + ", ".join(refused[:3])
+                + ", ".join(refused[:3]), kind="resource",
             )
-        warnings = [m for sheet in sheets for m in sheet.warnings] + warnings
-        problems = [m for m in warnings if "Ignored" not in m or "unknown" not in m]
+        reported = [(sheet.file, m) for sheet in sheets for m in sheet.warnings]
+        reported += [(None, m) for m in warnings]
+        problems = [(file, m) for file, m in reported if not weasy.is_tolerated(m.message)]
         if problems:
-            raise RenderError("WeasyPrint reported: " + " | ".join(problems[:3]))
+            file, first = problems[0]
+            raise RenderError(
+                "WeasyPrint reported: " + " | ".join(m.message for _, m in problems[:3]),
+                kind="stylesheet" if first.stylesheet else "weasyprint",
+                # the line WeasyPrint names is in the file only when it parsed that file
+                file=file if first.stylesheet else None,
+                line=first.line if first.stylesheet and file else None,
+            )
         return RenderedPdf(data=data, pages=len(document.pages))
 
     # ----------------------------------------------------------------- stylesheets
@@ -347,18 +289,27 @@ class PdfRenderer:
         sheet = self._sheets.get(key)
         if sheet is None or sheet.stamp != stamp:
             fetcher = self._fetcher(self.assets_dir)
-            with _weasyprint_warnings() as warnings:
+            with weasy.collect_warnings() as warnings:
                 css = CSS(string=self.prepared.prefer(inline(text, values or {})),
                           base_url=path.as_uri(), url_fetcher=fetcher,
                           font_config=self.font_config)
-            sheet = _Sheet(css, stamp, tuple(warnings), tuple(fetcher.refused))
+            sheet = _Sheet(css, stamp, tuple(warnings), tuple(fetcher.refused),
+                           self._source_name(path))
             self._sheets[key] = sheet
         return sheet
+
+    def _source_name(self, path: Path) -> str:
+        """How an error names a stylesheet: relative to the templates folder (as template
+        errors name templates), e.g. ``assets/letter.css``."""
+        try:
+            return path.relative_to(self.assets_dir.parent).as_posix()
+        except ValueError:
+            return str(path)
 
     def _inlined_values(self, page: Any, paths: list[Path]) -> dict[str, str]:
         """The custom properties to inline in ``paths`` for ``page``'s language: none that
         the page's own ``<style>`` or ``style`` attributes declare."""
-        root = page.etree_element
+        root = weasy.page_root(page)
         lang = root.get("lang") or ""
         if not lang:
             return {}
@@ -376,7 +327,7 @@ class PdfRenderer:
 
         if locale not in self._font_faces:
             fetcher = self._fetcher(self.assets_dir)
-            with _weasyprint_warnings() as warnings:
+            with weasy.collect_warnings() as warnings:
                 css = CSS(string=self.prepared.font_face_css(self.fonts.get(locale, ())),
                           base_url=self.assets_dir.as_uri() + "/", url_fetcher=fetcher,
                           font_config=self.font_config)
@@ -391,10 +342,8 @@ class PdfRenderer:
         anything else stay, for the URL fetcher to refuse. Passed this way they rank as user
         stylesheets in the cascade: below a ``<style>`` element or ``style`` attribute of the
         page whatever the specificity (the templates keep only the page footer's text there)."""
-        import cssselect2
-
         paths: list[Path] = []
-        for parent in list(page.etree_element.iter()):
+        for parent in list(weasy.page_root(page).iter()):
             for element in list(parent):
                 if element.tag != "link" or not element.get("href"):
                     continue
@@ -402,15 +351,15 @@ class PdfRenderer:
                 if "stylesheet" not in rels or "alternate" in rels or \
                         element.get("media", "all").strip().lower() not in ("all", "print"):
                     continue
-                path = _local_file(urljoin(page.base_url, element.get("href")), self.assets_dir)
+                path = _local_file(urljoin(weasy.page_base_url(page), element.get("href")),
+                                   self.assets_dir)
                 if path is None or path.suffix.lower() != ".css":
                     continue
                 paths.append(path)
                 parent.remove(element)
         if not paths:
             return []
-        page.wrapper_element = cssselect2.ElementWrapper.from_html_root(
-            page.etree_element, content_language=None)
+        weasy.rewrap(page)
         values = self._inlined_values(page, paths)
         return [self._stylesheet(path, values) for path in paths]
 
@@ -424,77 +373,44 @@ def overflowing(document: Any) -> list[str]:
     a ``data-fit`` attribute (the addressee block: ``data-fit="the envelope window"``), a
     message when any of its lines or words reach past its content box (there ``overflow:
     hidden`` would silently cut off an address). Empty when everything fits."""
-    from weasyprint.formatting_structure.boxes import LineBox, ParentBox
-
     found: list[str] = []
-    seen: set[int] = set()
-    for number, page in enumerate(document.pages, 1):
-        for found_box in page._page_box.descendants():
-            box = getattr(found_box, "_box", found_box)  # an absolute box's placeholder
-            element = getattr(box, "element", None)
-            label = element.get("data-fit") if element is not None else None
-            if not label or id(element) in seen or not isinstance(box, ParentBox):
-                continue
-            seen.add(id(element))
-            bottom = box.content_box_y() + box.height
-            right = box.content_box_x() + box.width
-            below = beyond = 0.0
-            for inner in box.descendants():
-                if isinstance(inner, LineBox):
-                    below = max(below, inner.position_y + inner.margin_height() - bottom)
-                    for child in inner.children:
-                        beyond = max(beyond, child.position_x + child.margin_width() - right)
-            if below > 0.5 or beyond > 0.5:  # half a pixel: rounding, not overflow
-                how = (f"{below / _PX_PER_MM:.1f} mm too tall" if below > 0.5 else
-                       f"{beyond / _PX_PER_MM:.1f} mm too wide")
-                found.append(f"the text placed for {label} does not fit it on page {number} "
-                             f"({how}); shorten the address or change the brand's window")
+    for number, label, box in weasy.boxes_with_attribute(document, "data-fit"):
+        below, beyond = weasy.overflow(box)
+        if below > 0.5 or beyond > 0.5:  # half a pixel: rounding, not overflow
+            how = (f"{below / _PX_PER_MM:.1f} mm too tall" if below > 0.5 else
+                   f"{beyond / _PX_PER_MM:.1f} mm too wide")
+            found.append(f"the text placed for {label} does not fit it on page {number} "
+                         f"({how}); shorten the address or change the brand's window")
     return found
 
 
 def _write_archive(document: Any, archive: ArchiveOptions) -> bytes:
     """The PDF of a rendered WeasyPrint document with ``archive``'s variant, fixed dates,
     subject, keywords and attached record data."""
-    from weasyprint import Attachment
-
-    metadata = document.metadata
-    metadata.created = metadata.modified = archive.w3c_date
-    metadata.description = archive.reference
-    metadata.keywords = list(archive.keywords)
-    utc = archive.created.astimezone(UTC).replace(tzinfo=None)  # WeasyPrint writes it as Z
-    attachment = Attachment(
-        file_obj=io.BytesIO(archive.attachment), name=ATTACHMENT_NAME,
+    weasy.set_metadata(document, date=archive.w3c_date, subject=archive.reference,
+                       keywords=list(archive.keywords))
+    attachment = weasy.attachment(
+        io.BytesIO(archive.attachment), name=ATTACHMENT_NAME,
         description="The record this letter was made from (ID number and phone masked)",
-        created=utc, modified=utc, relationship=ATTACHMENT_RELATIONSHIP,
+        created=archive.created, relationship=ATTACHMENT_RELATIONSHIP,
     )
-    with warnings.catch_warnings():
-        # WeasyPrint 70 opens its sRGB profile for the output intent and never closes it.
-        warnings.filterwarnings("ignore", r"unclosed file .*sRGB2014\.icc", ResourceWarning)
-        data: bytes = document.write_pdf(
-            uncompressed_pdf=False, pdf_variant=archive.pdf_variant, attachments=[attachment],
-            finisher=_unique_associated_files)
-    return data
-
-
-def _unique_associated_files(document: Any, pdf: Any) -> None:
-    """WeasyPrint 70 lists each attachment twice in the catalog's /AF (once from the
-    embedded files' name tree, once from the file specifications): keep each once."""
-    listed = pdf.catalog.get("AF")
-    if listed:
-        unique = list(dict.fromkeys(listed))
-        listed.clear()
-        listed.extend(unique)
+    return weasy.write_pdf(document, uncompressed_pdf=False, pdf_variant=archive.pdf_variant,
+                           attachments=[attachment])
 
 
 @dataclass(frozen=True, slots=True)
 class _Sheet:
     """A parsed stylesheet, with what WeasyPrint said and refused while parsing it (repeated
-    for every letter that uses it, as if it had been parsed for that letter)."""
+    for every letter that uses it, as if it had been parsed for that letter), and the file it
+    was read from (None for the prepared fonts' generated rules). Its lines are the file's:
+    naming the prepared faces adds no line break, nor does inlining a custom property whose
+    value is on one line."""
 
     css: Any
     stamp: tuple[int, int]
-    warnings: tuple[str, ...]
+    warnings: tuple[weasy.Reported, ...]
     refused: tuple[str, ...]
+    file: str | None = None
 
 
 def _local_file(url: str, root: Path) -> Path | None:

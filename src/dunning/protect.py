@@ -69,7 +69,8 @@ def password_for(record: Record, policy: Encryption | PasswordPolicy) -> str | N
         if len(number) < ID_CHARS:
             raise RenderError(
                 f"encryption policy id_last6 needs an ID number of at least {ID_CHARS} "
-                f"characters; this one has {len(number)}", account_id=record.account_id)
+                f"characters; this one has {len(number)}", kind="encryption",
+                account_id=record.account_id)
         return number[-ID_CHARS:]
     raise ValueError(f"unknown encryption policy {name!r}; expected one of {POLICIES}")
 
@@ -113,9 +114,10 @@ def protect_letter(
     owner = owner_password(brand.encryption, environ)
     if owner == password:
         raise RenderError(f"the owner password in ${brand.encryption.owner_password_env} "
-                          "equals this letter's password", account_id=record.account_id)
+                          "equals this letter's password", kind="encryption",
+                          account_id=record.account_id)
     try:
         return encrypt_pdf(data, password, owner)
     except (pikepdf.PdfError, ValueError) as exc:
         raise RenderError(f"cannot encrypt the letter: {type(exc).__name__}",
-                          account_id=record.account_id) from exc
+                          kind="encryption", account_id=record.account_id) from exc

@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
-from babel.numbers import get_currency_precision, is_currency
+from babel.numbers import is_currency
 
 from .errors import FieldProblem, InputError, RecordError
 from .identity import ID_TYPES, IdNumberError, validate_id
+from .settings import DEFAULT_CURRENCIES
 from .yamlconf import RecordLoader, did_you_mean
 
-#: The public contract (shared/domain.md §3): fields may be added, none renamed.
+#: The public contract (docs/domain.md §3): fields may be added, none renamed.
 REQUIRED = (
     "account_id", "contract_no", "brand", "name", "id_number", "address", "loan_date",
     "loan_amount", "due_date", "overdue_principal", "overdue_interest", "penalty_rate_daily",
@@ -271,6 +272,8 @@ class RecordRules:
     brands: Mapping[str, Any]
     supported_locales: Iterable[str]
     brand_locale: Callable[[str], str] = field(default=lambda _b: "")
+    #: The currencies letters are made in, with their minor units (decimals).
+    currencies: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_CURRENCIES))
 
     def __post_init__(self) -> None:
         self.supported_locales = tuple(self.supported_locales)
@@ -286,7 +289,7 @@ def validate_row(
         if key not in FIELDS:
             problems.add(
                 str(key), f"unknown field{did_you_mean(str(key), FIELDS)}",
-                "one of the fields in the record format (shared/domain.md §3)",
+                "one of the fields in the record format (docs/domain.md §3)",
             )
     raw_id = data.get("account_id")
     account_id = _text(raw_id, "account_id", problems) if raw_id is not None else ""
@@ -302,11 +305,14 @@ def validate_row(
             problems.add(name, "is required but missing or empty")
 
     currency = _text(data.get("currency"), "currency", problems).upper() or "CNY"
-    if not (len(currency) == 3 and currency.isalpha() and is_currency(currency)):
-        problems.add("currency", f"{currency[:40]!r} is not an ISO 4217 currency", "e.g. CNY")
+    if currency not in rules.currencies:
+        known = len(currency) == 3 and currency.isalpha() and is_currency(currency)
+        what = "not a currency letters are made in" if known else "not an ISO 4217 currency"
+        problems.add("currency", f"{currency[:40]!r} is {what}",
+                     f"one of {', '.join(sorted(rules.currencies))} (settings.yaml: currencies)")
         currency, digits = "CNY", 2
     else:
-        digits = get_currency_precision(currency)
+        digits = rules.currencies[currency]
 
     brand = _text(data.get("brand"), "brand", problems)
     if brand and brand not in rules.brands:
@@ -504,7 +510,7 @@ def _check_header(header: list[str], path: Path) -> None:
         if name not in FIELDS:
             raise InputError(
                 f"unknown column {name!r}{did_you_mean(name, FIELDS)} "
-                "(columns must be fields of the record format, shared/domain.md §3)",
+                "(columns must be fields of the record format, docs/domain.md §3)",
                 path=str(path), line=1,
             )
     duplicates = {h for h in header if header.count(h) > 1}
@@ -609,7 +615,6 @@ def raw_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem]]:
         raise InputError(f"cannot read: {exc.strerror or exc}", path=str(path)) from exc
     if not path.is_file():
         raise InputError("not a file", path=str(path))
-    _refuse_utf16(path)
     suffix = path.suffix.lower()
     if size > MAX_FILE_BYTES:
         raise InputError(f"{size} bytes is larger than the {MAX_FILE_BYTES} accepted",
@@ -617,11 +622,10 @@ def raw_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem]]:
     if suffix in (".yaml", ".yml") and size > MAX_YAML_BYTES:
         raise InputError(f"{size} bytes is larger than the {MAX_YAML_BYTES} accepted for YAML "
                          "(YAML is read whole: export large runs as CSV)", path=str(path))
-    if suffix == ".csv":
-        return _raw_csv_rows(path)
-    if suffix in (".yaml", ".yml"):
-        return _raw_yaml_rows(path)
-    raise InputError(f"unknown input format {suffix!r}", path=str(path))
+    if suffix not in (".csv", ".yaml", ".yml"):
+        raise InputError(f"unknown input format {suffix!r}", path=str(path))
+    _refuse_utf16(path)
+    return _raw_csv_rows(path) if suffix == ".csv" else _raw_yaml_rows(path)
 
 
 def _refuse_utf16(path: Path) -> None:

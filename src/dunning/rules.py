@@ -3,7 +3,7 @@
 Takes one letter (its HTML, the text of its PDF pages, its record and coordinates), the
 project's catalogs and config; gives :class:`Finding` objects with the file and line to fix:
 
-- the sections of ``shared/domain.md`` §2 (``data-section`` attributes), the credit-reporting
+- the sections of ``docs/domain.md`` §2 (``data-section`` attributes), the credit-reporting
   advance notice of formal and final letters (``class="credit-notice"``) and the footer;
 - the prohibited wording of §6, per locale, from ``config/wording.yaml``;
 - contact hours outside the allowed window (08:00–21:00 unless a brand says otherwise);
@@ -42,7 +42,7 @@ from .yamlconf import load_yaml_file, validate_model, yaml_line
 
 Severity = Literal["error", "warning"]
 
-#: The sections of shared/domain.md §2, by their ``data-section`` names, in letter order.
+#: The sections of docs/domain.md §2, by their ``data-section`` names, in letter order.
 #: The footer (§2.12) lives in ``@page`` rules and is checked in the PDF's text.
 SECTIONS: tuple[str, ...] = (
     "letterhead", "addressee", "title", "identity", "status", "itemization",
@@ -342,7 +342,7 @@ def brand_findings(dunning: Dunning, rules: WordingRules) -> list[Finding]:
             findings.append(Finding(
                 "error", "hours",
                 f"brand {key}: hotline hours {hours.open}–{hours.close} are outside the "
-                f"allowed {window.earliest}–{window.latest} (shared/domain.md §6; a brand "
+                f"allowed {window.earliest}–{window.latest} (docs/domain.md §6; a brand "
                 f"may have its own window under contact_hours.brands in "
                 f"{relative_to(dunning.settings.root)(wording_file(dunning.settings))})",
                 file=relative_to(dunning.settings.root)(path),
@@ -430,7 +430,7 @@ def letter_findings(markup: str, *, stage: str, locale: str, brand: str, record:
                     f"letter/partials/{name}.html is not included or lost its "
                     f'data-section="{name}"' if partial.exists() or text is None else "")
             findings.append(Finding(
-                "error", "section", f"section {name!r} (shared/domain.md §2) {hint}".strip(),
+                "error", "section", f"section {name!r} (docs/domain.md §2) {hint}".strip(),
                 file=template, template=template))
     for marker in STAGE_MARKERS.get(stage, ()):
         if not outline.marked(marker):
@@ -476,7 +476,7 @@ def wording_findings(markup: str, *, locale: str, record: Record | None, rules: 
         file, line = locate_term(term, settings, locale)
         findings.append(Finding(
             "error", "wording",
-            f"prohibited wording {term!r} ({locale}; shared/domain.md §6, config/wording.yaml)",
+            f"prohibited wording {term!r} ({locale}; docs/domain.md §6, config/wording.yaml)",
             file=file, line=line))
     return findings
 
@@ -549,7 +549,7 @@ def footer_findings(pages: Sequence[str], plan: Plan, settings: Settings,
             findings.append(Finding(
                 "error", "section",
                 f"page {number} of {len(pages)} has no {' or '.join(missing)} in its footer "
-                "(shared/domain.md §2.12; the @page rules of letter/base.html)",
+                "(docs/domain.md §2.12; the @page rules of letter/base.html)",
                 file="letter/base.html", template=template))
             break
     return findings

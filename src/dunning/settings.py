@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
 
 from .errors import ConfigError, InputError
 from .yamlconf import config_error, load_yaml_file, validate_model
@@ -36,6 +36,43 @@ def check_as_of(as_of: date) -> date:
         raise InputError(f"as-of date {as_of.isoformat()} is outside the dates letters can "
                          f"speak from ({first.isoformat()} to {last.isoformat()})")
     return as_of
+
+
+#: The currencies letters are made in unless ``settings.yaml`` says otherwise (``currencies:``
+#: code → minor units), each with its minor units: the decimals an amount may have, the
+#: rounding of every itemized line, and how the amount is written in words (0: whole units;
+#: 2: 角/分, "NN/100"; 3: 角/分/厘, "NNN/1000"). A record in another currency is rejected.
+DEFAULT_CURRENCIES: dict[str, int] = {"CNY": 2, "HKD": 2, "TWD": 2, "USD": 2, "GBP": 2,
+                                      "JPY": 0}
+#: The minor units a letter can print.
+MINOR_UNITS = (0, 2, 3)
+
+
+def currency_problem(code: str, units: int) -> str | None:
+    """Why ``code`` with ``units`` decimals cannot be a currency of letters, or None.
+
+    >>> currency_problem("BHD", 3) is None
+    True
+    >>> currency_problem("XAU", 2)
+    'XAU is not a currency of payment (ISO 4217 X-codes are metals, funds and tests)'
+    >>> currency_problem("KWD", 2)
+    'KWD has 3 decimals in ISO 4217, not 2'
+    """
+    from babel.numbers import get_currency_precision, is_currency
+
+    if not (len(code) == 3 and code.isascii() and code.isalpha() and code.isupper()):
+        return f"{code!r} is not an ISO 4217 code like CNY"
+    if code.startswith("X"):
+        return (f"{code} is not a currency of payment (ISO 4217 X-codes are metals, funds "
+                "and tests)")
+    if not is_currency(code):
+        return f"{code} is not an ISO 4217 currency"
+    if units not in MINOR_UNITS:
+        return f"{code}: {units} decimals; letters print amounts with 0, 2 or 3"
+    if get_currency_precision(code) != units:
+        return (f"{code} has {get_currency_precision(code)} decimals in ISO 4217, not "
+                f"{units}")
+    return None
 
 
 #: Locales with a catalog, fonts and formats. A record asking for another locale is rejected.
@@ -91,6 +128,7 @@ class _SettingsFile(BaseModel):
     letter_template: StrictStr = "letter/letter.html"
     allow_slow_subsetting: StrictBool = False
     pdf_archive: StrictBool = True
+    currencies: dict[StrictStr, StrictInt] | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +156,7 @@ class Settings:
     fonts: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_FONTS))
     allow_slow_subsetting: bool = False
     pdf_archive: bool = True
+    currencies: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CURRENCIES))
 
     @property
     def brands_file(self) -> Path:
@@ -178,6 +217,11 @@ class Settings:
             data = load_yaml_file(overrides_file) or {}
             checked = validate_model(_SettingsFile, data, path=str(overrides_file))
             settings = replace(settings, **checked.model_dump(exclude_unset=True))
+        for code, units in settings.currencies.items():
+            problem = currency_problem(code, units)
+            if problem:
+                raise config_error(ConfigError, problem, path=str(overrides_file),
+                                   key=f"currencies.{code}")
         try:
             settings.tz  # noqa: B018 - validate the time zone early
         except ConfigError as exc:

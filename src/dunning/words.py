@@ -125,13 +125,17 @@ def _zh_integer(n: int, traditional: bool) -> str:
 
 
 def zh_capitals(
-    amount: Decimal, *, traditional: bool = False, unit: str = "元", whole: str = "整"
+    amount: Decimal, *, traditional: bool = False, unit: str = "元", whole: str = "整",
+    decimals: int = 2,
 ) -> str:
     """Spell ``amount`` in Chinese financial capitals (大写), as on a payment instrument.
 
-    ``amount`` is a non-negative Decimal below 10^16 with at most two decimals. ``unit`` is the
-    currency unit written after the integer part; ``traditional`` switches to traditional
-    characters; ``whole`` is written after the unit when there are no jiao and no fen.
+    ``amount`` is a non-negative Decimal below 10^16 with at most ``decimals`` decimals (the
+    currency's minor unit: 0, 2, or 3 for currencies counted in thousandths, whose third
+    decimal is 厘). ``unit`` is the currency unit written after the integer part;
+    ``traditional`` switches to traditional characters; ``whole`` is written after the unit
+    when there is no fraction. One 零 stands for a run of zero fraction digits between the
+    integer part (or a non-zero fraction digit) and a later non-zero digit.
     See the module docstring for the conventions.
 
     >>> zh_capitals(Decimal("12522.00"))
@@ -150,29 +154,44 @@ def zh_capitals(
     '參萬零貳拾圓伍角'
     >>> zh_capitals(Decimal("12522"), traditional=True, whole="正")
     '壹萬貳仟伍佰貳拾貳元正'
+    >>> zh_capitals(Decimal("1.005"), decimals=3)
+    '壹元零伍厘'
+    >>> zh_capitals(Decimal("1025.105"), decimals=3)
+    '壹仟零贰拾伍元壹角零伍厘'
+    >>> zh_capitals(Decimal("0.005"), decimals=3)
+    '伍厘'
     >>> zh_capitals(Decimal("1.005"))
     Traceback (most recent call last):
     ...
     ValueError: amount must have at most 2 decimal places, got 1.005
     """
-    cents = _minor_units(amount, 2, _ZH_LIMIT)
+    if decimals not in (0, 2, 3):
+        raise ValueError(f"decimals must be 0, 2 or 3, got {decimals}")
+    minor = _minor_units(amount, decimals, _ZH_LIMIT)
     digits = (_TRADITIONAL if traditional else _SIMPLIFIED).digits
-    yuan, rest = divmod(cents, 100)
-    jiao, fen = divmod(rest, 10)
+    yuan, rest = divmod(minor, 10 ** decimals)
+    fraction = [int(d) for d in f"{rest:0{decimals}d}"] if decimals else []
     parts: list[str] = []
     if yuan:
         parts.append(_zh_integer(yuan, traditional) + unit)
-    if jiao:
-        parts.append(digits[jiao] + "角")
-    elif fen and yuan:
-        parts.append(digits[0])
-    if fen:
-        parts.append(digits[fen] + "分")
+    gap = False
+    for place, digit in enumerate(fraction):
+        if digit == 0:
+            gap = bool(parts)
+            continue
+        if gap:
+            parts.append(digits[0])
+            gap = False
+        parts.append(digits[digit] + _ZH_FRACTION_UNITS[place])
     if not parts:
         return digits[0] + unit + whole
-    if not jiao and not fen:
+    if not any(fraction):
         parts.append(whole)
     return "".join(parts)
+
+
+#: The fraction units: 角 (tenths), 分 (hundredths), 厘 (thousandths).
+_ZH_FRACTION_UNITS = ("角", "分", "厘")
 
 
 def _en_below_thousand(n: int, british: bool = False) -> list[str]:
