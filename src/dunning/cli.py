@@ -389,7 +389,16 @@ def preview(ctx: click.Context, port: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; maps every outcome and error to an exit code (:mod:`dunning.exitcodes`)
-    in this one place."""
+    in this one place. The log level ``-v``/``-q`` set is the command's only: a caller of
+    ``main`` (a test, a wrapper) finds the ``dunning`` logger's level as it was."""
+    level = logsetup.LOGGER.level
+    try:
+        return _main(argv)
+    finally:
+        logsetup.LOGGER.setLevel(level)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         code = cli.main(args=argv, prog_name="dunning", standalone_mode=False)
         return code if isinstance(code, int) else EXIT_OK

@@ -22,6 +22,7 @@ phone or address.
 from __future__ import annotations
 
 import logging
+import sys
 from datetime import datetime
 from typing import Any, Literal
 
@@ -69,7 +70,17 @@ def formatter(fmt: LogFormat | str = "text") -> logging.Formatter:
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The handler :func:`configure` installs (recognised so it is installed once)."""
+    """The handler :func:`configure` installs (recognised so it is installed once). It
+    writes to whatever ``sys.stderr`` is when a line is logged (not when it was made), so a
+    caller that swaps stderr (a test, a wrapper) gets the lines."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
 
 
 def configure(level: int = logging.INFO, fmt: LogFormat | str = "text") -> None:

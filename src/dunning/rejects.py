@@ -11,8 +11,9 @@ field problem found) and the manifest entries of letters that failed; gives
 - the groups for the summary and ``dunning report``: the same problem in many rows once, with
   the count and the first few places (:data:`FIRST`).
 
-The CSV is spooled to a temporary file as rows arrive (memory stays flat however many rows are
-rejected) and put in place whole at the end of the run, through the run's store.
+The CSV is spooled as rows arrive (in memory up to :data:`SPOOL_IN_MEMORY`, then in a temporary
+file, so memory stays bounded however many rows are rejected) and put in place whole at the end
+of the run, through the run's store.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ REJECTS = "rejects.csv"
 COLUMNS = ("source", "line", "account_id", "outcome", "field", "problem", "accepted")
 #: Places listed per group of the same problem.
 FIRST = 3
+#: Bytes of rejects.csv kept in memory before the spool moves to a temporary file.
+SPOOL_IN_MEMORY = 16 * 1024**2
 #: Distinct groups kept; further problems are counted under "other problems".
 MAX_GROUPS = 50
 
@@ -65,7 +68,8 @@ class Rejects:
     """Collects the run's rejected and failed rows; :meth:`finish` gives the CSV bytes."""
 
     def __init__(self) -> None:
-        self._spool: IO[bytes] = tempfile.TemporaryFile("w+b")
+        self._spool: IO[bytes] = tempfile.SpooledTemporaryFile(
+            max_size=SPOOL_IN_MEMORY, mode="w+b")
         self._text = io.TextIOWrapper(self._spool, encoding="utf-8-sig", newline="")
         self._csv = csv.writer(self._text)
         self._csv.writerow(COLUMNS)
