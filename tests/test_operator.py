@@ -515,3 +515,18 @@ def test_the_readme_is_arranged_by_reader() -> None:
     doc = (ROOT / "docs" / "performance.md").read_text("utf-8")
     assert f"= {rate[1]} rows/s" in doc
     assert "apt" not in text.split("## Contents", 1)[0]
+
+
+def test_preflight_keeps_to_the_letter_time_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], hanging: tuple[Path, Path]
+) -> None:
+    """A template that loops for one record's data is that letter's problem: pre-flight stops
+    its letter checks at the time limit, and the run fails that letter (exit 1)."""
+    home, _ = hanging
+    export = subset(tmp_path, ["MT-000004", "MT-000001"])
+    out = tmp_path / "out"
+    code = main(["--home", str(home), "run", str(export), "--as-of", AS_OF, "--out",
+                 str(out), "--workers", "1", "--letter-timeout", "2"])
+    assert code == 1
+    assert "pre-flight: the letter for MT-000004 took longer than 2 s" in capsys.readouterr().err
+    assert [e["outcome"] for e in read_manifest_lines(out)] == ["failed", "rendered"]

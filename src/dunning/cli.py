@@ -150,7 +150,8 @@ def run(ctx: click.Context, inputs: tuple[Path, ...], input_opts: tuple[Path, ..
         dunning = _dunning(ctx)
 
         def before() -> None:  # once the run holds its folder (a second run is refused)
-            _preflight(paths, dunning, allow_empty=allow_empty, skip_letters=no_preflight)
+            _preflight(paths, dunning, allow_empty=allow_empty, skip_letters=no_preflight,
+                       letter_timeout=letter_timeout)
 
         if dry_run:
             from .dryrun import dry_run as plan_run
@@ -177,7 +178,7 @@ def run(ctx: click.Context, inputs: tuple[Path, ...], input_opts: tuple[Path, ..
 
 
 def _preflight(paths: list[Path], dunning: Any, *, allow_empty: bool,
-               skip_letters: bool) -> None:
+               skip_letters: bool, letter_timeout: float | None = None) -> None:
     """Pre-flight (:mod:`dunning.preflight`): an empty export, or what would fail every
     letter, stops the run here (exit 2) before any letter is written."""
     from .errors import PreflightError
@@ -186,7 +187,7 @@ def _preflight(paths: list[Path], dunning: Any, *, allow_empty: bool,
     if skip_letters:
         require_rows(scan_inputs(paths, dunning), paths, allow_empty)
         return
-    result = preflight(paths, dunning)
+    result = preflight(paths, dunning, letter_timeout=letter_timeout)
     require_rows(result.scan, paths, allow_empty)
     if not result.ok:
         raise PreflightError(

@@ -21,13 +21,17 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from .check import Case, Checker, entry_templates, read_samples, sample_files
-from .errors import FieldProblem, RecordError
+from .errors import FieldProblem, LetterTimeoutError, RecordError
 from .letter import Dunning
 from .policy import STAGES
 from .records import Record, raw_rows, validate_row
@@ -117,8 +121,30 @@ def _records(dunning: Dunning, scan: InputScan) -> list[Record]:
     return samples[:1]
 
 
-def preflight(paths: Sequence[Path], dunning: Dunning) -> Preflight:
-    """Scan the inputs and check what every letter needs (see the module docstring)."""
+@contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    """LetterTimeoutError when the block takes longer than ``seconds`` (main thread only)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(_signum: int, _frame: Any) -> None:
+        raise LetterTimeoutError(f"took longer than the per-letter time limit of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def preflight(paths: Sequence[Path], dunning: Dunning,
+              letter_timeout: float | None = None) -> Preflight:
+    """Scan the inputs and check what every letter needs (see the module docstring). A
+    letter that takes longer than ``letter_timeout`` stops the letter checks (it is that
+    record's problem, which the run reports as a failed letter), with a warning."""
     started = time.monotonic()
     scan = scan_inputs(paths, dunning)
     settings = dunning.settings
@@ -136,6 +162,7 @@ def preflight(paths: Sequence[Path], dunning: Dunning) -> Preflight:
         templates = entry_templates(settings.templates_dir) or [settings.letter_template]
         template = (settings.letter_template if settings.letter_template in templates
                     else templates[0])
+        slow = False
         for record in records:
             pdf_done: set[str] = set()
             for li, locale in enumerate(locales):
@@ -145,9 +172,17 @@ def preflight(paths: Sequence[Path], dunning: Dunning) -> Preflight:
                             locale not in pdf_done or brand not in pdf_done)
                         if pdf:
                             pdf_done |= {locale, brand}
-                        findings += checker.check(Case(template, stage, locale, brand,
-                                                       record, pdf=pdf,
-                                                       sample=record.account_id))
+                        if slow:
+                            continue
+                        with _time_limit(letter_timeout):
+                            found = checker.check(Case(template, stage, locale, brand, record,
+                                                       pdf=pdf, sample=record.account_id))
+                        if any(f.kind == "timeout" for f in found):
+                            slow = True
+                            log.warning("pre-flight: the letter for %s took longer than %g s; "
+                                        "the letter checks stop here", record.account_id,
+                                        letter_timeout or 0)
+                        findings += found
         findings = [_locate_css(f, settings.templates_dir)
                     if f.kind in ("stylesheet", "weasyprint") else f
                     for f in findings if f.severity == "error" and f.kind in BLOCKING]
