@@ -162,15 +162,16 @@ def test_the_lazy_names_resolve() -> None:
 
 
 def test_render_loads_only_what_one_letter_needs(tmp_path: Path) -> None:
-    """``dunning render`` of one letter: no ledger database layer, no cluster, no preview
+    """``dunning render`` of one letter (and its line in the ledger): no cluster, no preview
     server, no object stores."""
     out = tmp_path / "letter.pdf"
+    ledger = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     code = ("from dunning.cli import main\n"
             f"code = main(['render', '--input', {str(SAMPLE_FILES[0])!r}, '--id', 'MT-000004',"
-            f" '--as-of', {SAMPLES_AS_OF.isoformat()!r}, '-o', {str(out)!r}])\n"
+            f" '--as-of', {SAMPLES_AS_OF.isoformat()!r}, '-o', {str(out)!r},"
+            f" '--ledger', {ledger!r}])\n"
             "assert code == 0, code")
     loaded = _loaded_after(code)
     assert out.read_bytes().startswith(b"%PDF")
-    assert {"weasyprint", "jinja2"} <= set(loaded)  # the probe sees what a letter needs
-    assert set(loaded) & {"sqlalchemy", "dask", "distributed", "starlette", "uvicorn",
-                          "fsspec"} == set()
+    assert {"weasyprint", "jinja2", "sqlalchemy"} <= set(loaded)  # a letter and its record
+    assert set(loaded) & {"dask", "distributed", "starlette", "uvicorn", "fsspec"} == set()

@@ -99,6 +99,12 @@ def test_as_of_defaults_to_today_in_shanghai(dunning: Dunning) -> None:
     assert dunning.settings.today() == datetime.now(ZoneInfo("Asia/Shanghai")).date()
 
 
+def _ledger(folder: Path, name: str = "ledger") -> str:
+    """A ledger of the test's own (each letter made is recorded, and a second letter to the
+    same account the same day would be suppressed)."""
+    return f"sqlite:///{folder / name}.sqlite"
+
+
 def test_render_gives_the_same_bytes_as_the_batch(
     tmp_path: Path, sample_run: tuple[RunSummary, Path]
 ) -> None:
@@ -106,7 +112,7 @@ def test_render_gives_the_same_bytes_as_the_batch(
     [entry] = [e for e in read_manifest_lines(out) if e["account_id"] == "MT-000004"]
     target = tmp_path / "letter.pdf"
     code = main(["render", "--input", str(SAMPLE_FILES[0]), "--id", "MT-000004",
-                 "--as-of", AS_OF, "-o", str(target)])
+                 "--as-of", AS_OF, "-o", str(target), "--ledger", _ledger(tmp_path)])
     assert code == 0
     assert hashlib.sha256(target.read_bytes()).hexdigest() == entry["sha256"]
 
@@ -122,21 +128,22 @@ def test_render_a_single_record_file_and_stdin(
     batch_text = squash(pdf_text(out / str(entry["path"])))
 
     assert main(["render", "--input", str(single), "--as-of", AS_OF, "-o",
-                 str(tmp_path / "a.pdf")]) == 0
+                 str(tmp_path / "a.pdf"), "--ledger", _ledger(tmp_path, "a")]) == 0
     assert squash(pdf_text(tmp_path / "a.pdf")) == batch_text
 
     import io
 
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(
         json.dumps(row, ensure_ascii=False).encode("utf-8"))))
-    assert main(["render", "--input", "-", "--as-of", AS_OF, "-o", str(tmp_path / "b.pdf")]) == 0
+    assert main(["render", "--input", "-", "--as-of", AS_OF, "-o", str(tmp_path / "b.pdf"),
+                 "--ledger", _ledger(tmp_path, "b")]) == 0
     assert (tmp_path / "b.pdf").read_bytes() == (tmp_path / "a.pdf").read_bytes()
 
 
 def test_render_suppressed_or_unknown(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "x.pdf"
     code = main(["render", "--input", str(SAMPLE_FILES[0]), "--id", "MT-000013",
-                 "--as-of", AS_OF, "-o", str(target), "--json"])
+                 "--as-of", AS_OF, "-o", str(target), "--json", "--ledger", _ledger(tmp_path)])
     assert code == 0  # suppressed is an outcome, not a problem (exitcodes.outcome_code)
     assert not target.exists()
     result = json.loads(capsys.readouterr().out)

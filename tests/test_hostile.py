@@ -687,6 +687,13 @@ def _corpus(canary: Canary, port: int) -> list[Row]:
             reason="phone: is not a phone number"),
         Row("postal-script", "rejected", {"postal_code": "<script>"}, reason="postal_code:"),
         Row("bad-id", "rejected", {"id_number": "110105199001010011"}, reason="id_number:"),
+        Row("fullwidth-digits", "rejected", {"overdue_interest": "０.９"},
+            reason="overdue_interest: '０.９' is not a plain decimal amount (only the ASCII"),
+        Row("arabic-digits", "rejected", {"fees": "١٢٣"},
+            reason="fees: '١٢٣' is not a plain decimal amount (only the ASCII"),
+        Row("gold", "rejected", {"currency": "XAU"},
+            reason="currency: 'XAU' is not a currency letters are made in"),
+        Row("version-like", "rendered", {"account_id": "H-001.v2"}),
     ]
     for n, row in enumerate(rows, start=1):  # each row its own account, ID number and phone
         row.values = _sample(**{"account_id": f"H-{n:03d}", "id_number": _id(n),
@@ -731,7 +738,10 @@ def test_the_hostile_corpus_end_to_end(
                   f"  - {k}: {json.dumps(v, ensure_ascii=False)}\n"
                   for i, (k, v) in enumerate(_sample("MT-000005", account_id="HY-2",
                                                      name="<b>{{ 7*7 }}</b>").items())
-                  if v != ""), "utf-8")
+                  if v != "")
+        + "  - " + json.dumps(_sample("MT-000005", account_id="HY-3", name="\ud800x")) + "\n"
+        + "  - " + json.dumps(_sample("MT-000005", account_id="HY-4"))[:-1]
+        + ', "fees": "1.00"}\n', "utf-8")
     out = tmp_path / "out"
     caplog.set_level(logging.DEBUG)
     watch.events.clear()
@@ -741,7 +751,7 @@ def test_the_hostile_corpus_end_to_end(
 
     # every row exactly once, in input order, with the expected outcome
     manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
-    assert len(manifest) == summary.rows == len(corpus) + 2
+    assert len(manifest) == summary.rows == len(corpus) + 4
     assert len({entry["source"] for entry in manifest}) == len(manifest)
     for row, entry in zip(corpus, manifest, strict=False):
         assert entry["source"].startswith(f"{export}:"), (row.key, entry)
@@ -755,10 +765,15 @@ def test_the_hostile_corpus_end_to_end(
         for shown in row.shown:
             assert squash(shown) in text, (row.key, shown)
         assert "49" not in squash(row.values.get("name", "")) or "{{7*7}}" in text
-    tagged, yaml_letter = manifest[-2:]
+    tagged, yaml_letter, surrogate, repeated = manifest[-4:]
     assert tagged["outcome"] == "rejected"
     assert "could not determine a constructor" in tagged["reason"]
     assert yaml_letter["outcome"] == "rendered"
+    assert (surrogate["outcome"], surrogate["account_id"]) == ("rejected", "HY-3")
+    assert surrogate["reason"].startswith("name: contains a lone surrogate U+D800")
+    assert (repeated["outcome"], repeated["account_id"]) == ("rejected", "HY-4")
+    assert repeated["reason"] == ("fees: is given more than once in the record (expected "
+                                  "each field at most once)")
     assert squash("<b>{{ 7*7 }}</b>") in squash(pdf_text(out / yaml_letter["path"]))
 
     # nothing from outside came in

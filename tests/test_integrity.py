@@ -484,3 +484,122 @@ def test_the_row_pre_count_reads_a_huge_line_in_bounded_memory(tmp_path: Path) -
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 4 * MAX_CSV_LINE * 4  # a few bounded lines (4 bytes a character at most)
+
+
+@pytest.mark.parametrize("field", ["name", "fees"])
+def test_an_unclosed_quote_names_every_account_it_touches(tmp_path: Path, dunning: Dunning,
+                                                          field: str) -> None:
+    """A quote opened in one value and never closed joins the lines after it (with ``fees``,
+    the whole next record): each of the four accounts still has its one manifest line, and
+    those the broken lines touch are rejected naming the lines."""
+    rows = [r for r in raw_rows(SAMPLE_FILES[0])][:4]
+    path = write_export(tmp_path / "x.csv", rows)
+    value = rows[1][field] or "0.00"
+    if not rows[1][field]:
+        rows[1][field] = value
+        path = write_export(tmp_path / "x.csv", rows)
+    text = path.read_text("utf-8")
+    broken = text.replace(f",{value},", f',"{value},', 1)
+    assert broken != text
+    path.write_text(broken, "utf-8")
+    run_batch([path], as_of=SAMPLES_AS_OF, out_dir=tmp_path / "out", dunning=dunning,
+              workers=1)
+    entries = read_manifest_lines(tmp_path / "out")
+    assert [e["account_id"] for e in entries] == [r["account_id"] for r in rows]
+    rejected = [e for e in entries if e["outcome"] == "rejected"]
+    assert rejected
+    assert rejected[0]["account_id"] == rows[1]["account_id"]
+    for entry in rejected:
+        assert "malformed CSV in lines" in entry["reason"]
+        assert "quote" in entry["reason"]
+
+
+def test_letters_of_every_channel_are_recorded_and_count_for_the_interval(
+        tmp_path: Path, dunning: Dunning) -> None:
+    """The batch's letter of day 0, an agent's ``dunning render`` on day 3 (refused, then
+    forced with a reason), the batch on day 5: the ledger holds both letters with their
+    channel, and the batch counts the agent's letter for the minimum interval."""
+    from datetime import timedelta
+
+    from dunning.ledger import Ledger
+
+    ledger = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    export = write_export(tmp_path / "x.csv", [_row("MT-000004")])
+    run_batch([export], as_of=SAMPLES_AS_OF, out_dir=tmp_path / "d0", dunning=dunning,
+              workers=1, ledger=ledger)
+    day3 = SAMPLES_AS_OF + timedelta(days=3)
+    agent = ["render", "--input", str(export), "--id", "MT-000004", "--as-of",
+             day3.isoformat(), "--ledger", ledger, "-o", str(tmp_path / "agent.pdf")]
+    assert main(agent) == 1
+    assert not (tmp_path / "agent.pdf").exists()
+    assert main([*agent, "--force"]) == 2  # a reason is required
+    assert main([*agent, "--force", "--reason", "borrower asked for a copy"]) == 0
+    assert (tmp_path / "agent.pdf").read_bytes().startswith(b"%PDF")
+    day5 = SAMPLES_AS_OF + timedelta(days=5)
+    run_batch([export], as_of=day5, out_dir=tmp_path / "d5", dunning=dunning, workers=1,
+              ledger=ledger)
+    (entry,) = read_manifest_lines(tmp_path / "d5")
+    assert entry["outcome"] == "suppressed"
+    assert entry["reason"].startswith("recent_notice: last letter 2 days ago")
+    book = Ledger(ledger)
+    rows = book.history("MT-000004")
+    book.close()
+    assert [(r.as_of, r.channel, r.override_reason) for r in rows] == [
+        (SAMPLES_AS_OF, "batch", None), (day3, "render", "borrower asked for a copy")]
+    assert rows[1].path == "agent.pdf"
+    assert rows[1].out_dir == str(tmp_path.resolve())
+
+
+def test_a_same_day_render_after_the_batch_is_suppressed(tmp_path: Path,
+                                                        dunning: Dunning) -> None:
+    ledger = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    export = write_export(tmp_path / "x.csv", [_row("MT-000004")])
+    run_batch([export], as_of=SAMPLES_AS_OF, out_dir=tmp_path / "d0", dunning=dunning,
+              workers=1, ledger=ledger)
+    entry = render_one(export, account_id="MT-000004", output=tmp_path / "again.pdf",
+                       as_of=SAMPLES_AS_OF, dunning=dunning, ledger=ledger)
+    assert entry["outcome"] == "suppressed"
+    assert entry["reason"].startswith("recent_notice: last letter 0 days ago")
+
+
+def test_every_spelling_of_a_folder_resumes_the_same_letters(tmp_path: Path,
+                                                            dunning: Dunning) -> None:
+    from dunning.ledger import Ledger
+
+    out = tmp_path / "out"
+    export = write_export(tmp_path / "x.csv", [_row("MT-000004"), _row("MT-000001")])
+    first = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=out, dunning=dunning, workers=1)
+    link = tmp_path / "link"
+    link.symlink_to(out)
+    (out / "sub").mkdir()
+    for spelling in (link, out / "sub" / "..", f"{out}/", out.as_uri()):
+        again = run_batch([export], as_of=SAMPLES_AS_OF, out_dir=spelling, dunning=dunning,
+                          workers=1)
+        assert again.resumed == first.counts["rendered"] == 2, spelling
+    assert not [p for p in out.rglob("*.pdf") if "~v" in p.name]
+    book = Ledger.for_output(out)
+    assert len([r for r in book.history("MT-000004") if r.status == "current"]) == 1
+    book.close()
+
+
+def test_an_output_folder_that_breaks_mid_run_stops_it_with_an_output_error(
+        tmp_path: Path, dunning: Dunning) -> None:
+    """The folder of the next letters is taken away after the first letter (as root a
+    read-only folder is still writable, so it becomes a file): the run stops with an
+    OutputError, which the command line turns into exit 2."""
+    import shutil
+
+    from dunning.errors import OutputError
+
+    out = tmp_path / "out"
+    rows = [_row("MT-000001"), _row("MT-000004"), _row("MT-000007")]
+
+    def break_folder(entry: object) -> None:
+        target = out / "mingtai"
+        if target.is_dir():
+            shutil.rmtree(target)
+            target.write_text("not a folder", "utf-8")
+
+    with pytest.raises(OutputError):
+        run_batch([write_export(tmp_path / "x.csv", rows)], as_of=SAMPLES_AS_OF, out_dir=out,
+                  dunning=dunning, workers=1, window=1, on_row=break_folder)

@@ -395,7 +395,7 @@ def test_json_log_format(tmp_path: Path) -> None:
 
 def test_render_to_stdout(tmp_path: Path, capfdbinary: pytest.CaptureFixture[bytes]) -> None:
     code = main(["render", str(SAMPLE_FILES[0]), "--id", "MT-000004", "--as-of", AS_OF,
-                 "-o", "-"])
+                 "-o", "-", "--ledger", f"sqlite:///{tmp_path / 'ledger.sqlite'}"])
     assert code == 0
     captured = capfdbinary.readouterr()
     assert captured.out.startswith(b"%PDF-")
@@ -433,7 +433,8 @@ def test_render_says_every_outcome_in_a_sentence(
     source = BAD_FILES[0] if account_id.startswith("BAD") else SAMPLE_FILES[0]
     target = tmp_path / "x.pdf"
     assert main(["render", str(source), "--id", account_id, "--as-of", AS_OF, "--out",
-                 str(target), "--json"]) == code
+                 str(target), "--json", "--ledger",
+                 f"sqlite:///{tmp_path / 'ledger.sqlite'}"]) == code
     captured = capsys.readouterr()
     [line] = captured.err.strip().splitlines()
     assert line.startswith(f"{account_id}: ")
@@ -449,7 +450,8 @@ def test_render_a_failed_letter_is_exit_1_with_a_sentence(
     partial = home / "templates" / "letter" / "partials" / "contacts.html"
     partial.write_text("{{ no_such_name.x }}" + partial.read_text("utf-8"), "utf-8")
     code = main(["--home", str(home), "render", str(SAMPLE_FILES[0]), "--id", "MT-000004",
-                 "--as-of", AS_OF, "-o", str(tmp_path / "x.pdf")])
+                 "--as-of", AS_OF, "-o", str(tmp_path / "x.pdf"), "--ledger",
+                 f"sqlite:///{tmp_path / 'ledger.sqlite'}"])
     assert code == 1
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("MT-000004: no letter: it could not be made: ")

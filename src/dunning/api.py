@@ -6,11 +6,13 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, replace
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, FieldProblem, InputError, OutputError, RecordError
-from .job import Task, make_letter, rejected_entry
+from .hashing import record_hash
+from .job import Task, make_letter, new_run_id, rejected_entry
 from .letter import Dunning
 from .output import check_target, write_bytes_atomic
 from .plan import Letter
@@ -76,39 +78,68 @@ def _single_record(path: Path, stdin: bytes | None, dunning: Dunning) -> Row:
 def render_one(
     input_file: Path, *, output: Path, account_id: str | None = None,
     as_of: date | None = None, dunning: Dunning | None = None, stdin: bytes | None = None,
+    ledger: str | None = None, force: bool = False, reason: str | None = None,
 ) -> dict[str, Any]:
     """``dunning render``: one record (picked by ``account_id`` from an export, or the only
-    record of a YAML/JSON file) → one PDF at ``output``. Returns the manifest-style entry."""
+    record of a YAML/JSON file) → one PDF at ``output``. Returns the manifest-style entry.
+
+    The letter goes into the ledger (``ledger``: a database URL; default the project's
+    ``output/ledger.sqlite``, which the default run folders share) with the channel
+    ``render``, and the minimum-interval rule counts the letters of every channel: a letter
+    sent (by the batch or an agent) within the interval suppresses this one, unless
+    ``force`` with a ``reason``, which is recorded with the letter."""
     dunning = dunning or Dunning.load()
     as_of = check_as_of(as_of or dunning.settings.today())
+    if force and not (reason and reason.strip()):
+        raise InputError("overriding the minimum interval (force) needs a reason, which is "
+                         "recorded with the letter")
     check_target(output)
     if stdin is None and output.exists() and input_file.exists() \
             and output.samefile(input_file):
         raise OutputError(f"{output} is the input file: give another file to write to")
-    row: Row | None = None
+    row = _pick(input_file, account_id, stdin, dunning)
+    if isinstance(row, Rejection):
+        return asdict(rejected_entry(row))
+    from .ledger import Ledger
+
+    book = Ledger(ledger) if ledger else Ledger.for_output(dunning.settings.ledger_folder())
+    try:
+        last = None if force else book.last_sent_before(row.account_id, as_of)
+        outcome = make_letter(Task(record=row, last_notice=last), dunning, as_of)
+        if outcome.error is not None:
+            raise outcome.error
+        entry = outcome.entry
+        if outcome.data is not None:
+            write_bytes_atomic(output, outcome.data)
+            target = output.resolve()
+            book.record_letter(
+                run_id=f"render-{new_run_id()}", account_id=row.account_id, as_of=as_of,
+                brand=row.brand, stage=str(entry.stage), locale=str(entry.locale),
+                template_version=dunning.template_version(), record_hash=record_hash(row),
+                out_dir=target.parent, path=target.name, sha256=str(entry.sha256),
+                pages=int(entry.pages or 0), total=Decimal(str(entry.total)),
+                currency=str(entry.currency), capped=bool(entry.capped), channel="render",
+                override_reason=reason.strip() if force and reason else None)
+            entry = replace(entry, path=str(output), resumed=None, postal_code=None)
+    finally:
+        book.close()
+    return asdict(entry)
+
+
+def _pick(input_file: Path, account_id: str | None, stdin: bytes | None,
+          dunning: Dunning) -> Row:
+    """The one record to render: ``account_id``'s from an export, or a file's only one."""
     if account_id is not None and stdin is None and input_file.suffix.lower() in (
             ".csv", ".yaml", ".yml"):
         for candidate in read_records([input_file], dunning.record_rules()):
             if candidate.account_id == account_id:
-                row = candidate
-                break
-        if row is None:
-            raise InputError(f"no record with account_id {account_id!r}", path=str(input_file))
-    else:
-        row = _single_record(input_file, stdin, dunning)
-        if account_id is not None and row.account_id != account_id:
-            raise InputError(f"the record's account_id is not {account_id!r}",
-                             path=str(input_file))
-    if isinstance(row, Rejection):
-        return asdict(rejected_entry(row))
-    outcome = make_letter(Task(record=row), dunning, as_of)
-    if outcome.error is not None:
-        raise outcome.error
-    entry = outcome.entry
-    if outcome.data is not None:
-        write_bytes_atomic(output, outcome.data)
-        entry = replace(entry, path=str(output), resumed=None, postal_code=None)
-    return asdict(entry)
+                return candidate
+        raise InputError(f"no record with account_id {account_id!r}", path=str(input_file))
+    row = _single_record(input_file, stdin, dunning)
+    if account_id is not None and row.account_id != account_id:
+        raise InputError(f"the record's account_id is not {account_id!r}",
+                         path=str(input_file))
+    return row
 
 
 __all__ = ["FieldProblem", "load_records", "render_letter", "render_one"]

@@ -26,6 +26,7 @@ validated: docs/print-and-archive.md.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from zoneinfo import ZoneInfo
 import pikepdf
 
 from .identity import mask_id, mask_phone
+from .records import FIELDS
 
 if TYPE_CHECKING:
     from .config import Brand
@@ -84,31 +86,11 @@ def letter_data(plan: Plan, brand: Brand) -> dict[str, Any]:
     """The data attached to the letter: the record (ID number and phone masked as the
     letter shows them; no source file or line) and what the run decided for it."""
     record = plan.record
-    fields = {
-        "account_id": record.account_id,
-        "contract_no": record.contract_no,
-        "brand": record.brand,
-        "name": record.name,
-        "id_number": mask_id(record.id_number, brand.id_mask.keep_start, brand.id_mask.keep_end),
-        "id_type": record.id_type,
-        "phone": mask_phone(record.phone) if record.phone else "",
-        "address": record.address,
-        "postal_code": record.postal_code,
-        "locale": record.locale,
-        "currency": record.currency,
-        "loan_date": record.loan_date,
-        "loan_amount": record.loan_amount,
-        "due_date": record.due_date,
-        "overdue_principal": record.overdue_principal,
-        "overdue_interest": record.overdue_interest,
-        "fees": record.fees,
-        "penalty_rate_daily": record.penalty_rate_daily,
-        "compound": record.compound,
-        "paid_since_due": record.paid_since_due,
-        **record.flags,
-        "last_notice_date": record.last_notice_date,
-        "product": record.product,
-    }
+    fields = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)
+              if f.name in FIELDS}  # the record format's fields, in the Record's order
+    fields["id_number"] = mask_id(record.id_number, brand.id_mask.keep_start,
+                                  brand.id_mask.keep_end)
+    fields["phone"] = mask_phone(record.phone) if record.phone else ""
     return {
         "format": DATA_FORMAT,
         "letter": {

@@ -23,14 +23,13 @@ import copy
 import json
 import logging
 import re
-import secrets
 import signal
 import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Self
@@ -39,7 +38,7 @@ from .errors import LetterTimeoutError, OutputError
 from .exitcodes import run_code
 from .extras import require
 from .hashing import record_hash
-from .job import LetterJob, Task, failed_entry, rejected_entry
+from .job import LetterJob, Task, failed_entry, new_run_id, rejected_entry
 from .letter import Dunning
 from .output import (
     OUTCOMES,
@@ -69,11 +68,6 @@ RUNS = "runs"
 #: Rows in flight per worker (read, not yet in the manifest): enough to keep every worker
 #: busy while one slow letter holds up the manifest's order.
 WINDOW_PER_WORKER = 32
-
-
-def new_run_id() -> str:
-    """A sortable, unique run id: UTC time plus a random suffix."""
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 @dataclass
@@ -300,7 +294,7 @@ def _run(paths: list[Path], *, dunning: Dunning, as_of: date, out: Path | str, s
                       template_version=template_version, force=force, summary=summary)
     job = LetterJob(dunning=dunning, as_of=as_of, store=store)
     _keep_previous_run(store)
-    earlier = store.read(MANIFEST) is not None  # a rerun into this folder: carry its letters
+    earlier = _has_lines(store, MANIFEST)  # a rerun into this folder: carry its letters
     seen: set[str] = set()
     manifest = _Both(store.manifest(MANIFEST), store.manifest(f"{RUNS}/{run_id}/{MANIFEST}"))
     rejects = Rejects()
@@ -380,6 +374,15 @@ class _Both:
     def abort(self, exc: BaseException) -> None:
         self.own.abort(exc)
         self.folder.abort(exc)
+
+
+def _has_lines(store: Store, rel: str) -> bool:
+    """Whether the file at ``rel`` has a line (without reading it whole)."""
+    lines = store.lines(rel)
+    try:
+        return next(lines, None) is not None
+    finally:
+        lines.close()
 
 
 def _keep_previous_run(store: Store) -> None:

@@ -287,10 +287,19 @@ def _is_date(text: str) -> bool:
               help="Where to write the PDF ('-': standard output).")
 @click.option("--json", "as_json", is_flag=True, help="Also print the outcome as one JSON "
               "line (on stdout; on stderr when the PDF goes to stdout).")
+@click.option("--ledger", "ledger", metavar="URL", envvar="DUNNING_LEDGER",
+              help="Ledger database the letter is recorded in (default: output/ledger.sqlite).")
+@click.option("--force", is_flag=True, help="Make the letter although one was sent within "
+              "the policy's minimum interval (needs --reason).")
+@click.option("--reason", metavar="TEXT", help="Why the minimum interval is overridden "
+              "(recorded with the letter).")
 @click.pass_context
 def render(ctx: click.Context, input_arg: Path | None, input_file: Path | None,
-           account_id: str | None, as_of: date | None, output: str, as_json: bool) -> None:
-    """Render one letter now, with the same templates and figures as the batch.
+           account_id: str | None, as_of: date | None, output: str, as_json: bool,
+           ledger: str | None, force: bool, reason: str | None) -> None:
+    """Render one letter now, with the same templates and figures as the batch; it is
+    recorded in the ledger, and a letter sent within the minimum interval (by any channel)
+    suppresses it unless --force --reason.
 
     Says what happened in one sentence on stderr. Exit 0 when the letter was written or is
     suppressed (the sentence says why), 1 when the record is rejected or the letter failed,
@@ -303,6 +312,8 @@ def render(ctx: click.Context, input_arg: Path | None, input_file: Path | None,
     source = input_file or input_arg
     if source is None:
         raise click.UsageError("give the export or record file: INPUT or --input FILE")
+    if force and not (reason and reason.strip()):
+        raise click.UsageError("--force needs --reason TEXT (it is recorded with the letter)")
     dunning = _dunning(ctx)
     stdin = sys.stdin.buffer.read() if str(source) == "-" else None
     if stdin is None:
@@ -312,7 +323,8 @@ def render(ctx: click.Context, input_arg: Path | None, input_file: Path | None,
     try:
         try:
             result = render_one(source, account_id=account_id, as_of=as_of, output=target,
-                                dunning=dunning, stdin=stdin)
+                                dunning=dunning, stdin=stdin, ledger=ledger, force=force,
+                                reason=reason)
         except (TemplateError, RenderError) as exc:
             result = {"account_id": account_id or getattr(exc, "account_id", None),
                       "outcome": "failed", "reason": str(exc)}
@@ -386,6 +398,30 @@ def preview(ctx: click.Context, port: int) -> None:
     from .preview import serve
 
     serve(_dunning(ctx).settings, port=port)
+
+
+@cli.group()
+def keys() -> None:
+    """API keys of the letter service (`dunning serve`): made once, stored as hashes."""
+
+
+@keys.command("add")
+@click.argument("name")
+@click.option("--brands", required=True, metavar="A,B", help="Brands the key may ask letters "
+              "for (comma-separated brand keys).")
+@click.option("--file", "keys_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The keys file (default: config/api-keys.yaml).")
+@click.pass_context
+def keys_add(ctx: click.Context, name: str, brands: str, keys_file: Path | None) -> None:
+    """Make a key NAME for BRANDS: its hash goes into the keys file, the key itself is printed
+    once, alone on the last line."""
+    from .keys import KEYS_FILE, add_key
+
+    dunning = _dunning(ctx)
+    path = keys_file or dunning.settings.config_dir / KEYS_FILE
+    key = add_key(path, name, brands.split(","), dunning.brands.keys())
+    click.echo(f"added key {name!r} for {brands} to {path}; it is shown only now:", err=True)
+    click.echo(key)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,6 @@ import re
 import traceback
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -240,13 +239,6 @@ def addressee_compact(record: Record, window: Window) -> bool:
         texts.append(record.postal_code)
     return addressee_lines(texts, window.width - ADDRESSEE_PADDING_MM,
                            ADDRESSEE_PT) > ADDRESSEE_MAX_LINES
-
-
-@dataclass(frozen=True)
-class LetterContext:
-    """Everything a letter template may use; built by :func:`letter_context`."""
-
-    values: Mapping[str, Any]
 
 
 def letter_context(

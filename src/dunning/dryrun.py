@@ -21,8 +21,8 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .batch import MANIFEST, SUMMARY, RunSummary, new_run_id
-from .job import rejected_entry
+from .batch import MANIFEST, SUMMARY, RunSummary
+from .job import new_run_id, rejected_entry
 from .letter import Dunning
 from .output import ManifestEntry, RunLock
 from .records import Record, Rejection, Row, check_inputs, read_records

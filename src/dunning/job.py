@@ -19,8 +19,9 @@ outcome with the reason (and the error, for a caller that wants to raise it). Re
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from .errors import DunningError, RenderError, TemplateError
@@ -31,6 +32,12 @@ from .records import Record, Rejection
 from .store import Store
 
 log = logging.getLogger("dunning.job")
+
+def new_run_id() -> str:
+    """A sortable, unique id for a run or a letter made outside one: UTC time plus a random
+    suffix."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
 
 @dataclass(frozen=True, slots=True)
 class Task:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .check import Case, Checker, entry_templates, read_samples, sample_files
-from .errors import FieldProblem, LetterTimeoutError, RecordError
+from .errors import LetterTimeoutError, RecordError
 from .letter import Dunning
 from .policy import STAGES
 from .records import Record, raw_rows, validate_row
@@ -67,7 +67,7 @@ def scan_inputs(paths: Sequence[Path], dunning: Dunning) -> InputScan:
     for path in paths:
         for line, raw in raw_rows(path):
             scan.rows += 1
-            if isinstance(raw, FieldProblem):
+            if not isinstance(raw, dict):  # a row that could not be parsed (rejected)
                 continue
             brand = str(raw.get("brand") or "").strip()
             if brand not in brands:

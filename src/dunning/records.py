@@ -432,16 +432,33 @@ class _CsvLines:
         self.handle = handle
         self.line = 0
         self.quotes = 0
+        #: The lines read since :meth:`take` (the record being read), when taking.
+        self.taken: list[str] = []
+        self._back: list[str] = []
 
     def __iter__(self) -> _CsvLines:
         return self
 
+    def take(self) -> None:
+        """Keep the lines read from now on in ``taken``."""
+        self.taken = []
+        self.quotes = 0
+
+    def push_back(self, text: str) -> None:
+        """Give ``text`` (the line just read) back: the next read returns it again."""
+        self._back.append(text)
+        self.line -= 1
+        self.quotes -= text.count('"')
+        if self.taken and self.taken[-1] is text:
+            self.taken.pop()
+
     def __next__(self) -> str:
-        text = self.handle.readline(MAX_CSV_LINE)
+        text = self._back.pop() if self._back else self.handle.readline(MAX_CSV_LINE)
         if not text:
             raise StopIteration
         self.line += 1
         self.quotes += text.count('"')
+        self.taken.append(text)
         if len(text) == MAX_CSV_LINE and not text.endswith(("\n", "\r")):
             while text and not text.endswith(("\n", "\r")):
                 text = self.handle.readline(MAX_CSV_LINE)
@@ -469,7 +486,7 @@ def _csv_problem(exc: Exception) -> FieldProblem:
     return FieldProblem(None, f"malformed CSV: {exc}", "RFC 4180 CSV")
 
 
-def _raw_csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem]]:
+def _raw_csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem | BrokenRow]]:
     """(start line, row dict or whole-row problem) for each data row of a CSV file."""
     with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         lines = _CsvLines(handle)
@@ -485,12 +502,19 @@ def _raw_csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProbl
         _check_header(header, path)
         while True:
             start = lines.line + 1
-            lines.quotes = 0
+            lines.take()
             try:
                 values = next(reader)
             except StopIteration:
                 return
-            except (csv.Error, _LineTooLongError) as exc:
+            except csv.Error as exc:
+                if "field larger than field limit" in str(exc):
+                    lines.skip_rest_of_record()
+                    yield start, _csv_problem(exc)
+                else:
+                    yield from _malformed(lines, start, header, exc)
+                continue
+            except _LineTooLongError as exc:
                 lines.skip_rest_of_record()
                 yield start, _csv_problem(exc)
                 continue
@@ -503,6 +527,65 @@ def _raw_csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProbl
                 )
                 continue
             yield start, dict(zip(header, values, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenRow:
+    """A row that is not a record, with the account id that could still be read from it."""
+
+    problem: FieldProblem
+    account_id: str | None = None
+
+
+#: Lines read ahead after a malformed record to find where the next record starts.
+MAX_MALFORMED_LINES = 1000
+_ID_LIKE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _leading_id(text: str, header: list[str]) -> tuple[str | None, int]:
+    """The account id a physical line starts a record with, if it looks like one, and how
+    many values the line holds read on its own."""
+    try:
+        values = next(csv.reader([text]), [])
+    except csv.Error:
+        return None, 0
+    column = header.index("account_id")
+    value = values[column].strip() if column < len(values) else ""
+    return (value if len(values) > 1 and _ID_LIKE.fullmatch(value) else None), len(values)
+
+
+def _malformed(lines: _CsvLines, start: int, header: list[str],
+               exc: csv.Error) -> Iterator[tuple[int, BrokenRow]]:
+    """A record that is not valid CSV (most often a quote that is never closed, which joins
+    the lines after it into one value): read on to the line where a record plausibly starts
+    again, and report the lines between as one problem, once for every account id that can
+    be read from them (at its own line), so that no account disappears silently."""
+    region = list(lines.taken)
+    while len(region) < MAX_MALFORMED_LINES:
+        try:
+            text = next(lines)
+        except StopIteration:
+            break
+        except _LineTooLongError:
+            region.append("")
+            continue
+        account_id, count = _leading_id(text, header)
+        if account_id and (count == len(header) or text.count('"') % 2):
+            lines.push_back(text)
+            break
+        region.append(text)
+    last = start + max(len(region), 1) - 1
+    where = f"line {start}" if last == start else f"lines {start}–{last}"
+    problem = FieldProblem(
+        None, f"malformed CSV in {where}: {exc}; a quote (\") that is not closed joins the "
+        "lines after it into one value", "RFC 4180 CSV: quotes in pairs, \"\" for a quote "
+        "inside a quoted value")
+    found = [(start + i, account_id) for i, text in enumerate(region)
+             if (account_id := _leading_id(text, header)[0])]
+    if not found:
+        yield start, BrokenRow(problem)
+    for line, account_id in found:
+        yield line, BrokenRow(problem, account_id)
 
 
 def _check_header(header: list[str], path: Path) -> None:
@@ -558,7 +641,7 @@ def _yaml_text(path: Path) -> str:
     return text
 
 
-def _raw_yaml_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem]]:
+def _raw_yaml_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem | BrokenRow]]:
     text = _yaml_text(path)
     loader = RecordLoader(text)
     try:
@@ -586,7 +669,9 @@ def _raw_yaml_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProb
                 continue
             twice = repeated_key(str(k.value) for k, _ in item.value)
             if twice is not None:
-                yield line, twice
+                ids = [v.value for k, v in item.value if k.value == "account_id"
+                       and isinstance(v, yaml.ScalarNode) and _ID_LIKE.fullmatch(v.value)]
+                yield line, BrokenRow(twice, ids[0] if len(ids) == 1 else None)
                 continue
             try:
                 value = loader.construct_object(item, deep=True)
@@ -607,7 +692,7 @@ def _raw_yaml_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProb
         loader.dispose()
 
 
-def raw_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem]]:
+def raw_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem | BrokenRow]]:
     """Stream (line, raw row) from a CSV or YAML file, by its extension."""
     try:
         size = path.stat().st_size
@@ -666,6 +751,10 @@ def read_records(paths: Iterable[Path], rules: RecordRules) -> Iterator[Row]:
         for line, raw in raw_rows(path):
             if isinstance(raw, FieldProblem):
                 yield Rejection(RecordError([raw], source=source, line=line))
+                continue
+            if isinstance(raw, BrokenRow):
+                yield Rejection(RecordError([raw.problem], source=source, line=line,
+                                            account_id=raw.account_id))
                 continue
             try:
                 record = validate_row(raw, source=source, line=line, rules=rules)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import FieldProblem, InputError
+from .errors import InputError
 from .letter import Dunning
 from .records import raw_rows
 
@@ -22,7 +22,7 @@ EXPORTS = (".csv", ".yaml", ".yml")
 
 def _ids(path: Path) -> list[str]:
     return [str(raw.get("account_id") or "") for _, raw in raw_rows(path)
-            if not isinstance(raw, FieldProblem)]
+            if isinstance(raw, dict)]
 
 
 def check_pick(path: Path, account_id: str | None, dunning: Dunning) -> None:

@@ -23,7 +23,7 @@ import re
 import secrets
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
@@ -148,7 +148,7 @@ class Store(ABC):
         """The bytes at ``rel``, or None when there is nothing readable there."""
 
     @abstractmethod
-    def lines(self, rel: str) -> Iterator[str]:
+    def lines(self, rel: str) -> Generator[str, None, None]:
         """The text lines of the file at ``rel``, streamed (none when there is no file)."""
 
     @abstractmethod
@@ -226,7 +226,7 @@ class LocalStore(Store):
         except OSError:
             return None
 
-    def lines(self, rel: str) -> Iterator[str]:
+    def lines(self, rel: str) -> Generator[str, None, None]:
         try:
             with (self.root / rel).open(encoding="utf-8") as handle:
                 yield from handle
@@ -334,7 +334,7 @@ class FsspecStore(Store):
             return None
         return bytes(data)
 
-    def lines(self, rel: str) -> Iterator[str]:
+    def lines(self, rel: str) -> Generator[str, None, None]:
         try:
             with self.fs.open(self._path(rel), "rt", encoding="utf-8") as handle:
                 yield from handle
