@@ -532,3 +532,18 @@ def test_preflight_keeps_to_the_letter_time_limit(
     assert code == 1
     assert "pre-flight: the letter for MT-000004 took longer than 2 s" in capsys.readouterr().err
     assert [e["outcome"] for e in read_manifest_lines(out)] == ["failed", "rendered"]
+
+
+def test_option_names_agree_across_commands() -> None:
+    """``--out`` everywhere a command writes or reads a folder or file, ``--input`` everywhere
+    it reads exports; the old spellings stay as aliases."""
+    from dunning.cli import cli
+
+    def options(command: str) -> set[str]:
+        return {opt for param in cli.commands[command].params
+                for opt in getattr(param, "opts", [])}
+
+    assert {"--out", "-o", "--output", "--input"} <= options("render")
+    assert {"--out", "--input"} <= options("run")
+    assert {"--ledger-dir", "--out"} <= options("history")
+    assert {"--input", "--samples"} <= options("check")
