@@ -38,7 +38,7 @@ stamp=".venv/.dunning-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c
 if [ ! -e "$stamp" ]; then
   echo "setup: installing the project into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[test,cluster,preview,postgres]'
+  .venv/bin/python -m pip install -q -e '.[test,cluster,preview,postgres,service]'
   rm -f .venv/.dunning-*; touch "$stamp"
 fi
 

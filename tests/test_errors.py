@@ -99,3 +99,34 @@ def test_config_error_names_the_line_of_a_bad_key(tmp_path: Path) -> None:
         validate_model(Outer, load_yaml_file(path), path=str(path))
     assert caught.value.key == "items.1.count"
     assert caught.value.line == 4
+
+
+def test_every_error_class_of_the_package_survives_pickling() -> None:
+    """Error classes defined outside the errors module too (the service's)."""
+    import importlib
+    import pkgutil
+
+    import dunning
+    from dunning.service import ServiceError
+
+    found: set[type] = set()
+    for module in pkgutil.walk_packages(dunning.__path__, "dunning."):
+        if module.name in ("dunning.cli", "dunning.serve") or ".preview" in module.name:
+            continue
+        for value in vars(importlib.import_module(module.name)).values():
+            if isinstance(value, type) and issubclass(value, DunningError):
+                found.add(value)
+    samples = {type(s) for s in SAMPLES}
+    error = ServiceError(409, "No letter", "recent_notice: last letter 2 days ago",
+                         code="recent_notice")
+    error.earlier = {"as_of": "2026-11-20", "reference": "C-1-20261120"}
+    back = pickle.loads(pickle.dumps(error))
+    assert vars(back) == vars(error)
+    assert str(back) == str(error)
+    samples.add(ServiceError)
+    from dunning.cluster import _LetterTimeoutError
+
+    timeout = _LetterTimeoutError("took longer than the per-letter time limit of 5 s")
+    assert vars(pickle.loads(pickle.dumps(timeout))) == vars(timeout)
+    samples.add(_LetterTimeoutError)
+    assert found - samples == set()

@@ -424,6 +424,42 @@ def keys_add(ctx: click.Context, name: str, brands: str, keys_file: Path | None)
     click.echo(key)
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (127.0.0.1: this machine only; put a reverse proxy "
+                   "in front for others).")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1),
+              help="Warm renderer processes.")
+@click.option("--keys", "keys_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The API keys file (default: config/api-keys.yaml).")
+@click.option("--ledger", "ledger", metavar="URL", envvar="DUNNING_LEDGER",
+              help="Ledger database (default: output/ledger.sqlite).")
+@click.option("--letter-timeout", type=click.FloatRange(min=1), default=LETTER_TIMEOUT,
+              show_default=True, help="Seconds one letter may take (then 504).")
+@click.option("--queue", "queue_size", type=click.IntRange(min=1),
+              help="Letter requests that may wait for a renderer before more get 429 "
+                   "(default: 8 per renderer).")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, workers: int, keys_file: Path | None,
+          ledger: str | None, letter_timeout: float, queue_size: int | None) -> None:
+    """Serve letters on demand over HTTP for CRMs and agents (docs/service.md)."""
+    require("service", "dunning serve")
+    from .errors import ConfigError
+    from .keys import KEYS_FILE, load_keys
+    from .serve import serve as run
+    from .service import LetterService
+
+    dunning = _dunning(ctx)
+    path = keys_file or dunning.settings.config_dir / KEYS_FILE
+    keys = load_keys(path, dunning.brands.keys())
+    if not keys.keys:
+        raise ConfigError("no API keys: add one with `dunning keys add NAME --brands …`",
+                          path=str(path))
+    run(LetterService(dunning, keys, ledger_url=ledger), host=host, port=port,
+        workers=workers, letter_timeout=letter_timeout, queue_size=queue_size)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; maps every outcome and error to an exit code (:mod:`dunning.exitcodes`)
     in this one place. The log level ``-v``/``-q`` set is the command's only: a caller of

@@ -18,6 +18,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "cluster": ("dask", "distributed", "fsspec"),
     "preview": ("starlette", "uvicorn", "watchfiles"),
     "postgres": ("psycopg",),
+    "service": ("starlette", "uvicorn", "prometheus_client"),
 }
 
 

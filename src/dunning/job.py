@@ -141,8 +141,9 @@ def rejected_entry(row: Rejection) -> ManifestEntry:
                          reason=row.error.reason)
 
 
-def failed_entry(task: Task, reason: str) -> ManifestEntry:
-    """The manifest entry of a task whose worker died or was stopped while rendering it."""
+def failed_entry(task: Task, reason: str, *, timed_out: bool = False) -> ManifestEntry:
+    """The manifest entry of a task whose worker died or was stopped while rendering it
+    (``timed_out``: stopped because the letter took longer than its time limit)."""
     return ManifestEntry(account_id=task.account_id, source=task.where, outcome="failed",
                          brand=task.brand, reason=reason)
 

@@ -90,6 +90,18 @@ letters = Table(
 #: Who made a letter: the nightly batch, ``dunning render`` (an agent, now), the service.
 CHANNELS = ("batch", "render", "service")
 
+#: Requests of the letter service that carried an ``Idempotency-Key``: the same key (of the
+#: same API key) with the same body gets the same letter again, nothing new recorded.
+requests = Table(
+    "dunning_requests", metadata,
+    Column("key_name", String(64), primary_key=True),
+    Column("idempotency_key", String(255), primary_key=True),
+    Column("body_sha256", String(64), nullable=False),
+    Column("letter_id", Integer, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 runs = Table(
     "dunning_runs", metadata,
     Column("run_id", String(64), primary_key=True),
@@ -359,6 +371,30 @@ class Ledger:
             letters.c.out_dir == str(out_dir))
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar() or 0)
+
+    @_guarded("read a request")
+    def request(self, key_name: str, idempotency_key: str) -> tuple[str, int, str] | None:
+        """(body sha256, letter id, response) of an earlier request with this key, or None."""
+        query = select(requests.c.body_sha256, requests.c.letter_id, requests.c.response).where(
+            requests.c.key_name == key_name, requests.c.idempotency_key == idempotency_key)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return (str(row[0]), int(row[1]), str(row[2])) if row else None
+
+    @_guarded("record a request")
+    def record_request(self, key_name: str, idempotency_key: str, *, body_sha256: str,
+                       letter_id: int, response: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(requests.insert().values(
+                key_name=key_name, idempotency_key=idempotency_key, body_sha256=body_sha256,
+                letter_id=letter_id, response=response, created_at=_now()))
+
+    @_guarded("read a letter")
+    def letter(self, letter_id: int) -> LetterRow | None:
+        """The letter with this ledger id, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(letters).where(letters.c.id == letter_id)).mappings().first()
+        return LetterRow.from_mapping(row) if row else None
 
     @_guarded("read the history")
     def history(self, account_id: str) -> list[LetterRow]:

@@ -65,7 +65,7 @@ class Job(Protocol):
 
     def warm(self) -> None: ...
 
-    def __call__(self, row: Any, /) -> ManifestEntry: ...
+    def __call__(self, row: Any, /) -> Any: ...
 
 
 def default_workers() -> int:
@@ -174,7 +174,7 @@ class WorkerPool:
 
     def __init__(
         self, job: Job, *, workers: int, recycle_after: int, prefetch: int = 2,
-        failed: Callable[[Any, str], ManifestEntry], letter_timeout: float | None = None,
+        failed: Callable[..., Any], letter_timeout: float | None = None,
     ) -> None:
         if workers < 1 or recycle_after < 1 or prefetch < 1:
             raise ValueError("workers, recycle_after and prefetch must be at least 1")
@@ -226,6 +226,11 @@ class WorkerPool:
                 worker.process.join()
             worker.conn.close()
         self._workers.clear()
+
+    @property
+    def ready(self) -> int:
+        """Workers warmed up and ready for tasks."""
+        return sum(1 for w in self._workers if w.ready and not w.retiring)
 
     @property
     def pids(self) -> list[int]:
@@ -331,7 +336,7 @@ class WorkerPool:
                       " its worker process was stopped" if worker.timed_out
                       else death_reason(code))
             log.warning("%s: %s", worker.name, reason)
-            self._results.append((seq, self._failed(row, reason)))
+            self._results.append((seq, self._failed(row, reason, timed_out=worker.timed_out)))
             self._backlog.extendleft(reversed(rest))
         if worker.done == 0 and not worker.timed_out:
             self._barren_deaths += 1
