@@ -17,6 +17,7 @@ from dunning.errors import (
     LetterTimeoutError,
     OutputError,
     PolicyError,
+    PreflightError,
     RecordError,
     RenderError,
     TemplateError,
@@ -38,6 +39,8 @@ SAMPLES: list[DunningError] = [
                 file="templates/assets/letter.css", line=6),
     LetterTimeoutError("took longer than the per-letter time limit of 1 s", account_id="A-3"),
     OutputError("disk full"),
+    PreflightError("2 problems would fail every letter",
+                   findings=["templates/letter/partials/consequences.html:3: error [syntax] x"]),
     ClusterError("worker runs other code", worker="tcp://10.0.0.1:1234"),
 ]
 

@@ -37,7 +37,7 @@ def _run(args: list[str], blocked: list[str], cwd: Path) -> subprocess.Completed
 def test_core_renders_one_letter_without_any_extra(tmp_path: Path) -> None:
     out = tmp_path / "letter.pdf"
     done = _run(["render", "--input", str(SAMPLE_FILES[0]), "--id", "MT-000004", "--as-of",
-                 SAMPLES_AS_OF.isoformat(), "-o", str(out), "--ledger",
+                 SAMPLES_AS_OF.isoformat(), "-o", str(out), "--json", "--ledger",
                  f"sqlite:///{tmp_path / 'ledger.sqlite'}"], ALL, tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["outcome"] == "rendered"

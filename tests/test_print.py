@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import re
 import shutil
 import subprocess
@@ -43,6 +44,7 @@ from .helpers import (
     ROOT,
     SAMPLE_FILES,
     SAMPLES_AS_OF,
+    pdf_text,
     pdf_words,
     raw_rows,
     read_manifest_lines,
@@ -86,7 +88,7 @@ def test_every_rendered_letter_is_in_one_print_file(printed: tuple[Path, Any]) -
         rows = _csv(run / made.manifest)
         assert list(rows[0]) == list(MANIFEST_COLUMNS)
         listed[(made.brand, made.stage)] = [row["account_id"] for row in rows]
-        assert made.pdf == f"print/{made.brand}/{made.stage}.pdf"
+        assert made.pdf == f"print/{SAMPLES_AS_OF}/{made.brand}-{made.stage}.pdf"
     expected: dict[tuple[str, str], list[str]] = {}
     for entry in rendered:
         expected.setdefault((entry["brand"], entry["stage"]), []).append(entry["account_id"])
@@ -126,9 +128,11 @@ def test_print_file_pages_match_the_manifest_and_the_letters(printed: tuple[Path
         text_pages = subprocess.run(
             ["pdftotext", "-layout", "-enc", "UTF-8", str(run / made.pdf), "-"],
             capture_output=True, check=True).stdout.decode("utf-8").split("\f")
+        cover = made.cover_pages
         with pikepdf.open(run / made.pdf) as merged:
-            assert len(merged.pages) == made.pages
+            assert len(merged.pages) == cover + made.pages
             assert len(merged.pages) % 2 == 0, "duplex: the file has whole sheets"
+            assert len(merged.pages) == 2 * made.sheets
             expected_first = 1
             for row in rows:
                 first, count = int(row["first_page"]), int(row["page_count"])
@@ -140,15 +144,15 @@ def test_print_file_pages_match_the_manifest_and_the_letters(printed: tuple[Path
                 assert (count + blank) % 2 == 0
                 with pikepdf.open(run / entry["path"]) as letter:
                     for i, page in enumerate(letter.pages):
-                        copied = merged.pages[first - 1 + i]
+                        copied = merged.pages[cover + first - 1 + i]
                         assert copied.Contents.read_bytes() == page.Contents.read_bytes()
                         assert list(copied.mediabox) == list(page.mediabox)
                         assert squash(contracts[row["account_id"]]) in squash(
-                            text_pages[first - 1 + i])
+                            text_pages[cover + first - 1 + i])
                     if blank:
-                        padding = merged.pages[first - 1 + count]
+                        padding = merged.pages[cover + first - 1 + count]
                         assert list(padding.mediabox) == list(letter.pages[-1].mediabox)
-                        assert text_pages[first - 1 + count].strip() == ""
+                        assert text_pages[cover + first - 1 + count].strip() == ""
                         assert padding.obj.get("/Contents") is None or not \
                             padding.Contents.read_bytes().strip()
                         blanks_seen += 1
@@ -170,7 +174,7 @@ def test_print_files_carry_no_attachment_and_no_personal_metadata(
             assert made.brand in info
             assert not any(name in info for name in names)
     for made in result.files:
-        assert re.fullmatch(r"print/[a-z]+/[a-z]+\.(pdf)", made.pdf)
+        assert re.fullmatch(r"print/\d{4}-\d\d-\d\d/[a-z]+-[a-z]+\.pdf", made.pdf)
 
 
 def test_print_files_are_the_same_bytes_again(
@@ -203,8 +207,9 @@ def test_a_stage_split_into_parts_keeps_the_sequence(
         assert [(r["sequence"], r["account_id"]) for r in joined[key]] == [
             (r["sequence"], r["account_id"]) for r in rows]
     # the single files of the earlier call are gone: no stale file beside the parts
-    assert not (copy / "print" / "mingtai" / "formal.pdf").exists()
-    assert (copy / "print" / "mingtai" / "formal.part01.pdf").exists()
+    night = copy / "print" / SAMPLES_AS_OF.isoformat()
+    assert not (night / "mingtai-formal.pdf").exists()
+    assert (night / "mingtai-formal.part01.pdf").exists()
 
 
 def test_natural_order_and_missing_postal_codes_last(tmp_path: Path, dunning: Dunning) -> None:
@@ -392,3 +397,24 @@ def test_an_address_too_long_for_the_window_fails_the_letter(
     assert "伊宁" not in str(caught.value)
     # the sample's own long address and name fit, in the smaller size
     assert dunning.render(dunning.plan(record, SAMPLES_AS_OF)).pdf.pages >= 2
+
+
+def test_print_files_carry_the_night_and_a_cover_sheet(printed: tuple[Path, Any]) -> None:
+    """Names carry the as-of date; the cover says job, brand, stage, letters, sheets, first
+    and last account id, and is outside the letters' page numbering (page labels)."""
+    run, result = printed
+    run_id = json.loads((run / "summary.json").read_text("utf-8"))["run_id"]
+    for made in result.files:
+        assert made.pdf.startswith(f"print/{SAMPLES_AS_OF}/{made.brand}-{made.stage}")
+        rows = _csv(run / made.manifest)
+        cover = pdf_text((run / made.pdf).read_bytes()).split("\f")[0]
+        for fact in (run_id, made.brand, made.stage, f"letters {len(rows)}",
+                     f"{made.sheets}", rows[0]["account_id"], rows[-1]["account_id"]):
+            assert fact in " ".join(cover.split()), (fact, cover)
+        with pikepdf.open(run / made.pdf) as merged:
+            labels = merged.Root.PageLabels.Nums
+            assert int(labels[0]) == 0
+            assert str(labels[1].P) == "cover-"
+            assert int(labels[2]) == made.cover_pages
+            assert "/P" not in labels[3]
+        assert int(rows[0]["first_page"]) == 1

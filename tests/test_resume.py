@@ -279,7 +279,8 @@ def test_report_and_history_commands(
     assert main(["history", "MT-000004", "--out", str(out)]) == 0
     history = capsys.readouterr().out
     assert "MT-000004: 1 letter(s)" in history
-    assert "2026-11-20  formal" in history
+    assert "2026-11-20  run " in history
+    assert " formal " in history
     assert "mingtai/formal/MT-000004.pdf" in history
 
     assert main(["history", "MT-000004", "--out", str(tmp_path / "nothing")]) == 2

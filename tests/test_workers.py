@@ -127,7 +127,7 @@ def test_progress_is_log_lines_when_stderr_is_not_a_terminal(
 
     export = write_export(tmp_path / "in.csv", [_not_overdue("P-1"), _not_overdue("P-2")])
     args = ["run", str(export), "--as-of", SAMPLES_AS_OF.isoformat(), "--workers", "1"]
-    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert main(["-v", *args, "--out", str(tmp_path / "a")]) == 0  # progress is INFO: -v
     [line] = [x for x in capsys.readouterr().err.splitlines() if "progress:" in x]
     assert re.search(r"progress: 2/2 rows \(100\.0%\), 0 letters, [\d.]+ rows/s, done in \d+s$",
                      line), line

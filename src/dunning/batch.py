@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from .errors import LetterTimeoutError, OutputError
+from .exitcodes import run_code
 from .extras import require
 from .hashing import record_hash
 from .job import LetterJob, Task, failed_entry, new_run_id, rejected_entry
@@ -48,6 +49,7 @@ from .output import (
 )
 from .progress import Progress, make_progress
 from .records import Record, Rejection, check_inputs, count_rows, read_records
+from .rejects import REJECTS, Rejects
 from .settings import LETTER_TIMEOUT, RECYCLE_AFTER, check_as_of
 from .store import ManifestSink, Store, lock_folder, open_store, output_location, redact
 from .workers import WorkerPool, default_workers
@@ -98,6 +100,12 @@ class RunSummary:
 
     #: The Dask scheduler the run went to (None: this machine).
     cluster: str | None = None
+    #: The signal that stopped the run before every row was read (None: it read them all).
+    interrupted: str | None = None
+    #: A dry run (:mod:`dunning.dryrun`): planned, no PDF, no letter in the ledger.
+    dry_run: bool = False
+    #: Rejected and failed rows grouped by reason (:mod:`dunning.rejects`).
+    problems: list[dict[str, Any]] = field(default_factory=list)
     #: Letters made again as a new version, by cause: ``record`` (the data changed),
     #: ``templates`` (templates, catalogs or config changed and the bytes with them),
     #: ``file`` (the current letter's file was missing or altered), ``force``.
@@ -121,8 +129,8 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        """0 when every row was rendered or suppressed, 1 when some were rejected or failed."""
-        return 1 if self.counts["rejected"] or self.counts["failed"] else 0
+        """See :mod:`dunning.exitcodes`: 0, 1 (rows rejected or failed), 143 (SIGTERM)."""
+        return run_code(self.counts, self.interrupted)
 
     def add(self, entry: ManifestEntry) -> None:
         self.counts[entry.outcome] += 1
@@ -172,6 +180,9 @@ class RunSummary:
             "worker_deaths": self.worker_deaths,
             "interrupted_runs": self.interrupted_runs,
             "carried_over": self.carried_over,
+            "problems": self.problems,
+            "dry_run": self.dry_run,
+            "interrupted": self.interrupted,
             "exit_code": self.exit_code,
         }
 
@@ -191,6 +202,8 @@ def run_batch(
     force: bool = False,
     letter_timeout: float | None = LETTER_TIMEOUT,
     cluster: str | Any | None = None,
+    stop: Callable[[], bool] | None = None,
+    before: Callable[[], None] | None = None,
 ) -> RunSummary:
     """Run the batch over ``inputs`` into ``out_dir`` and return the summary.
 
@@ -211,6 +224,10 @@ def run_batch(
     ``cluster``: a Dask scheduler address (``tcp://host:8786``) or a ``distributed.Client``:
     letters are rendered and written by the cluster's workers, in chunks (``workers`` does not
     apply; see docs/cluster.md).
+    ``stop``: polled before each row is read; once true the run reads no more rows, finishes
+    those in flight and writes manifest and summary (marked interrupted; :mod:`dunning.stopping`).
+    ``before``: called once the run holds its folder, before anything is read or written
+    (the CLI's pre-flight, :mod:`dunning.preflight`); what it raises ends the run.
 
     Raises ConfigError, InputError or OutputError when the run cannot proceed at all, and
     RenderError when worker processes cannot start.
@@ -240,6 +257,8 @@ def run_batch(
         if isinstance(out, Path):
             refuse_nested_runs(out)
         store.remove_stale_temp_files()
+        if before is not None:
+            before()
         from .ledger import Ledger
 
         book = (Ledger(ledger) if ledger else Ledger.for_output(
@@ -248,7 +267,8 @@ def run_batch(
             return _run(paths, dunning=dunning, as_of=as_of, out=out, store=store, book=book,
                         workers=workers or 0, window=window, recycle_after=recycle_after,
                         reporter=reporter, on_row=on_row, force=force,
-                        letter_timeout=letter_timeout, started=started, cluster=cluster)
+                        letter_timeout=letter_timeout, started=started, cluster=cluster,
+                        stop=stop)
         finally:
             book.close()
 
@@ -257,7 +277,7 @@ def _run(paths: list[Path], *, dunning: Dunning, as_of: date, out: Path | str, s
          book: Ledger, workers: int, window: int | None, recycle_after: int,
          reporter: Progress | None, on_row: Callable[[ManifestEntry], None] | None,
          force: bool, letter_timeout: float | None, started: float,
-         cluster: str | Any | None) -> RunSummary:
+         cluster: str | Any | None, stop: Callable[[], bool] | None = None) -> RunSummary:
     run_id = new_run_id()
     summary = RunSummary(as_of=as_of, out_dir=out, inputs=[str(p) for p in paths],
                          workers=workers, run_id=run_id, ledger=redact(book.url))
@@ -277,6 +297,10 @@ def _run(paths: list[Path], *, dunning: Dunning, as_of: date, out: Path | str, s
     earlier = _has_lines(store, MANIFEST)  # a rerun into this folder: carry its letters
     seen: set[str] = set()
     manifest = _Both(store.manifest(MANIFEST), store.manifest(f"{RUNS}/{run_id}/{MANIFEST}"))
+    rejects = Rejects()
+    from .history import SuppressionLog
+
+    suppressed = SuppressionLog(book, run_id, as_of, out)
     try:
         with _runner(job, workers, recycle_after, letter_timeout, cluster=cluster,
                      run_id=run_id, template_version=template_version) as runner:
@@ -286,13 +310,15 @@ def _run(paths: list[Path], *, dunning: Dunning, as_of: date, out: Path | str, s
             log.info("1/3 run %s as of %s: %d input file(s) into %s, %d worker(s)%s", run_id,
                      as_of, len(paths), out, runner.workers,
                      f" on the cluster {runner.cluster}" if runner.cluster else "")
-            rows = read_records(paths, dunning.record_rules())
-            for entry in _in_order(rows, planner.prepare, runner, window, summary):
+            rows = rejects.watch(read_records(paths, dunning.record_rules()))
+            for entry in _in_order(rows, planner.prepare, runner, window, summary, stop):
                 planner.record(entry, run_id)
+                suppressed.add(entry)
                 manifest.write(entry)
                 if earlier and entry.account_id:
                     seen.add(entry.account_id)
                 summary.add(entry)
+                rejects.add_entry(entry)
                 if reporter:
                     reporter.update(entry)
                 if on_row:
@@ -306,11 +332,17 @@ def _run(paths: list[Path], *, dunning: Dunning, as_of: date, out: Path | str, s
                 summary.carried_over += 1
     except BaseException as exc:
         manifest.abort(exc)
+        rejects.close()
         raise
     finally:
         if reporter:
             reporter.finish()
     manifest.close()
+    suppressed.flush()
+    found = rejects.finish()
+    store.write(REJECTS, found)
+    store.write(f"{RUNS}/{run_id}/{REJECTS}", found)
+    summary.problems = folder.problems = rejects.groups()
     summary.seconds = folder.seconds = time.monotonic() - started
     folder.carried_over = summary.carried_over
     log.info("2/3 %d rows: %s%s", summary.rows,
@@ -511,7 +543,7 @@ def _runner(job: LetterJob, workers: int, recycle_after: int, letter_timeout: fl
 
 def _in_order(
     rows: Iterator[Any], prepare: Callable[[Record | Rejection], Task | ManifestEntry],
-    runner: Runner, window: int, summary: RunSummary,
+    runner: Runner, window: int, summary: RunSummary, stop: Callable[[], bool] | None = None,
 ) -> Iterator[ManifestEntry]:
     """Feed ``rows`` to ``runner`` with at most ``window`` in flight; yield their entries in
     input order. ``prepare`` turns a row into a task to render, or directly into its entry
@@ -521,6 +553,9 @@ def _in_order(
     exhausted = False
     while True:
         while not exhausted and read - written < window:
+            if stop is not None and stop():
+                summary.interrupted, exhausted = str(getattr(stop, "signal", "stop")), True
+                break
             row = next(rows, None)
             if row is None:
                 exhausted = True

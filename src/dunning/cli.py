@@ -1,8 +1,10 @@
 """``dunning`` on the command line: thin commands over the library.
 
-Exit codes (one place, :func:`main`): 0 every row rendered or suppressed; 1 some rows were
-rejected or failed (or a single letter could not be made); 2 the command could not proceed
-(bad config, unreadable input, bad arguments), with a one-line reason on stderr.
+Exit codes (the table is :mod:`dunning.exitcodes`; :func:`main` is the one place that maps
+outcomes and errors to them): 0 every row accounted for, nothing rejected or failed; 1 some
+rows were rejected or failed (the data owner's to fix); 2 the command could not do its job
+(bad config, templates that fail pre-flight, unreadable or empty input, bad arguments, a
+crash), with the reason on stderr; 130 interrupted (SIGINT); 143 stopped by SIGTERM.
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ import click
 
 from . import log as logsetup
 from .errors import DunningError
+from .exitcodes import FATAL as EXIT_FATAL
+from .exitcodes import INTERRUPTED, TERMINATED
+from .exitcodes import OK as EXIT_OK
+from .exitcodes import ROWS as EXIT_ROWS
 from .extras import require
 from .settings import LETTER_TIMEOUT, Settings, check_as_of
-
-EXIT_OK, EXIT_ROWS, EXIT_FATAL = 0, 1, 2
+from .stopping import Terminated
 
 
 class _AsOf(click.ParamType[date, Any]):
@@ -47,15 +52,19 @@ AS_OF = _AsOf()
               help="Project folder with templates/ and config/ (default: found from here).")
 @click.option("-v", "--verbose", count=True, help="More log detail (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.option("--log-format", type=click.Choice(logsetup.FORMATS), default="text",
+              show_default=True, envvar="DUNNING_LOG_FORMAT",
+              help="Log lines as text (ISO time, level, logger, message) or one JSON object "
+                   "a line for log collectors.")
 @click.option("--allow-slow-subsetting", is_flag=True,
               help="Render even without libharfbuzz-subset (about 60x slower for CJK).")
 @click.pass_context
-def cli(ctx: click.Context, home: Path | None, verbose: int, quiet: bool,
+def cli(ctx: click.Context, home: Path | None, verbose: int, quiet: bool, log_format: str,
         allow_slow_subsetting: bool) -> None:
     """Turn overdue-loan records into formal overdue-notice letters (PDF)."""
     level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else
                                          logging.INFO if verbose else logging.WARNING)
-    logsetup.configure(level)
+    logsetup.configure(level, log_format)
     ctx.obj = {"home": home, "allow_slow": allow_slow_subsetting, "quiet": quiet}
 
 
@@ -75,8 +84,10 @@ def _dunning(ctx: click.Context) -> Any:
 
 
 @cli.command()
-@click.argument("inputs", nargs=-1, required=True,
-                type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--input", "input_opts", multiple=True, metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="An export to read (the same as giving it as an argument; repeatable).")
 @click.option("--as-of", type=AS_OF, help="Date the letters speak from (default: today in the "
               "configured time zone).")
 @click.option("--out", "out_dir", metavar="DIR|URL",
@@ -86,7 +97,7 @@ def _dunning(ctx: click.Context) -> Any:
               "(default: one per core; 1 renders in this process).")
 @click.option("--progress", type=click.Choice(["auto", "bar", "log", "off"]), default="auto",
               show_default=True, help="Progress on stderr: a bar on a terminal, else a log "
-              "line every 1000 rows or 10 s (off with -q).")
+              "line (with -v) every 1000 rows or 10 s (off with -q).")
 @click.option("--ledger", "ledger", metavar="URL", envvar="DUNNING_LEDGER",
               help="Run ledger database (SQLAlchemy URL, e.g. postgresql://user@host/db; "
                    "default: ledger.sqlite in the output folder, or output/ledger.sqlite).")
@@ -99,14 +110,26 @@ def _dunning(ctx: click.Context) -> Any:
 @click.option("--cluster", metavar="tcp://HOST:8786", envvar="DUNNING_CLUSTER",
               help="Render on the workers of this Dask scheduler instead of local processes "
                    "(docs/cluster.md).")
+@click.option("--allow-empty", is_flag=True, help="An export without a data row is not an "
+              "error (by default it exits 2: the upstream export may have failed).")
+@click.option("--dry-run", is_flag=True, help="Read, validate and plan every row; write the "
+              "manifest, summary and rejects the run would, under DIR/dry-run/; no PDF, "
+              "nothing in the ledger.")
+@click.option("--no-preflight", is_flag=True, help="Skip the pre-flight checks of templates, "
+              "stylesheets, catalogs and fonts (not recommended).")
 @click.pass_context
-def run(ctx: click.Context, inputs: tuple[Path, ...], as_of: date | None,
-        out_dir: str | None, workers: int | None, progress: str, ledger: str | None,
-        force: bool, letter_timeout: float, print_file: bool, cluster: str | None) -> None:
-    """Run the batch: one PDF per overdue account, manifest.jsonl and summary.json."""
-    from .batch import run_batch
+def run(ctx: click.Context, inputs: tuple[Path, ...], input_opts: tuple[Path, ...],
+        as_of: date | None, out_dir: str | None, workers: int | None, progress: str,
+        ledger: str | None, force: bool, letter_timeout: float, print_file: bool,
+        cluster: str | None, allow_empty: bool, dry_run: bool, no_preflight: bool) -> None:
+    """Run the batch: pre-flight, then one PDF per overdue account, manifest.jsonl,
+    summary.json and rejects.csv."""
     from .report import format_summary
+    from .stopping import graceful_sigterm
 
+    paths = [*inputs, *input_opts]
+    if not paths:
+        raise click.UsageError("give at least one export (INPUTS… or --input FILE)")
     if out_dir is not None and not out_dir.strip():
         raise click.BadParameter("is empty: give a folder or a URL (or leave --out out for "
                                  "output/<as-of>/)", param_hint="'--out'")
@@ -115,25 +138,64 @@ def run(ctx: click.Context, inputs: tuple[Path, ...], as_of: date | None,
     if cluster and workers:
         raise click.UsageError("--workers does not apply with --cluster (the cluster's "
                                "workers render)")
-    if print_file and out_dir:
+    if print_file and (dry_run or out_dir):
         from .store import is_url
 
-        if is_url(out_dir):
+        if dry_run:
+            raise click.UsageError("--print-file does not apply to a dry run (no letter)")
+        if out_dir and is_url(out_dir):
             raise click.UsageError("--print-file needs a local output folder, not a URL: run "
                                    "`dunning print` where the letters are")
-    summary = run_batch(list(inputs), as_of=as_of, out_dir=out_dir, dunning=_dunning(ctx),
-                        workers=workers, progress=progress, ledger=ledger, force=force,
-                        letter_timeout=letter_timeout, cluster=cluster or None)
+    with graceful_sigterm() as stop:
+        dunning = _dunning(ctx)
+
+        def before() -> None:  # once the run holds its folder (a second run is refused)
+            _preflight(paths, dunning, allow_empty=allow_empty, skip_letters=no_preflight,
+                       letter_timeout=letter_timeout)
+
+        if dry_run:
+            from .dryrun import dry_run as plan_run
+
+            summary = plan_run(paths, as_of=as_of, out_dir=out_dir, dunning=dunning,
+                               ledger=ledger, stop=stop, before=before)
+        else:
+            from .batch import run_batch
+
+            summary = run_batch(paths, as_of=as_of, out_dir=out_dir, dunning=dunning,
+                                workers=workers, progress=progress, ledger=ledger, force=force,
+                                letter_timeout=letter_timeout, cluster=cluster or None,
+                                stop=stop, before=before)
     click.echo(format_summary(summary.to_dict()))
     click.echo(f"manifest: {summary.manifest}")
     code = summary.exit_code
-    if print_file:
+    if print_file and not summary.interrupted:
         from .printfile import make_print_files
 
         printed = make_print_files(summary.out_dir)
         click.echo(printed.describe())
         code = max(code, printed.exit_code)
     ctx.exit(code)
+
+
+def _preflight(paths: list[Path], dunning: Any, *, allow_empty: bool,
+               skip_letters: bool, letter_timeout: float | None = None) -> None:
+    """Pre-flight (:mod:`dunning.preflight`): an empty export, or what would fail every
+    letter, stops the run here (exit 2) before any letter is written."""
+    from .errors import PreflightError
+    from .preflight import preflight, require_rows, scan_inputs
+
+    if skip_letters:
+        require_rows(scan_inputs(paths, dunning), paths, allow_empty)
+        return
+    result = preflight(paths, dunning, letter_timeout=letter_timeout)
+    require_rows(result.scan, paths, allow_empty)
+    if not result.ok:
+        raise PreflightError(
+            f"pre-flight: {len(result.findings)} problem(s) would fail every letter; no letter "
+            f"was written. Fix these and rerun (`dunning check` shows the same):\n"
+            + result.describe(), findings=[str(f) for f in result.findings])
+    click.echo(f"pre-flight: ok in {result.seconds:.1f} s ({result.scan.rows} rows; "
+               f"{result.letters} letters checked, {result.pdfs} as PDF)")
 
 
 @cli.command("print")
@@ -178,23 +240,28 @@ def report(ctx: click.Context, run_dir: Path, as_json: bool) -> None:
 @click.argument("account_id")
 @click.option("--ledger", "ledger", metavar="URL", envvar="DUNNING_LEDGER",
               help="Ledger database URL (default: output/ledger.sqlite).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Read the ledger of this output folder (DIR/ledger.sqlite).")
+@click.option("--ledger-dir", "--out", "ledger_dir", metavar="DIR",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Read the ledger in this folder (DIR/ledger.sqlite): the --out folder the "
+                   "runs were given. (--out is the old spelling.)")
 @click.pass_context
 def history(ctx: click.Context, account_id: str, ledger: str | None,
-            out_dir: Path | None) -> None:
-    """List the letters an account received, oldest first."""
+            ledger_dir: Path | None) -> None:
+    """What an account was sent and when it was not, oldest first: as-of date, run, channel,
+    stage, version, current or superseded, file and sha256; "no letter on DATE: REASON" for
+    the nights its letter was suppressed."""
     from .errors import InputError
     from .ledger import LEDGER_FILE, Ledger
     from .report import format_history
 
-    folder = _settings(ctx).ledger_folder(out_dir)
+    folder = _settings(ctx).ledger_folder(ledger_dir)
     if ledger is None and not (folder / LEDGER_FILE).is_file():
         raise InputError("no ledger here: no run has written to this folder yet "
                          "(or pass --ledger URL)", path=str(folder / LEDGER_FILE))
     book = Ledger(ledger) if ledger else Ledger.for_output(folder)
     try:
-        click.echo(format_history(account_id, book.history(account_id)))
+        click.echo(format_history(account_id, book.history(account_id),
+                                  book.suppressions(account_id)))
     finally:
         book.close()
 
@@ -208,13 +275,18 @@ def _is_date(text: str) -> bool:
 
 
 @cli.command()
+@click.argument("input_arg", metavar="[INPUT]", required=False,
+                type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--input", "input_file", type=click.Path(dir_okay=False, path_type=Path),
               help="A CSV/YAML export to pick the record from (with --id), or a file holding "
-                   "one record (YAML or JSON; '-' for stdin).")
-@click.option("--id", "account_id", help="Account id of the record to render.")
+                   "one record (YAML or JSON; '-' for stdin). Also accepted as INPUT.")
+@click.option("--id", "account_id", help="Account id of the record to render (exact: ids are "
+              "case-sensitive).")
 @click.option("--as-of", type=AS_OF, help="Date the letter speaks from (default: today).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              required=True, help="Where to write the PDF.")
+@click.option("-o", "--out", "--output", "output", required=True, metavar="FILE|-",
+              help="Where to write the PDF ('-': standard output).")
+@click.option("--json", "as_json", is_flag=True, help="Also print the outcome as one JSON "
+              "line (on stdout; on stderr when the PDF goes to stdout).")
 @click.option("--ledger", "ledger", metavar="URL", envvar="DUNNING_LEDGER",
               help="Ledger database the letter is recorded in (default: output/ledger.sqlite).")
 @click.option("--force", is_flag=True, help="Make the letter although one was sent within "
@@ -222,24 +294,59 @@ def _is_date(text: str) -> bool:
 @click.option("--reason", metavar="TEXT", help="Why the minimum interval is overridden "
               "(recorded with the letter).")
 @click.pass_context
-def render(ctx: click.Context, input_file: Path | None, account_id: str | None,
-           as_of: date | None, output: Path, ledger: str | None, force: bool,
-           reason: str | None) -> None:
+def render(ctx: click.Context, input_arg: Path | None, input_file: Path | None,
+           account_id: str | None, as_of: date | None, output: str, as_json: bool,
+           ledger: str | None, force: bool, reason: str | None) -> None:
     """Render one letter now, with the same templates and figures as the batch; it is
     recorded in the ledger, and a letter sent within the minimum interval (by any channel)
-    suppresses it unless --force --reason."""
-    from .api import render_one
+    suppresses it unless --force --reason.
 
-    if input_file is None:
-        raise click.UsageError("--input is required")
+    Says what happened in one sentence on stderr. Exit 0 when the letter was written or is
+    suppressed (the sentence says why), 1 when the record is rejected or the letter failed,
+    2 when the command could not do its job."""
+    from .api import render_one
+    from .errors import RenderError, TemplateError
+    from .exitcodes import outcome_code
+    from .single import check_pick, sentence
+
+    source = input_file or input_arg
+    if source is None:
+        raise click.UsageError("give the export or record file: INPUT or --input FILE")
     if force and not (reason and reason.strip()):
         raise click.UsageError("--force needs --reason TEXT (it is recorded with the letter)")
-    stdin = sys.stdin.buffer.read() if str(input_file) == "-" else None
-    result = render_one(input_file, account_id=account_id, as_of=as_of, output=output,
-                        dunning=_dunning(ctx), stdin=stdin, ledger=ledger, force=force,
-                        reason=reason)
-    click.echo(json.dumps(result, ensure_ascii=False))
-    ctx.exit(EXIT_OK if result["outcome"] == "rendered" else EXIT_ROWS)
+    dunning = _dunning(ctx)
+    stdin = sys.stdin.buffer.read() if str(source) == "-" else None
+    if stdin is None:
+        check_pick(source, account_id, dunning)
+    to_stdout = output == "-"
+    target = Path(output) if not to_stdout else _stdout_target()
+    try:
+        try:
+            result = render_one(source, account_id=account_id, as_of=as_of, output=target,
+                                dunning=dunning, stdin=stdin, ledger=ledger, force=force,
+                                reason=reason)
+        except (TemplateError, RenderError) as exc:
+            result = {"account_id": account_id or getattr(exc, "account_id", None),
+                      "outcome": "failed", "reason": str(exc)}
+        if to_stdout:
+            if result["outcome"] == "rendered":
+                sys.stdout.buffer.write(target.read_bytes())
+                sys.stdout.buffer.flush()
+                result["path"] = "-"
+    finally:
+        if to_stdout:
+            target.unlink(missing_ok=True)
+            target.parent.rmdir()
+    click.echo(sentence(result), err=True)
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False), err=to_stdout)
+    ctx.exit(outcome_code(str(result["outcome"])))
+
+
+def _stdout_target() -> Path:
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="dunning-render-")) / "letter.pdf"
 
 
 @cli.command()
@@ -260,9 +367,10 @@ def doctor(ctx: click.Context) -> None:
 
 
 @cli.command()
-@click.option("--samples", "samples", multiple=True,
+@click.option("--input", "--samples", "samples", multiple=True,
               type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Sample export(s) to render (default: data/samples/*.csv|yaml).")
+              help="Sample export(s) to render (default: data/samples/*.csv|yaml); "
+                   "repeatable. (--samples is the old spelling.)")
 @click.option("--no-pdf", is_flag=True, help="Check the HTML only (faster; no footer, "
               "stylesheet or asset checks).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON finding per line.")
@@ -415,7 +523,17 @@ def catalogs(ctx: click.Context) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; maps every error to an exit code in this one place."""
+    """Entry point; maps every outcome and error to an exit code (:mod:`dunning.exitcodes`)
+    in this one place. The log level ``-v``/``-q`` set is the command's only: a caller of
+    ``main`` (a test, a wrapper) finds the ``dunning`` logger's level as it was."""
+    level = logsetup.LOGGER.level
+    try:
+        return _main(argv)
+    finally:
+        logsetup.LOGGER.setLevel(level)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         code = cli.main(args=argv, prog_name="dunning", standalone_mode=False)
         return code if isinstance(code, int) else EXIT_OK
@@ -424,15 +542,17 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return EXIT_FATAL
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        return EXIT_FATAL
+    except (click.exceptions.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+        click.echo("dunning: interrupted (SIGINT): stopped; nothing half-written, rerun to "
+                   "resume", err=True)
+        return INTERRUPTED
+    except Terminated:
+        click.echo("dunning: stopped by a second SIGTERM; nothing half-written, rerun to "
+                   "resume", err=True)
+        return TERMINATED
     except DunningError as exc:
         click.echo(f"dunning: error: {exc}", err=True)
         return EXIT_FATAL
-    except KeyboardInterrupt:
-        click.echo("dunning: interrupted", err=True)
-        return 130
     except Exception as exc:  # a failure of the command itself, never exit 1 ("data")
         if logsetup.LOGGER.isEnabledFor(logging.INFO):  # -v
             traceback.print_exc()

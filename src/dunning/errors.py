@@ -11,6 +11,7 @@
     ├── RenderError              the PDF could not be made (kind, file, line)
     │   └── LetterTimeoutError   one letter took longer than the per-letter time limit
     ├── OutputError              the output folder or a file in it cannot be written
+    ├── PreflightError           pre-flight found what would fail every letter (findings)
     └── ClusterError             the Dask cluster cannot be reached, or its workers cannot
                                  make the same letters (other code, templates or fonts)
 
@@ -185,6 +186,16 @@ class LetterTimeoutError(RenderError):
 
 class OutputError(DunningError):
     """The output folder or a file in it cannot be written."""
+
+
+class PreflightError(DunningError):
+    """Before the first letter, the run found what would fail every letter (a template that
+    does not compile, a stylesheet with errors, an incomplete catalog): ``findings`` lists
+    each with its file and line (:mod:`dunning.preflight`)."""
+
+    def __init__(self, message: str, *, findings: list[str] | None = None) -> None:
+        self.findings = list(findings or [])
+        super().__init__(message)
 
 
 class ClusterError(DunningError):

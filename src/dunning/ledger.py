@@ -116,6 +116,31 @@ runs = Table(
     Column("summary", Text, nullable=True),
 )
 
+#: Rows that got no letter because the policy suppressed them, and why (``dunning history``
+#: answers "why no letter on that night"). Account ids and reason codes only.
+suppressions = Table(
+    "dunning_suppressions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(64), nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("out_dir", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_dunning_suppressions_account", "account_id", "as_of"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressionRow:
+    """One suppression, as read back."""
+
+    account_id: str
+    as_of: date
+    run_id: str
+    out_dir: str
+    reason: str
+
 
 @dataclass(frozen=True, slots=True)
 class LetterRow:
@@ -285,6 +310,21 @@ class Ledger:
             value = conn.execute(query).scalar()
         return value if isinstance(value, date) else None
 
+    @_guarded("read the last letters")
+    def last_sent_before_many(self, account_ids: list[str], as_of: date,
+                              besides: Path | str | None = None) -> dict[str, date]:
+        """:meth:`last_sent_before` for many accounts in one query (the dry run's chunks)."""
+        from sqlalchemy import func
+
+        query = select(letters.c.account_id, func.max(letters.c.as_of)).where(
+            letters.c.account_id.in_(account_ids), letters.c.as_of <= as_of,
+        )
+        if besides is not None:
+            query = query.where((letters.c.as_of < as_of) | (letters.c.out_dir != str(besides)))
+        query = query.group_by(letters.c.account_id)
+        with self.engine.connect() as conn:
+            return {str(a): d for a, d in conn.execute(query) if isinstance(d, date)}
+
     @_guarded("record a letter")
     def record_letter(self, *, run_id: str, account_id: str, as_of: date, brand: str,
                       stage: str, locale: str, template_version: str, record_hash: str,
@@ -362,6 +402,25 @@ class Ledger:
             letters.c.as_of, letters.c.id)
         with self.engine.connect() as conn:
             return [LetterRow.from_mapping(r) for r in conn.execute(query).mappings()]
+
+    @_guarded("record suppressions")
+    def record_suppressions(self, rows: list[dict[str, Any]]) -> None:
+        """Add suppressions (``account_id``, ``as_of``, ``run_id``, ``out_dir``, ``reason``)
+        in one transaction."""
+        if not rows:
+            return
+        now = _now()
+        with self.engine.begin() as conn:
+            conn.execute(suppressions.insert(), [{**row, "created_at": now} for row in rows])
+
+    def suppressions(self, account_id: str) -> list[SuppressionRow]:
+        """Why an account got no letter, night by night, oldest first."""
+        query = select(suppressions).where(suppressions.c.account_id == account_id).order_by(
+            suppressions.c.as_of, suppressions.c.id)
+        with self.engine.connect() as conn:
+            return [SuppressionRow(account_id=r["account_id"], as_of=r["as_of"],
+                                   run_id=r["run_id"], out_dir=r["out_dir"], reason=r["reason"])
+                    for r in conn.execute(query).mappings()]
 
     @_guarded("read the letters")
     def letters_in(self, out_dir: Path | str) -> Iterator[LetterRow]:

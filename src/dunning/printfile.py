@@ -1,24 +1,30 @@
 """Print files for the print shop: a run's letters merged per brand and stage, in mailing order.
 
-Takes a run's output folder (``manifest.jsonl`` and the letters it lists); gives, under
-``print/`` in that folder, for every brand and stage:
+Takes a run's output folder (``manifest.jsonl`` and the letters it lists, ``summary.json``
+for its as-of date and run id); gives, under ``print/<as-of>/`` in that folder, for every
+brand and stage (file names carry the night, so the print shop can tell nights apart):
 
-``print/<brand>/<stage>.pdf``
-    The stage's letters of that brand, one after the other, sorted by postal code and then
+``print/<as-of>/<brand>-<stage>.pdf``
+    A cover sheet (:data:`COVER_PAGES` pages: the front says job (run id), as-of date,
+    brand, stage, letters, sheets, first and last account id; the back is blank), then the
+    stage's letters of that brand, one after the other, sorted by postal code and then
     account id (natural order: ``MT-9`` before ``MT-10``; letters without a postal code
     last). A letter with an odd number of pages is followed by one blank page of the same
-    size, so that with duplex printing every letter starts on the front of a new sheet.
-``print/<brand>/<stage>.csv``
+    size, so that with duplex printing every letter starts on the front of a new sheet. The
+    cover is outside the letters' page numbering: the PDF's page labels show it as
+    ``cover-1``, ``cover-2`` and number the letters' pages from 1.
+``print/<as-of>/<brand>-<stage>.csv``
     The print manifest, one row per letter in the file: ``sequence`` (1, 2, … in mailing
-    order), ``account_id``, ``postal_code``, ``first_page`` (its first page in the merged
-    PDF), ``page_count`` (the letter's own pages) and ``blank_pages_added`` (0 or 1). The
-    letter takes pages ``first_page`` to ``first_page + page_count + blank_pages_added - 1``;
-    the shop checks the count of rows and pages against what it printed.
+    order), ``account_id``, ``postal_code``, ``first_page`` (its first page, counted after
+    the cover, as the page labels show it), ``page_count`` (the letter's own pages) and
+    ``blank_pages_added`` (0 or 1). The letter takes pages ``first_page`` to
+    ``first_page + page_count + blank_pages_added - 1``; the shop checks the count of rows
+    and pages against what it printed.
 ``print/summary.json``
     The files written, and every letter left out with its reason.
 
 With ``letters_per_file``, a stage with more letters is split into parts
-(``<stage>.part01.pdf`` with ``<stage>.part01.csv``, …), the sequence running on across
+(``<brand>-<stage>.part01.pdf`` with its ``.csv``, …), the sequence running on across
 parts; it bounds the memory a merge takes (each letter's PDF is held until its file is
 written, about 120 KiB for a two-page zh_CN letter).
 
@@ -34,6 +40,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import re
 from collections import defaultdict
@@ -58,6 +65,8 @@ from .output import (
 log = logging.getLogger("dunning.print")
 
 PRINT_DIR = "print"
+#: Pages of the cover sheet: its front, and a blank back (duplex).
+COVER_PAGES = 2
 SUMMARY = "summary.json"
 MANIFEST_COLUMNS = ("sequence", "account_id", "postal_code", "first_page", "page_count",
                     "blank_pages_added")
@@ -114,9 +123,13 @@ class PrintFile:
     pdf: str
     manifest: str
     letters: int
+    #: Pages of the letters, blanks included; the cover's are in ``cover_pages``.
     pages: int
     blank_pages: int
     sha256: str
+    cover_pages: int = COVER_PAGES
+    #: Sheets of paper printed duplex, the cover's included.
+    sheets: int = 0
 
 
 @dataclass
@@ -144,7 +157,8 @@ class PrintResult:
     def describe(self) -> str:
         """The result as text for the terminal."""
         lines = [f"{f.pdf}: {f.letters} letters, {f.pages} pages "
-                 f"({f.blank_pages} blank added); manifest {f.manifest}" for f in self.files]
+                 f"({f.blank_pages} blank added) on {f.sheets} sheets with the cover; "
+                 f"manifest {f.manifest}" for f in self.files]
         if not self.files:
             lines.append("no print file written: the run has no letter to print")
         lines += [f"left out {s.account_id} ({s.brand}/{s.stage}): {s.reason}"
@@ -183,6 +197,7 @@ def make_print_files(run_dir: Path | str, *, letters_per_file: int | None = None
     if letters_per_file is not None and letters_per_file < 1:
         raise ValueError("letters_per_file must be at least 1")
     letters = rendered_letters(run_dir)
+    job = _job(run_dir)
     result = PrintResult(run_dir=run_dir)
     groups: dict[tuple[str, str], list[PrintLetter]] = defaultdict(list)
     for letter in letters:
@@ -197,8 +212,9 @@ def make_print_files(run_dir: Path | str, *, letters_per_file: int | None = None
             chunks = [ordered[i:i + size] for i in range(0, len(ordered), size)]
             sequence = 0
             for number, chunk in enumerate(chunks, 1):
-                stem = stage if len(chunks) == 1 else f"{stage}.part{number:02d}"
-                made = _print_file(run_dir, brand, stage, stem, chunk, sequence, result.skipped)
+                stem = f"{brand}-{stage}" + ("" if len(chunks) == 1 else f".part{number:02d}")
+                made = _print_file(run_dir, brand, stage, stem, chunk, sequence, result.skipped,
+                                   job)
                 if made is not None:
                     result.files.append(made)
                     written |= {run_dir / made.pdf, run_dir / made.manifest}
@@ -210,11 +226,55 @@ def make_print_files(run_dir: Path | str, *, letters_per_file: int | None = None
     return result
 
 
+def _job(run_dir: Path) -> dict[str, str]:
+    """The run's as-of date and id, from its summary (``undated`` when it has none)."""
+    try:
+        data = json.loads((run_dir / "summary.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        data = {}
+    return {"as_of": str(data.get("as_of") or "undated"), "run_id": str(data.get("run_id") or "")}
+
+
+def _cover(job: dict[str, str], brand: str, stem: str, stage: str, rows: list[dict[str, Any]],
+           pages: int, size: tuple[float, float]) -> pikepdf.Pdf:
+    """The cover sheet: a front page saying what the file holds, and a blank back."""
+    from html import escape
+
+    from weasyprint import HTML
+
+    sheets = (COVER_PAGES + pages) // 2
+    facts = [("job", job["run_id"] or "-"), ("as of", job["as_of"]), ("brand", brand),
+             ("stage", stage), ("file", f"{stem}.pdf"), ("letters", str(len(rows))),
+             ("sheets (duplex, cover included)", str(sheets)),
+             ("pages after the cover", str(pages)),
+             ("first account id", str(rows[0]["account_id"])),
+             ("last account id", str(rows[-1]["account_id"]))]
+    html = (f"<style>@page {{ size: {size[0]}pt {size[1]}pt; margin: 25mm }} "
+            "body { font-family: 'Noto Sans', sans-serif; font-size: 14pt } "
+            "td { padding: 2mm 6mm 2mm 0 } h1 { font-size: 20pt }</style>"
+            "<h1>dunning print job</h1><table>"
+            + "".join(f"<tr><td>{escape(k)}</td><td><b>{escape(v)}</b></td></tr>"
+                      for k, v in facts) + "</table>")
+    cover = pikepdf.open(io.BytesIO(HTML(string=html).write_pdf()))
+    while len(cover.pages) < COVER_PAGES:
+        cover.add_blank_page(page_size=size)
+    return cover
+
+
+def _label_pages(pdf: pikepdf.Pdf) -> None:
+    """Page labels: ``cover-1``, ``cover-2``, then the letters' pages from 1."""
+    pdf.Root.PageLabels = pdf.make_indirect(pikepdf.Dictionary(Nums=pikepdf.Array([
+        0, pikepdf.Dictionary(P=pikepdf.String("cover-"), S=pikepdf.Name.D),
+        COVER_PAGES, pikepdf.Dictionary(S=pikepdf.Name.D),
+    ])))
+
+
 def _print_file(run_dir: Path, brand: str, stage: str, stem: str,
                 letters: Sequence[PrintLetter], sequence: int,
-                skipped: list[Skipped]) -> PrintFile | None:
-    """Merge ``letters`` into ``print/<brand>/<stem>.pdf`` with its manifest; letters that
-    cannot be merged go to ``skipped``. None when no letter could be merged."""
+                skipped: list[Skipped], job: dict[str, str]) -> PrintFile | None:
+    """Merge ``letters`` into ``print/<as-of>/<stem>.pdf`` after a cover sheet, with its
+    manifest; letters that cannot be merged go to ``skipped``. None when no letter could be
+    merged."""
     merged = pikepdf.new()
     sources: list[pikepdf.Pdf] = []
     rows: list[dict[str, Any]] = []
@@ -238,9 +298,16 @@ def _print_file(run_dir: Path, brand: str, stage: str, stem: str,
             blanks += blank
         if not rows:
             return None
-        merged.docinfo["/Title"] = f"Print file {brand} {stem} ({len(rows)} letters)"
+        box = [float(v) for v in merged.pages[0].mediabox]
+        cover = _cover(job, brand, stem, stage, rows, page, (box[2] - box[0], box[3] - box[1]))
+        sources.append(cover)
+        for i, cover_page in enumerate(cover.pages):
+            merged.pages.insert(i, cover_page)
+        _label_pages(merged)
+        merged.docinfo["/Title"] = (f"Print file {brand} {stem} as of {job['as_of']}, run "
+                                    f"{job['run_id']} ({len(rows)} letters)")
         merged.docinfo["/Creator"] = "dunning"
-        pdf_path = run_dir / PRINT_DIR / brand / f"{stem}.pdf"
+        pdf_path = run_dir / PRINT_DIR / job["as_of"] / f"{stem}.pdf"
         try:
             with atomic_file(pdf_path) as handle:
                 merged.save(cast(BinaryIO, handle), deterministic_id=True, compress_streams=True,
@@ -257,7 +324,8 @@ def _print_file(run_dir: Path, brand: str, stage: str, stem: str,
     write_csv_atomic(csv_path, MANIFEST_COLUMNS, rows)
     return PrintFile(brand=brand, stage=stage, pdf=pdf_path.relative_to(run_dir).as_posix(),
                      manifest=csv_path.relative_to(run_dir).as_posix(), letters=len(rows),
-                     pages=page, blank_pages=blanks, sha256=digest.hexdigest())
+                     pages=page, blank_pages=blanks, sha256=digest.hexdigest(),
+                     sheets=(COVER_PAGES + page) // 2)
 
 
 def _open_letter(run_dir: Path, letter: PrintLetter,

@@ -2,9 +2,10 @@
 
 Takes each manifest entry as the batch writes it; gives, on stderr, either a live bar with
 rows done, letters per second and the time left (``rich``, when stderr is a terminal), or a
-plain line every ``every`` rows or ``interval`` seconds, whichever comes first::
+log line (logger ``dunning.progress``, level INFO: shown with ``-v``, in the one log format of
+:mod:`dunning.log`) every ``every`` rows or ``interval`` seconds, whichever comes first::
 
-    2026-11-21 01:00:10 progress: 1200/100000 rows (1.2%), 1150 letters, 24.3 rows/s, ETA 1h07m
+    2026-11-21T01:00:10.000+08:00 INFO dunning.progress: 1200/100000 rows (1.2%), 1150 …
 
 The total is known when every input is CSV (counted before the run, see
 :func:`dunning.records.count_rows`); otherwise the lines show rows done and the rate. The lines
@@ -13,6 +14,7 @@ carry counts only, never an account id or any personal data.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -79,8 +81,13 @@ class _Counts:
         return text
 
 
+log = logging.getLogger("dunning.progress")
+
+
 class LogProgress:
-    """A plain line on ``stream`` every ``every`` rows or ``interval`` seconds, and at the end."""
+    """A progress log line every ``every`` rows or ``interval`` seconds, and at the end: to
+    the ``dunning.progress`` logger, or, when ``stream`` is given, formatted the same way
+    onto it."""
 
     def __init__(
         self, stream: TextIO | None = None, *, every: int = 1000, interval: float = 10.0,
@@ -93,9 +100,14 @@ class LogProgress:
         self._last = self.counts.started
 
     def _emit(self) -> None:
-        stream = self.stream or sys.stderr
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        print(f"{stamp} progress: {self.counts.line()}", file=stream, flush=True)
+        if self.stream is None:
+            log.info("%s", self.counts.line())
+        else:
+            from .log import TextFormatter
+
+            record = log.makeRecord(log.name, logging.INFO, __file__, 0,
+                                    "%s", (self.counts.line(),), None)
+            print(TextFormatter().format(record), file=self.stream, flush=True)
         self._last = self.counts.clock()
 
     def start(self, total: int | None) -> None:

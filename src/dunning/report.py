@@ -7,12 +7,14 @@ plain text for the terminal (the same text ``dunning run`` prints at its end).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from .errors import InputError
-from .ledger import LetterRow
+from .ledger import LetterRow, SuppressionRow
 
 OUTCOMES = ("rendered", "suppressed", "rejected", "failed")
 
@@ -36,14 +38,28 @@ def _counts(counts: Mapping[str, Any]) -> str:
 
 
 def format_summary(data: Mapping[str, Any]) -> str:
-    """The run summary as text: the reconciliation line first, then the breakdowns."""
+    """The run summary as text: the reconciliation line first, then the run (id, time taken,
+    workers), the breakdowns, and the rejected and failed rows grouped by reason."""
+    from .progress import duration
+    from .rejects import format_groups
+
     outcomes = data.get("outcomes", {})
     parts = " + ".join(f"{outcomes.get(name, 0)} {name}" for name in OUTCOMES)
     balanced = data.get("rows") == sum(outcomes.get(name, 0) for name in OUTCOMES)
+    kind = "dry run" if data.get("dry_run") else "run"
     lines = [
-        f"run as of {data.get('as_of')}: {data.get('rows')} rows = {parts}"
+        f"{kind} as of {data.get('as_of')}: {data.get('rows')} rows = {parts}"
         + ("" if balanced else "  (DOES NOT RECONCILE)"),
+        f"run {data.get('run_id')}: took {duration(float(data.get('seconds') or 0))}, "
+        f"workers: {data.get('workers')}"
+        + (f" on the cluster {data['cluster']}" if data.get("cluster") else ""),
     ]
+    if data.get("dry_run"):
+        lines.append("dry run: no letter made, nothing written to the ledger; a 'rendered' "
+                     "row is one that would get a letter")
+    if data.get("interrupted"):
+        lines.append(f"INTERRUPTED by {data['interrupted']}: the rows not reached have no "
+                     "outcome yet; rerun to resume")
     for key, title in (("rendered_by_stage", "letters by stage"),
                        ("rendered_by_brand", "letters by brand"),
                        ("rendered_by_locale", "letters by locale"),
@@ -65,27 +81,40 @@ def format_summary(data: Mapping[str, Any]) -> str:
             lines.append(f"{title}: " + "; ".join(
                 f"{group} " + ", ".join(f"{cur} {amt}" for cur, amt in amounts.items())
                 for group, amounts in value.items()))
+    problems = data.get("problems") or []
+    if problems:
+        lines.append("rejected and failed rows by reason (all of them in rejects.csv):")
+        lines += format_groups(problems)
     if data.get("exit_code") is not None:
         lines.append(f"exit code: {data['exit_code']}")
     return "\n".join(lines)
 
 
 def _where(out_dir: str, path: str) -> str:
-    """A letter's file: a path, or a URL when the run wrote to an object store."""
     from .store import is_url
 
     return f"{out_dir.rstrip('/')}/{path}" if is_url(out_dir) else str(Path(out_dir) / path)
 
 
-def format_history(account_id: str, rows: list[LetterRow]) -> str:
-    """An account's letters, oldest first, one line each."""
-    if not rows:
-        return f"{account_id}: no letters in the ledger"
-    lines = [f"{account_id}: {len(rows)} letter(s)"]
+def format_history(account_id: str, rows: list[LetterRow],
+                   suppressed: list[SuppressionRow] | None = None) -> str:
+    """An account's letters and suppressions, oldest first, one line each."""
+    suppressed = suppressed or []
+    if not rows and not suppressed:
+        return (f"{account_id}: nothing in the ledger: no run has seen this account id "
+                "(ids are case-sensitive)")
+    versions: Counter[tuple[date, str]] = Counter()
+    lines: list[tuple[date, int, str]] = []
     for row in rows:
-        lines.append(
-            f"  {row.as_of}  {row.stage:<8} {row.locale:<6} {row.status:<10} "
-            f"{row.currency} {row.total:>12}  {row.pages}p  run {row.run_id}  "
-            f"{_where(row.out_dir, row.path)}  sha256 {row.sha256[:12]}…"
-        )
-    return "\n".join(lines)
+        versions[(row.as_of, row.out_dir)] += 1
+        channel = row.channel or "batch"
+        lines.append((row.as_of, 0, (
+            f"  {row.as_of}  run {row.run_id}  {channel:<6} {row.stage:<8} "
+            f"v{versions[(row.as_of, row.out_dir)]} {row.status:<10} {row.locale:<6} "
+            f"{row.currency} {row.total:>12}  {row.pages}p  "
+            f"{_where(row.out_dir, row.path)}  sha256 {row.sha256}")))
+    for item in suppressed:
+        lines.append((item.as_of, 1, f"  {item.as_of}  run {item.run_id}  no letter on "
+                                     f"{item.as_of}: {item.reason}"))
+    head = f"{account_id}: {len(rows)} letter(s), {len(suppressed)} night(s) without a letter"
+    return "\n".join([head, *(text for _, _, text in sorted(lines, key=lambda t: t[:2]))])
