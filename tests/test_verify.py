@@ -66,7 +66,20 @@ def test_a_sealed_letter_passes_with_its_ledger(
     assert "signature valid over the whole file" in line
     assert "chained to the brand's trust anchor" in line
     assert "reference MT-LN-2025-000248-20261120" in line
+    assert "the attached total is the one printed on the letter" in line
     assert "in the ledger" in line
+
+
+def test_the_attached_total_must_be_the_printed_one(run: dict[str, Path]) -> None:
+    from decimal import Decimal
+
+    from dunning.archive import read_letter_data
+    from dunning.verify import printed_total
+
+    data = run["MT-000004"].read_bytes()
+    total = Decimal(read_letter_data(data)["letter"]["total"])
+    assert printed_total(data, str(total)) is True
+    assert printed_total(data, str(total + Decimal("0.01"))) is False
 
 
 def test_an_encrypted_sealed_letter_passes_with_its_password(

@@ -31,6 +31,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -157,9 +158,33 @@ def verify_file(path: Path, brands: Mapping[str, Brand], *, ledger: Ledger | Non
     else:
         verdict.failed.append("the attached data's reference differs from the document's "
                               "subject and keywords")
+    printed = printed_total(data, str(letter.get("total", "")), password)
+    if printed is True:
+        verdict.passed.append("the attached total is the one printed on the letter")
+    elif printed is False:
+        verdict.failed.append(f"the attached total {letter.get('total')} is not printed on "
+                              "the letter")
     if ledger is not None:
         _check_ledger(hashlib.sha256(data).hexdigest(), record, letter, ledger, verdict)
     return verdict
+
+
+def printed_total(data: bytes, total: str, password: str = "") -> bool | None:
+    """Whether the letter's text (poppler's pdftotext) shows ``total`` as letters print it
+    (digits grouped by commas: 12,522.00); None when the text cannot be read."""
+    import subprocess
+
+    try:
+        amount = Decimal(total)
+    except ArithmeticError:
+        return False
+    args = ["pdftotext", "-enc", "UTF-8", *(["-upw", password] if password else []), "-", "-"]
+    try:
+        text = subprocess.run(args, input=data, capture_output=True, check=True,
+                              timeout=60).stdout.decode("utf-8", "replace")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{amount:,}" in "".join(text.split())
 
 
 def _rows_with_sha256(ledger: Ledger, digest: str) -> list[LetterRow]:
