@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=40, help="letters per concurrency")
     parser.add_argument("--workers", type=int, default=2, help="renderer processes")
+    parser.add_argument("--clients", default="1,2,4",
+                        help="concurrent clients of each level, comma-separated")
     args = parser.parse_args(argv)
 
     from dunning.keys import add_key
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"server: {args.workers} renderer(s); {args.requests} letters per level; "
               f"{rss():.0f} MiB RSS after the first letter")
         best_rate = 0.0
-        for clients in (1, 2, 4):
+        for clients in (int(n) for n in args.clients.split(",")):
             def worker(n: int) -> list[float]:
                 with httpx.Client(base_url=url, headers=headers, timeout=120) as client:
                     return [one(client) for _ in range(n)]
