@@ -39,8 +39,10 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, url: str, keys: dict[str, str], ledger: str, process: Any) -> None:
+    def __init__(self, url: str, keys: dict[str, str], ledger: str, process: Any,
+                 log: Path) -> None:
         self.url, self.keys, self.ledger, self.process = url, keys, ledger, process
+        self.log = log
 
     def client(self, key: str | None = "crm") -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.keys[key]}"} if key else {}
@@ -58,7 +60,7 @@ def _start(folder: Path, *options: str, home: Path | None = None) -> Server:
     exe = Path(sys.executable).with_name("dunning")
     log = (folder / "server.log").open("w")
     process = subprocess.Popen(
-        [str(exe), *(["--home", str(home)] if home else []), "serve", "--port", str(port),
+        [str(exe), "-v", *(["--home", str(home)] if home else []), "serve", "--port", str(port),
          "--workers", "1", "--keys", str(keys_file), "--ledger", ledger, "--queue", "4",
          *options], stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -76,7 +78,7 @@ def _start(folder: Path, *options: str, home: Path | None = None) -> Server:
         raise AssertionError("the service did not get ready: "
                              + (folder / "server.log").read_text())
     log.close()
-    return Server(url, keys, ledger, process)
+    return Server(url, keys, ledger, process, folder / "server.log")
 
 
 @pytest.fixture(scope="module")
@@ -356,3 +358,29 @@ def test_a_letter_past_its_time_limit_is_504_and_its_renderer_is_replaced(
     finally:
         running.process.kill()
         running.process.wait()
+
+
+def test_unknown_letters_and_other_brands_letters_are_404(server: Server) -> None:
+    with server.client() as client:
+        made = client.post("/v1/letters", json={**_row("MT-000010"), "as_of": AS_OF})
+        assert made.status_code == 201, made.text
+        url = made.json()["url"]
+        assert client.get("/v1/letters/999999").status_code == 404
+        assert client.get("/v1/letters/not-a-number").status_code == 404
+    with server.client("hk") as other:
+        assert other.get(url).status_code == 404  # a mingtai letter, for a lungmun key
+        assert other.get("/v1/accounts/MT-000010/letters").json()["letters"] == []
+
+
+def test_keys_never_reach_the_log(server: Server) -> None:
+    with server.client() as client:
+        client.post("/v1/letters", json={"account_id": "LOG-1"})
+        made = client.post("/v1/letters", json={**_row("MT-000012"), "as_of": AS_OF})
+        assert made.status_code == 201, made.text
+    httpx.post(f"{server.url}/v1/letters", json={}, timeout=30,
+               headers={"Authorization": "Bearer dk_not-a-real-key-but-logged?"})
+    text = server.log.read_text("utf-8")
+    assert "POST /v1/letters → 422" in text  # the log is written, by route and status
+    assert "by key crm" in text  # letters are logged with the key's name
+    for secret in [*server.keys.values(), "dk_not-a-real-key-but-logged?"]:
+        assert secret not in text
