@@ -375,7 +375,8 @@ def test_unknown_letters_and_other_brands_letters_are_404(server: Server) -> Non
 def test_keys_never_reach_the_log(server: Server) -> None:
     with server.client() as client:
         client.post("/v1/letters", json={"account_id": "LOG-1"})
-        made = client.post("/v1/letters", json={**_row("MT-000012"), "as_of": AS_OF})
+        made = client.post("/v1/letters", json={**_row("MT-000004", account_id="LOG-2"),
+                                                 "as_of": AS_OF})
         assert made.status_code == 201, made.text
     httpx.post(f"{server.url}/v1/letters", json={}, timeout=30,
                headers={"Authorization": "Bearer dk_not-a-real-key-but-logged?"})
