@@ -6,7 +6,6 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, replace
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -112,13 +111,10 @@ def render_one(
         if outcome.data is not None:
             write_bytes_atomic(output, outcome.data)
             target = output.resolve()
-            book.record_letter(
-                run_id=f"render-{new_run_id()}", account_id=row.account_id, as_of=as_of,
-                brand=row.brand, stage=str(entry.stage), locale=str(entry.locale),
+            book.record_entry(
+                entry, run_id=f"render-{new_run_id()}", as_of=as_of,
                 template_version=dunning.template_version(), record_hash=record_hash(row),
-                out_dir=target.parent, path=target.name, sha256=str(entry.sha256),
-                pages=int(entry.pages or 0), total=Decimal(str(entry.total)),
-                currency=str(entry.currency), capped=bool(entry.capped), channel="render",
+                out_dir=target.parent, path=target.name, channel="render",
                 override_reason=reason.strip() if force and reason else None)
             entry = replace(entry, path=str(output), resumed=None, postal_code=None)
     finally:

@@ -651,11 +651,6 @@ class _Resume:
             self.summary.recovered += 1
         elif cause is not None:
             self.summary.new_versions[cause] += 1
-        self.book.record_letter(
-            run_id=run_id, account_id=str(entry.account_id), as_of=self.as_of,
-            brand=str(entry.brand), stage=str(entry.stage), locale=str(entry.locale),
-            template_version=self.template_version, record_hash=digest, out_dir=self.out,
-            path=str(entry.path), sha256=str(entry.sha256), pages=int(entry.pages or 0),
-            total=Decimal(str(entry.total)), currency=str(entry.currency),
-            capped=bool(entry.capped), supersedes=current.id if current else None,
-        )
+        self.book.record_entry(
+            entry, run_id=run_id, as_of=self.as_of, template_version=self.template_version,
+            record_hash=digest, out_dir=self.out, supersedes=current.id if current else None)

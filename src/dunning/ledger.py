@@ -48,7 +48,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .errors import OutputError
 from .extras import require
-from .output import FILE_MODE
+from .output import FILE_MODE, ManifestEntry
 from .store import redact, scrub
 
 LEDGER_FILE = "ledger.sqlite"
@@ -324,6 +324,19 @@ class Ledger:
         query = query.group_by(letters.c.account_id)
         with self.engine.connect() as conn:
             return {str(a): d for a, d in conn.execute(query) if isinstance(d, date)}
+
+    def record_entry(self, entry: ManifestEntry, *, run_id: str, as_of: date,
+                     template_version: str, record_hash: str, out_dir: Path | str,
+                     path: str | None = None, **extra: Any) -> int:
+        """:meth:`record_letter` for a rendered letter's manifest entry (its account, brand,
+        stage, locale, file facts and figures), at ``path`` (default: the entry's)."""
+        return self.record_letter(
+            run_id=run_id, account_id=str(entry.account_id), as_of=as_of,
+            brand=str(entry.brand), stage=str(entry.stage), locale=str(entry.locale),
+            template_version=template_version, record_hash=record_hash, out_dir=out_dir,
+            path=path or str(entry.path), sha256=str(entry.sha256),
+            pages=int(entry.pages or 0), total=Decimal(str(entry.total)),
+            currency=str(entry.currency), capped=bool(entry.capped), **extra)
 
     @_guarded("record a letter")
     def record_letter(self, *, run_id: str, account_id: str, as_of: date, brand: str,

@@ -186,8 +186,12 @@ class Dunning:
         file is kept. No account's own file name can take that form: a file name stem from
         :func:`~dunning.output.safe_name` has a ``~`` only before an 8-digit hex hash at its
         end, so ``X~v2.pdf`` is never the file of an account (``X.v2``'s is ``X.v2.pdf``)."""
+        return self.letter_file(plan.record, str(plan.stage), version)
+
+    @staticmethod
+    def letter_file(record: Record, stage: str, version: int = 1) -> Path:
+        """:meth:`letter_path` for a record and the stage its letter has."""
         from .output import safe_name
 
         suffix = f"~v{version}" if version > 1 else ""
-        name = f"{safe_name(plan.record.account_id)}{suffix}.pdf"
-        return Path(plan.record.brand) / str(plan.stage) / name
+        return Path(record.brand) / stage / f"{safe_name(record.account_id)}{suffix}.pdf"

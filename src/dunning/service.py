@@ -26,7 +26,6 @@ import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,8 @@ from .hashing import record_hash
 from .job import Task, make_letter
 from .keys import ApiKey, Keys
 from .letter import Dunning
-from .output import ManifestEntry, safe_name, write_bytes_atomic
+from .output import ManifestEntry, write_bytes_atomic
+from .plan import letter_reference
 from .records import Rejection, validate_row
 from .settings import RECYCLE_AFTER, check_as_of
 
@@ -309,28 +309,24 @@ class LetterService:
             error = ServiceError(409, "No letter", str(entry.reason), code=code)
             if code == "recent_notice" and last is not None:
                 error.earlier = {"as_of": last.isoformat(),
-                                 "reference": f"{record.contract_no}-{last:%Y%m%d}"}
+                                 "reference": letter_reference(record.contract_no, last)}
             raise error
         if entry.outcome != "rendered" or data is None:
             raise ServiceError(500, "Letter failed", "the letter could not be made; the "
                                f"service's log names account {record.account_id}")
         folder = Path(str(self.letters_dir)) / as_of.isoformat()
         version = self._book.versions(record.account_id, as_of, folder) + 1
-        rel = Path(record.brand) / str(entry.stage) / (
-            safe_name(record.account_id) + (f"~v{version}" if version > 1 else "") + ".pdf")
+        rel = self.dunning.letter_file(record, str(entry.stage), version)
         write_bytes_atomic(folder / rel, data)
-        letter_id = self._book.record_letter(
-            run_id=f"service-{request_id}", account_id=record.account_id, as_of=as_of,
-            brand=record.brand, stage=str(entry.stage), locale=str(entry.locale),
+        letter_id = self._book.record_entry(
+            entry, run_id=f"service-{request_id}", as_of=as_of,
             template_version=self.dunning.template_version(), record_hash=record_hash(record),
-            out_dir=folder, path=rel.as_posix(), sha256=str(entry.sha256),
-            pages=int(entry.pages or 0), total=Decimal(str(entry.total)),
-            currency=str(entry.currency), capped=bool(entry.capped), channel="service",
-            requested_by=key.name, override_reason=reason)
+            out_dir=folder, path=rel.as_posix(), channel="service", requested_by=key.name,
+            override_reason=reason)
         result = asdict(replace(entry, path=rel.as_posix(), source="request", resumed=None,
                                 postal_code=None))
         result.update({"id": letter_id, "version": version,
-                       "reference": f"{record.contract_no}-{as_of:%Y%m%d}",
+                       "reference": letter_reference(record.contract_no, as_of),
                        "url": f"/v1/letters/{letter_id}"})
         return result, data
 
