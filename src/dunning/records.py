@@ -476,11 +476,15 @@ class _CsvLines:
                 continue
 
 
+#: How the csv module says a value is over its size limit (it has no error type for it).
+_FIELD_LIMIT = "field larger than field limit"
+
+
 def _csv_problem(exc: Exception) -> FieldProblem:
     if isinstance(exc, _LineTooLongError):
         return FieldProblem(None, f"a line is longer than {MAX_CSV_LINE} characters",
                             "values of the lengths the record format allows")
-    if "field larger than field limit" in str(exc):
+    if _FIELD_LIMIT in str(exc):
         return FieldProblem(None, f"a value is longer than {csv.field_size_limit()} characters",
                             "values of the lengths the record format allows")
     return FieldProblem(None, f"malformed CSV: {exc}", "RFC 4180 CSV")
@@ -508,7 +512,7 @@ def _raw_csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProbl
             except StopIteration:
                 return
             except csv.Error as exc:
-                if "field larger than field limit" in str(exc):
+                if _FIELD_LIMIT in str(exc):
                     lines.skip_rest_of_record()
                     yield start, _csv_problem(exc)
                 else:
