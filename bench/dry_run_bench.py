@@ -17,7 +17,10 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import re
 import resource
+import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -59,10 +62,37 @@ class Sampler(threading.Thread):
             self.samples.append((time.monotonic() - started, rss()))
 
 
+def instructions(rows: int) -> int:
+    """Instructions a child process executes for a dry run of ``rows`` rows in one process
+    (valgrind's cachegrind), export included."""
+    run = subprocess.run(
+        ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+         sys.executable, __file__, "--rows", str(rows), "--workers", "1", "--child"],
+        capture_output=True, text=True, check=False,
+    )
+    found = re.search(r"I\s+refs:\s+([\d,]+)", run.stderr)
+    if run.returncode != 0 or not found:
+        raise SystemExit(f"valgrind failed (exit {run.returncode}):\n{run.stderr[-2000:]}")
+    return int(found.group(1).replace(",", ""))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="processes planning (default: one per core)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="print the instructions per row of one process instead (valgrind: "
+                             "the same on a busy machine; --rows 1000 and 3000 compared)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.instructions:
+        if shutil.which("valgrind") is None:
+            raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
+        few, many = instructions(1000), instructions(3000)
+        print(f"{(many - few) / 2000 / 1e3:,.0f} k instructions per row "  # noqa: T201
+              "(one process; a dry run of 3,000 rows less one of 1,000)")
+        return
     from dunning.dryrun import dry_run
     from dunning.letter import Dunning
     from dunning.settings import Settings
@@ -71,12 +101,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         export = Path(tmp) / "export.csv"
         make_export(export, args.rows)
+        if args.child:
+            dry_run([export], as_of=AS_OF, out_dir=Path(tmp) / "out", dunning=dunning,
+                    workers=args.workers)
+            return
         before = rss()
         sampler = Sampler()
         sampler.start()
-        started = time.monotonic()
-        summary = dry_run([export], as_of=AS_OF, out_dir=Path(tmp) / "out", dunning=dunning)
+        started, cpu_started = time.monotonic(), time.process_time()
+        summary = dry_run([export], as_of=AS_OF, out_dir=Path(tmp) / "out", dunning=dunning,
+                          workers=args.workers)
         wall = time.monotonic() - started
+        cpu = time.process_time() - cpu_started
         sampler.done.set()
         sampler.join()
     if summary.rows != args.rows:
@@ -86,6 +122,8 @@ def main() -> None:
     quarter = [samples[int(len(samples) * q)][1] for q in (0.1, 0.5)] + [samples[-1][1]]
     print(f"dry run: {args.rows} rows in {wall:.1f} s = {args.rows / wall:,.0f} rows/s "  # noqa: T201
           f"({dict(summary.counts)})")
+    print(f"CPU time: {cpu:.1f} s = {args.rows / cpu:,.0f} rows per CPU second "  # noqa: T201
+          "(less affected by other work on the machine)")
     print(f"memory: {before / 2**20:.0f} MiB before; resident at 10%/50%/end of the run: "  # noqa: T201
           + " / ".join(f"{r / 2**20:.0f}" for r in quarter)
           + f" MiB; peak {peak / 2**20:.0f} MiB")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
+import multiprocessing
 import os
 import re
 import shutil
@@ -13,11 +15,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dunning import exitcodes
 from dunning.cli import main
+from dunning.letter import Dunning
 
 from .helpers import (
     BAD_FILES,
@@ -346,6 +350,67 @@ def test_dry_run_plans_every_row_without_a_letter(
 
     assert [key(e) for e in planned] == [key(e) for e in real]
     assert summary["outcomes"] == json.loads((out / "summary.json").read_text())["outcomes"]
+
+
+class _SlowDunning(Dunning):
+    """Plans each row after the first 1,000 2 ms late: given to the dry run's own process
+    (its helper loads its own), so that the helper, started at the second chunk, has two
+    seconds to start and take the third."""
+
+    def plan(self, record: Any, *args: Any, **kwargs: Any) -> Any:
+        if record.account_id >= "P-01000":
+            time.sleep(0.002)
+        return super().plan(record, *args, **kwargs)
+
+
+def test_dry_run_in_two_processes_writes_what_one_process_writes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The dry run shares chunks of 1,000 rows between processes: manifest, rejects and
+    summary are the same as one process's, and an id is unique in the run even when the
+    rows that repeat it were planned by different processes."""
+    from dunning.dryrun import CHUNK, dry_run
+    from dunning.settings import Settings
+
+    samples = raw_rows(SAMPLE_FILES[0])
+    rows, repeats = [], {}
+    for i in range(2 * CHUNK + 600):
+        row = {**samples[i % len(samples)], "account_id": f"P-{i:05d}"}
+        if i % 333 == 0:
+            row["fees"] = "12,00"  # rejected, and still holds its id
+        if i % 500 == 499 and i % 333:  # the id of a row in an earlier chunk, or a rejected row's
+            earlier = i - 1100 if i > 1100 else 333
+            row["account_id"] = f"P-{earlier:05d}"
+            repeats[i] = earlier
+        rows.append(row)
+    export = write_export(tmp_path / "big.csv", rows)
+    folders = {}
+    for workers, kind in ((1, Dunning), (2, _SlowDunning)):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="dunning.dryrun"):
+            summary = dry_run([export], as_of=SAMPLES_AS_OF, out_dir=tmp_path / f"w{workers}",
+                              dunning=kind.load(Settings.at(ROOT)), workers=workers)
+        assert summary.workers == workers
+        assert summary.rows == len(rows)
+        folders[workers] = tmp_path / f"w{workers}" / "dry-run"
+        [said] = [r.getMessage() for r in caplog.records if "chunk(s)" in r.getMessage()]
+        here = int(re.search(r"(\d+) of them in this one", said).group(1))  # type: ignore[union-attr]
+        assert here == 3 if workers == 1 else here < 3, said
+    assert not multiprocessing.active_children()  # the helper is gone
+    for name in ("manifest.jsonl", "rejects.csv"):
+        assert (folders[2] / name).read_bytes() == (folders[1] / name).read_bytes(), name
+    one, two = (json.loads((folders[w] / "summary.json").read_text("utf-8")) for w in (1, 2))
+    for key in ("outcomes", "problems", "total_demanded", "rendered_by_stage",
+                "suppressed_by_reason"):
+        assert one[key] == two[key], key
+    entries = read_manifest_lines(folders[2])
+    assert len(entries) == len(rows)
+    assert [e["account_id"] for e in entries] == [r["account_id"] for r in rows]
+    used = {i: e["reason"] for i, e in enumerate(entries)
+            if "already used at" in str(e.get("reason"))}
+    assert used == {i: f"account_id: 'P-{earlier:05d}' already used at "
+                       f"{entries[earlier]['source']} (expected an id unique in the run)"
+                    for i, earlier in repeats.items()}
 
 
 # --------------------------------------------------------------------------- logs

@@ -93,8 +93,9 @@ def _dunning(ctx: click.Context) -> Any:
 @click.option("--out", "out_dir", metavar="DIR|URL",
               help="Output folder (default: output/<as-of>/), or an fsspec URL such as "
                    "s3://bucket/prefix (then --ledger is required).")
-@click.option("--workers", type=click.IntRange(min=1), help="Processes rendering letters "
-              "(default: one per core; 1 renders in this process).")
+@click.option("--workers", type=click.IntRange(min=1), help="Processes rendering letters, "
+              "or planning rows with --dry-run (default: one per core; 1: this process "
+              "alone).")
 @click.option("--progress", type=click.Choice(["auto", "bar", "log", "off"]), default="auto",
               show_default=True, help="Progress on stderr: a bar on a terminal, else a log "
               "line (with -v) every 1000 rows or 10 s (off with -q).")
@@ -157,7 +158,7 @@ def run(ctx: click.Context, inputs: tuple[Path, ...], input_opts: tuple[Path, ..
             from .dryrun import dry_run as plan_run
 
             summary = plan_run(paths, as_of=as_of, out_dir=out_dir, dunning=dunning,
-                               ledger=ledger, stop=stop, before=before)
+                               ledger=ledger, stop=stop, before=before, workers=workers)
         else:
             from .batch import run_batch
 

@@ -9,31 +9,49 @@ have, and no pages or sha256. No PDF is made, no worker started, nothing written
 (it is only read, and only when it exists).
 
 Rows stream in chunks of :data:`CHUNK`: the ledger is asked once per chunk, and memory stays
-flat however long the export (bench/dry_run_bench.py measures rows per second).
+flat however long the export. The chunks are shared between this process and one helper
+process per further core (``workers``; :class:`_Relay`): each process reads the whole input
+and plans the next chunk nobody has taken, and this one writes them in input order, checking
+that every id is unique in the run as :func:`~dunning.records.read_records` does. The
+manifest is the same whatever the number of processes. bench/dry_run_bench.py measures rows
+per second.
 """
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
+import queue
+import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date
-from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .batch import MANIFEST, SUMMARY, RunSummary
+from .errors import DunningError, InputError
 from .job import new_run_id, rejected_entry
 from .letter import Dunning
 from .output import ManifestEntry, RunLock
-from .records import Record, Rejection, Row, check_inputs, read_records
+from .records import Record, Rejection, UniqueIds, check_inputs, raw_rows, row_of, used_before
 from .rejects import REJECTS, Rejects
+from .settings import Settings
 from .store import open_store, output_location
+from .workers import default_workers
 
 if TYPE_CHECKING:
     from .ledger import Ledger
 
+log = logging.getLogger(__name__)
+
 DRY_RUN_DIR = "dry-run"
+#: Rows planned at a time by one process (and asked of the ledger at once).
 CHUNK = 1000
+#: How many chunks planning may run ahead of the manifest being written (memory stays flat).
+AHEAD = 8
+#: How long a helper that is done may take to stop before it is killed (seconds).
+STOP_GRACE = 5.0
 
 
 def plan_entry(record: Record, dunning: Dunning, as_of: date,
@@ -50,22 +68,18 @@ def plan_entry(record: Record, dunning: Dunning, as_of: date,
                              reason=str(plan.suppression))
     return ManifestEntry(
         **base, outcome="rendered", stage=plan.stage, locale=plan.locale,
-        path=dunning.letter_path(plan, 1).as_posix(), total=str(plan.items.total),
+        path=dunning.letter_name(record, str(plan.stage)), total=str(plan.items.total),
         currency=plan.items.currency, capped=plan.items.capped, postal_code=record.postal_code)
-
-
-def _chunks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
-    while chunk := list(islice(rows, size)):
-        yield chunk
 
 
 def dry_run(
     inputs: Sequence[Path | str], *, as_of: date | None = None,
     out_dir: Path | str | None = None, dunning: Dunning | None = None,
     ledger: str | None = None, stop: Callable[[], bool] | None = None,
-    before: Callable[[], None] | None = None,
+    before: Callable[[], None] | None = None, workers: int | None = None,
 ) -> RunSummary:
-    """Plan every row of ``inputs`` and write what the run would (see the module docstring)."""
+    """Plan every row of ``inputs`` and write what the run would (see the module docstring),
+    in ``workers`` processes (default: one per core)."""
     started = time.monotonic()
     dunning = dunning or Dunning.load()
     as_of = as_of or dunning.settings.today()
@@ -82,42 +96,96 @@ def dry_run(
                          run_id=f"{new_run_id()}-dry", dry_run=True, workers=1,
                          ledger=book.url if book else "")
     lock = RunLock(Path(folder)) if store.local else None
+    relay = _Relay(_Planner(dunning, as_of, book, run_folder),
+                   helpers=(workers or default_workers()) - 1, paths=paths,
+                   settings=dunning.settings, ledger=book.url if book else None)
     try:
         if lock:
             lock.__enter__()
         if before is not None:
             before()
-        _plan_all(paths, dunning, as_of, store, book, summary, stop, run_folder)
+        _plan_all(paths, relay, store, summary, stop)
     finally:
+        relay.close()
         if lock:
             lock.__exit__(None, None, None)
         if book:
             book.close()
+    summary.workers = relay.processes
+    log.info("the dry run planned %d chunk(s) of up to %d rows in %d process(es), %d of them "
+             "in this one", relay.next_write, CHUNK, relay.processes, relay.planned_here)
     summary.seconds = time.monotonic() - started
     store.write_json(SUMMARY, summary.to_dict())
     return summary
 
 
-def _plan_all(paths: list[Path], dunning: Dunning, as_of: date, store: Any,
-              book: Ledger | None, summary: RunSummary,
-              stop: Callable[[], bool] | None, run_folder: Path | str) -> None:
+#: A raw row and where it is: (source, line, what :func:`~dunning.records.raw_rows` gives).
+RawRow = tuple[str, int, Any]
+#: What planning makes of one row: ``("planned", account_id, source, line, manifest line,
+#: the entry's field values)`` for a record, ``("rejected", Rejection)`` for any other row.
+Result = tuple[Any, ...]
+
+
+def numbered_chunks(paths: Sequence[Path], size: int = CHUNK,
+                    ) -> Iterator[tuple[int, list[RawRow]]]:
+    """The raw rows of every input in order, in numbered chunks of ``size``."""
+    index, chunk = 0, []
+    for path in paths:
+        source = str(path)
+        for line, raw in raw_rows(path):
+            chunk.append((source, line, raw))
+            if len(chunk) == size:
+                yield index, chunk
+                index, chunk = index + 1, []
+    if chunk:
+        yield index, chunk
+
+
+class _Planner:
+    """Validates and plans a chunk of rows, the same in this process and in helpers: each
+    row on its own (that ids are unique in the run is checked where the manifest is
+    written, :class:`_Writer`)."""
+
+    def __init__(self, dunning: Dunning, as_of: date, book: Ledger | None,
+                 run_folder: Path | str) -> None:
+        self.dunning = dunning
+        self.as_of = as_of
+        self.book = book
+        self.run_folder = run_folder
+        self.rules = dunning.record_rules()
+
+    def __call__(self, rows: list[RawRow]) -> list[Result]:
+        converted = [row_of(raw, source=source, line=line, rules=self.rules)
+                     for source, line, raw in rows]
+        ids = [row.account_id for row in converted if isinstance(row, Record)]
+        last = (self.book.last_sent_before_many(ids, self.as_of, besides=self.run_folder)
+                if self.book and ids else {})
+        results: list[Result] = []
+        for row in converted:
+            if isinstance(row, Rejection):
+                results.append(("rejected", row))
+                continue
+            entry = plan_entry(row, self.dunning, self.as_of, last.get(row.account_id))
+            results.append(("planned", row.account_id, row.source, row.line, entry.to_json(),
+                            tuple(entry.to_dict().values())))
+        return results
+
+
+def _plan_all(paths: list[Path], relay: _Relay, store: Any, summary: RunSummary,
+              stop: Callable[[], bool] | None) -> None:
     manifest = store.manifest(MANIFEST)
     rejects = Rejects()
+    writer = _Writer(manifest, summary, rejects)
     try:
-        rows = rejects.watch(read_records(paths, dunning.record_rules()))
-        for chunk in _chunks(rows, CHUNK):
-            ids = [row.account_id for row in chunk if isinstance(row, Record)]
-            last = (book.last_sent_before_many(ids, as_of, besides=run_folder)
-                    if book and ids else {})
-            for row in chunk:
-                entry = (rejected_entry(row) if isinstance(row, Rejection) else
-                         plan_entry(row, dunning, as_of, last.get(row.account_id)))
-                manifest.write(entry)
-                summary.add(entry)
-                rejects.add_entry(entry)
+        chunks = 0
+        for index, rows in numbered_chunks(paths):
+            relay.take(index, rows, writer)
+            chunks = index + 1
             if stop is not None and stop():
                 summary.interrupted = str(getattr(stop, "signal", "stop"))
                 break
+        else:
+            relay.write(writer, until=chunks)
     except BaseException as exc:
         manifest.abort(exc)
         rejects.close()
@@ -125,6 +193,223 @@ def _plan_all(paths: list[Path], dunning: Dunning, as_of: date, store: Any,
     manifest.close()
     store.write(REJECTS, rejects.finish())
     summary.problems = rejects.groups()
+
+
+class _Writer:
+    """Writes planned chunks, in input order: the manifest lines, the summary's counts and
+    the rejects; a record whose account id an earlier row holds is rejected here."""
+
+    def __init__(self, manifest: Any, summary: RunSummary, rejects: Rejects) -> None:
+        self.manifest = manifest
+        self.summary = summary
+        self.rejects = rejects
+        self.ids = UniqueIds()
+
+    def write(self, results: list[Result]) -> None:
+        for result in results:
+            if result[0] == "planned":
+                _, account_id, source, line, text, values = result
+                earlier = self.ids.claim(account_id, f"{source}:{line}")
+                if earlier is None:
+                    self.manifest.write_line(text)
+                    self._count(ManifestEntry(*values))
+                    continue
+                row = used_before(account_id, source, line, earlier)
+            else:
+                row = self.ids.check(result[1])  # type: ignore[assignment]
+            self.rejects.add_rejection(row)
+            entry = rejected_entry(row)
+            self.manifest.write(entry)
+            self._count(entry)
+
+    def _count(self, entry: ManifestEntry) -> None:
+        self.summary.add(entry)
+        self.rejects.add_entry(entry)
+
+
+def _span(rows: list[RawRow]) -> tuple[int, str, str]:
+    """How many rows a chunk has, and where its first and last are."""
+    return len(rows), f"{rows[0][0]}:{rows[0][1]}", f"{rows[-1][0]}:{rows[-1][1]}"
+
+
+def _result_span(results: list[Result]) -> tuple[int, str, str]:
+    def where(result: Result) -> str:
+        return result[1].where if result[0] == "rejected" else f"{result[2]}:{result[3]}"
+
+    return len(results), where(results[0]), where(results[-1])
+
+
+def _claim(claims: Any, index: int) -> bool:
+    """Take chunk ``index`` if nobody has: every process goes through the chunks in order
+    and takes or passes each, so the counter of chunks taken is at least ``index``."""
+    with claims.get_lock():
+        if claims.value != index:
+            return False
+        claims.value = index + 1
+        return True
+
+
+class _Relay:
+    """Shares the chunks of the input between this process and ``helpers`` spawned
+    processes (started when the input has a second chunk), and writes them in order.
+
+    Every process reads the whole input (reading is cheap next to validating and planning)
+    and plans the next chunk nobody has taken, so a faster process plans more; none runs
+    more than :data:`AHEAD` chunks ahead of the manifest. The chunks a helper planned come
+    back on a queue and are checked against this process's own reading (same number of rows,
+    same first and last line) before they are written."""
+
+    def __init__(self, planner: _Planner, *, helpers: int, paths: list[Path],
+                 settings: Settings, ledger: str | None) -> None:
+        self.planner = planner
+        self.helpers = max(0, helpers)
+        self.paths = paths
+        self.settings = settings
+        self.ledger = ledger
+        self.next_write = 0
+        self.planned_here = 0
+        self.ready: dict[int, list[Result]] = {}
+        #: The span of each chunk a helper took, to check what it sends back.
+        self.taken_elsewhere: dict[int, tuple[int, str, str]] = {}
+        self._procs: list[multiprocessing.process.BaseProcess] = []
+        self._claims: Any = None
+        self._written: Any = None
+        self._results: Any = None
+        self._stop: Any = None
+
+    @property
+    def processes(self) -> int:
+        return 1 + len(self._procs)
+
+    def take(self, index: int, rows: list[RawRow], writer: _Writer) -> None:
+        """Chunk ``index`` as this process reads it: plan it, or note that another has."""
+        if index == 1 and self.helpers and not self._procs:
+            self._start(index)
+        if index - self.next_write >= AHEAD:
+            self.write(writer, until=index - AHEAD + 1)
+        if self._claims is None or _claim(self._claims, index):
+            self.ready[index] = self.planner(rows)
+            self.planned_here += 1
+        else:
+            self.taken_elsewhere[index] = _span(rows)
+        self.write(writer, until=0)
+
+    def write(self, writer: _Writer, *, until: int) -> None:
+        """Write every chunk that is ready, in order, waiting for those before ``until``."""
+        while True:
+            self._receive(wait=False)
+            while self.next_write in self.ready:
+                results = self.ready.pop(self.next_write)
+                span = self.taken_elsewhere.pop(self.next_write, None)
+                if span is not None and span != _result_span(results):
+                    raise InputError(
+                        f"the input changed while the dry run read it (rows {span[1]} to "
+                        f"{span[2]} read differently by two processes); run it again on an "
+                        "export that is no longer being written", path=str(self.paths[0]))
+                writer.write(results)
+                self.next_write += 1
+                if self._written is not None:
+                    self._written.value = self.next_write
+            if self.next_write >= until:
+                return
+            self._receive(wait=True)
+
+    def _receive(self, *, wait: bool) -> None:
+        """Take what helpers sent: all that is there, or (``wait``) at least one chunk."""
+        if self._results is None:
+            if wait:  # pragma: no cover - without helpers every chunk is planned here
+                raise AssertionError("waiting for a chunk nobody plans")
+            return
+        while True:
+            try:
+                index, payload = (self._results.get(timeout=0.5) if wait
+                                  else self._results.get_nowait())
+            except queue.Empty:
+                if not wait:
+                    return
+                self._check_helpers()
+                continue
+            if index < 0:
+                raise payload
+            self.ready[index] = payload
+            if wait:
+                return
+
+    def _check_helpers(self) -> None:
+        for proc in self._procs:
+            if proc.exitcode not in (None, 0):
+                raise DunningError(f"a dry-run helper process ended with exit code "
+                                   f"{proc.exitcode} before its rows were planned")
+        if all(proc.exitcode == 0 for proc in self._procs):
+            try:
+                index, payload = self._results.get(timeout=1.0)
+            except queue.Empty:
+                raise DunningError("the dry-run helper processes ended without sending "
+                                   f"chunk {self.next_write}") from None
+            if index < 0:
+                raise payload
+            self.ready[index] = payload
+
+    def _start(self, index: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._claims = ctx.Value("q", index)
+        self._written = ctx.Value("q", self.next_write, lock=False)
+        self._results = ctx.Queue()
+        self._stop = ctx.Event()
+        planner = self.planner
+        for _ in range(self.helpers):
+            proc = ctx.Process(
+                target=_help, name="dunning-dry-run", daemon=True,
+                args=(self.paths, self.settings, planner.as_of, self.ledger,
+                      planner.run_folder, self._claims, self._written, self._results,
+                      self._stop))
+            proc.start()
+            self._procs.append(proc)
+
+    def close(self) -> None:
+        """Stop the helpers (those still reading stop at once) and wait for them; a helper
+        that does not stop within :data:`STOP_GRACE` seconds is killed."""
+        if not self._procs:
+            return
+        self._stop.set()
+        deadline = time.monotonic() + STOP_GRACE
+        while any(proc.is_alive() for proc in self._procs) and time.monotonic() < deadline:
+            try:  # a helper cannot end while what it sent is unread
+                self._results.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        for proc in self._procs:
+            if proc.is_alive():
+                proc.kill()
+            proc.join()
+        self._results.close()
+
+
+def _help(paths: list[Path], settings: Settings, as_of: date, ledger: str | None,
+          run_folder: Path | str, claims: Any, written: Any, results: Any,
+          stop: Any) -> None:
+    """A helper process: read the input, plan the chunks nobody has taken, send them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process stops the run
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    try:
+        book = None
+        if ledger:
+            from .ledger import Ledger
+
+            book = Ledger(ledger)
+        planner = _Planner(Dunning.load(settings), as_of, book, run_folder)
+        for index, rows in numbered_chunks(paths):
+            while index - written.value >= AHEAD:
+                if stop.wait(0.005) or (parent is not None and not parent.is_alive()):
+                    return
+            if stop.is_set():
+                return
+            if _claim(claims, index):
+                results.put((index, planner(rows)))
+    except BaseException as exc:  # sent to the main process, which raises it
+        results.put((-1, exc if isinstance(exc, DunningError)
+                     else DunningError(f"dry-run helper: {type(exc).__name__}: {exc}")))
 
 
 def _existing_ledger(dunning: Dunning, url: str | None, out_dir: Path | str | None,

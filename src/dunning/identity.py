@@ -14,6 +14,7 @@ Pure functions, standard library only.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import re
 import unicodedata
 
@@ -122,13 +123,13 @@ def cn_check_char(first17: str) -> str:
     ...     print(err.problem)
     need exactly 17 digits to compute a check character, got 16 characters
     """
-    if len(first17) != len(_CN_WEIGHTS) or not set(first17) <= _DIGITS:
+    if len(first17) != len(_CN_WEIGHTS) or not (first17.isascii() and first17.isdigit()):
         raise IdNumberError(
             f"need exactly 17 digits to compute a check character, got {len(first17)} characters"
             + ("" if set(first17) <= _DIGITS else " including non-digits"),
             "17 digits (0-9)",
         )
-    total = sum(int(digit) * weight for digit, weight in zip(first17, _CN_WEIGHTS, strict=True))
+    total = sum(map(operator.mul, map(int, first17), _CN_WEIGHTS))
     return _CN_CHECK[total % 11]
 
 
@@ -273,6 +274,8 @@ def _country_code(digits: str) -> str:
 
 def _check_characters(number: str, label: str, accepted: str) -> None:
     """Reject whitespace inside, control characters and non-ASCII characters, by position."""
+    if number.isascii() and number.isalnum():
+        return  # the common case, in one pass
     for position, char in enumerate(number, start=1):
         if char.isspace():
             problem = f"{label} contains whitespace at position {position}"
@@ -306,7 +309,7 @@ def _validate_cn(number: str, label: str, accepted: str) -> str:
         else:
             problem = f"{label} has {len(number)} characters"
         raise IdNumberError(problem, accepted)
-    bad = _first_not_in(number[:17], _DIGITS)
+    bad = 0 if number[:17].isdigit() else _first_not_in(number[:17], _DIGITS)  # ASCII here
     if bad:
         raise IdNumberError(f"{label}: character {bad} is not a digit", accepted)
     if number[17] not in _DIGITS and number[17] != "X":

@@ -18,6 +18,7 @@ from .errors import ConfigError
 from .hashing import files_hash, letter_files
 from .locale import translations
 from .money import itemize, repayment_options
+from .output import safe_name
 from .pdf import PdfRenderer
 from .plan import Letter as Letter
 from .plan import Plan as Plan
@@ -191,7 +192,11 @@ class Dunning:
     @staticmethod
     def letter_file(record: Record, stage: str, version: int = 1) -> Path:
         """:meth:`letter_path` for a record and the stage its letter has."""
-        from .output import safe_name
+        return Path(Dunning.letter_name(record, stage, version))
 
+    @staticmethod
+    def letter_name(record: Record, stage: str, version: int = 1) -> str:
+        """:meth:`letter_file` as the manifest writes it (``brand/stage/name.pdf``), made
+        without building a Path (the dry run names every letter of an export)."""
         suffix = f"~v{version}" if version > 1 else ""
-        return Path(record.brand) / stage / f"{safe_name(record.account_id)}{suffix}.pdf"
+        return f"{record.brand}/{stage}/{safe_name(record.account_id)}{suffix}.pdf"

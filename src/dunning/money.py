@@ -43,6 +43,7 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(quantum(currency), rounding=ROUND_HALF_UP)
 
 
+@lru_cache(maxsize=4096)
 def add_months(start: date, months: int) -> date:
     """Same day ``months`` later, clamped to the month's last day.
 

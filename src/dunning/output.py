@@ -18,7 +18,7 @@ import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -147,8 +147,16 @@ class ManifestEntry:
     #: The addressee's postal code (rendered letters): the print files' sort key.
     postal_code: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as a dict of its fields (plain values only: no deep copy
+        as ``dataclasses.asdict`` makes, which cost a dry run a tenth of its time)."""
+        return {name: getattr(self, name) for name in _ENTRY_FIELDS}
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+_ENTRY_FIELDS = tuple(f.name for f in fields(ManifestEntry))
 
 
 class ManifestWriter:
@@ -160,7 +168,10 @@ class ManifestWriter:
         self._handle = self._cm.__enter__()
 
     def write(self, entry: ManifestEntry) -> None:
-        self._handle.write(entry.to_json() + "\n")
+        self.write_line(entry.to_json())
+
+    def write_line(self, text: str) -> None:
+        self._handle.write(text + "\n")
 
     def close(self) -> None:
         self._cm.__exit__(None, None, None)

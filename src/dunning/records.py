@@ -58,11 +58,17 @@ MAX_CSV_LINE = 1024**2
 _DECIMAL = re.compile(r"[0-9]{1,15}(?:\.([0-9]+))?")
 _RATE = re.compile(r"0(?:\.[0-9]{1,10})?|1(?:\.0{1,10})?")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_FIELD_NAMES = frozenset(FIELDS)
+_ACCOUNT_ID = re.compile(r"[\w.\-]+", flags=re.ASCII)
+_PRODUCT = re.compile(r"[\w.\-]+")
+_PHONE = re.compile(r"\+?[\d\- ]{5,20}")
+_POSTAL_CODE = re.compile(r"[A-Za-z0-9 \-]{2,12}")
 _TRUE = {"true", "yes", "1", "y"}
 _FALSE = {"false", "no", "0", "n", ""}
 _BIDI_AND_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 #: Letters that render as nothing (Hangul fillers), refused like format characters.
 _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
+_BLANK = re.compile("[\u115f\u1160\u3164\uffa0]")
 
 
 def _hidden(value: str) -> str | None:
@@ -129,6 +135,9 @@ class Rejection:
     """A row that could not become a Record, with every problem found."""
 
     error: RecordError
+    #: False when the id is only a guess (read from a malformed region of a file): the row
+    #: is reported under it but does not hold it (:class:`UniqueIds`).
+    holds_id: bool = True
 
     @property
     def account_id(self) -> str | None:
@@ -160,6 +169,17 @@ def _text(raw: Any, name: str, problems: _Problems, *, multiline: bool = False) 
         problems.add(name, f"is a {type(raw).__name__}", "text")
         return ""
     value = str(raw)
+    limit = MAX_LENGTH.get(name, DEFAULT_MAX_LENGTH)
+    # The common case in one pass in C: printable text (no control, format, surrogate or
+    # separator character; \n between lines of a multiline field) and no blank letter.
+    # Anything else, including other spaces than U+0020, takes the checks below.
+    if ((value.isprintable() or (multiline and value.replace("\n", "").isprintable()))
+            and not _BLANK.search(value)):
+        value = value.strip()
+        if len(value) > limit:
+            problems.add(name, f"is {len(value)} characters long", f"at most {limit}")
+            return ""
+        return value
     if any("\udc80" <= c <= "\udcff" for c in value):
         problems.add(name, "is not valid UTF-8", "UTF-8 text")
         return ""
@@ -169,7 +189,6 @@ def _text(raw: Any, name: str, problems: _Problems, *, multiline: bool = False) 
                      "a character", "text of Unicode characters")
         return ""
     value = value.replace("\r\n", "\n").strip()
-    limit = MAX_LENGTH.get(name, DEFAULT_MAX_LENGTH)
     if len(value) > limit:
         problems.add(name, f"is {len(value)} characters long", f"at most {limit}")
         return ""
@@ -194,75 +213,119 @@ def _shown(name: str, value: str) -> str:
     return f" {value[:40]!r}"
 
 
-def _date(raw: Any, name: str, problems: _Problems) -> date | None:
-    if isinstance(raw, date):
-        return raw
-    value = _text(raw, name, problems)
-    if not value:
+class _Fields:
+    """A raw row's values as checked text, field by field (:func:`_text`), and as dates,
+    amounts, rates and flags.
+
+    A row whose values are all printable text (every CSV row but a bad one) is checked in
+    one pass over the whole row; any other row field by field, which finds and names the
+    first bad character of each field."""
+
+    __slots__ = ("_data", "_plain", "problems")
+
+    def __init__(self, data: Mapping[str, Any], problems: _Problems) -> None:
+        self._data = data
+        self.problems = problems
+        self._plain = _plain_texts(data)
+
+    def text(self, name: str, *, multiline: bool = False) -> str:
+        if self._plain is not None:
+            return self._plain.get(name, "")
+        return _text(self._data.get(name), name, self.problems, multiline=multiline)
+
+    def date(self, name: str) -> date | None:
+        raw = self._data.get(name)
+        if isinstance(raw, date):
+            return raw
+        value = self.text(name)
+        if not value:
+            return None
+        if not _DATE.fullmatch(value):
+            self.problems.add(name, f"{value[:40]!r} is not an ISO date",
+                              "YYYY-MM-DD, e.g. 2026-11-20")
+            return None
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            self.problems.add(name, f"{value!r} is not a real calendar date", "YYYY-MM-DD")
+            return None
+
+    def money(self, name: str, digits: int) -> Decimal | None:
+        value = self.text(name)
+        if not value:
+            return None
+        match = _DECIMAL.fullmatch(value)
+        if match is not None and (match.group(1) is None or len(match.group(1)) <= digits):
+            return Decimal(value)  # the common case
+        accepted = (
+            f"a plain decimal like 12000.{'0' * digits}" if digits
+            else "a whole number like 12000"
+        ) + (f" with at most {digits} decimals" if digits else "")
+        if value.startswith("-"):
+            self.problems.add(name, f"{value[:40]!r} is negative", "an amount of 0 or more")
+            return None
+        if not match:
+            hint = ""
+            if any(c.isdigit() and not c.isascii() for c in value):
+                hint = " (only the ASCII digits 0-9 are accepted)"
+            elif "," in value:
+                hint = " (thousands separators are not accepted)"
+            elif re.search(r"\s", value):
+                hint = " (spaces are not accepted)"
+            elif re.search(r"[^\d.,\s]", value):
+                hint = " (currency signs, letters and spaces are not accepted)"
+            self.problems.add(name, f"{value[:40]!r} is not a plain decimal amount{hint}",
+                              accepted)
+            return None
+        self.problems.add(name, f"{value!r} has more decimals than the currency has", accepted)
         return None
-    if not _DATE.fullmatch(value):
-        problems.add(name, f"{value[:40]!r} is not an ISO date", "YYYY-MM-DD, e.g. 2026-11-20")
-        return None
+
+    def rate(self, name: str) -> Decimal | None:
+        value = self.text(name)
+        if not value:
+            return None
+        if not _RATE.fullmatch(value):
+            ascii_only = (" (only the ASCII digits 0-9 are accepted)"
+                          if any(c.isdigit() and not c.isascii() for c in value) else "")
+            self.problems.add(
+                name, f"{value[:40]!r} is not a daily rate{ascii_only}",
+                "a decimal fraction from 0 to 1 with at most 10 decimals, e.g. 0.0005",
+            )
+            return None
+        return Decimal(value)
+
+    def flag(self, name: str) -> bool:
+        raw = self._data.get(name)
+        if isinstance(raw, bool):
+            return raw
+        value = self.text(name).lower()
+        if value in _TRUE:
+            return True
+        if value not in _FALSE:
+            self.problems.add(name, f"{value[:40]!r} is not a boolean",
+                              "true or false (or empty)")
+        return False
+
+
+def _plain_texts(data: Mapping[str, Any]) -> dict[str, str] | None:
+    """Every value of ``data`` stripped, when all are text that :func:`_text` would take
+    as it is: printable (line breaks only in the address), no blank letter, none too long.
+    None otherwise: the row is then checked field by field."""
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        problems.add(name, f"{value!r} is not a real calendar date", "YYYY-MM-DD")
+        whole = "".join(data.values())
+    except TypeError:  # a value that is not text (YAML numbers, dates, booleans)
         return None
-
-
-def _money(raw: Any, name: str, problems: _Problems, digits: int) -> Decimal | None:
-    value = _text(raw, name, problems)
-    if not value:
+    if not (whole.isprintable() or (
+            whole.count("\n") == str(data.get("address", "")).count("\n")
+            and whole.replace("\n", "").isprintable())) or _BLANK.search(whole):
         return None
-    accepted = (
-        f"a plain decimal like 12000.{'0' * digits}" if digits else "a whole number like 12000"
-    ) + (f" with at most {digits} decimals" if digits else "")
-    if value.startswith("-"):
-        problems.add(name, f"{value[:40]!r} is negative", "an amount of 0 or more")
-        return None
-    match = _DECIMAL.fullmatch(value)
-    if not match:
-        hint = ""
-        if any(c.isdigit() and not c.isascii() for c in value):
-            hint = " (only the ASCII digits 0-9 are accepted)"
-        elif "," in value:
-            hint = " (thousands separators are not accepted)"
-        elif re.search(r"\s", value):
-            hint = " (spaces are not accepted)"
-        elif re.search(r"[^\d.,\s]", value):
-            hint = " (currency signs, letters and spaces are not accepted)"
-        problems.add(name, f"{value[:40]!r} is not a plain decimal amount{hint}", accepted)
-        return None
-    if match.group(1) is not None and len(match.group(1)) > digits:
-        problems.add(name, f"{value!r} has more decimals than the currency has", accepted)
-        return None
-    return Decimal(value)
-
-
-def _rate(raw: Any, name: str, problems: _Problems) -> Decimal | None:
-    value = _text(raw, name, problems)
-    if not value:
-        return None
-    if not _RATE.fullmatch(value):
-        ascii_only = (" (only the ASCII digits 0-9 are accepted)"
-                      if any(c.isdigit() and not c.isascii() for c in value) else "")
-        problems.add(
-            name, f"{value[:40]!r} is not a daily rate{ascii_only}",
-            "a decimal fraction from 0 to 1 with at most 10 decimals, e.g. 0.0005",
-        )
-        return None
-    return Decimal(value)
-
-
-def _bool(raw: Any, name: str, problems: _Problems) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    value = _text(raw, name, problems).lower()
-    if value in _TRUE:
-        return True
-    if value not in _FALSE:
-        problems.add(name, f"{value[:40]!r} is not a boolean", "true or false (or empty)")
-    return False
+    plain = {name: value.strip() for name, value in data.items()}
+    if len(whole) > DEFAULT_MAX_LENGTH:
+        for name, value in plain.items():
+            if len(value) > DEFAULT_MAX_LENGTH and len(value) > MAX_LENGTH.get(
+                    name, DEFAULT_MAX_LENGTH):
+                return None
+    return plain
 
 
 @dataclass
@@ -285,15 +348,16 @@ def validate_row(
     """Turn one raw row (strings, or YAML scalars) into a Record, or raise RecordError
     listing every problem in the row."""
     problems = _Problems()
+    fields = _Fields(data, problems)
     for key in data:
-        if key not in FIELDS:
+        if key not in _FIELD_NAMES:
             problems.add(
                 str(key), f"unknown field{did_you_mean(str(key), FIELDS)}",
                 "one of the fields in the record format (docs/domain.md §3)",
             )
     raw_id = data.get("account_id")
-    account_id = _text(raw_id, "account_id", problems) if raw_id is not None else ""
-    if account_id and not re.fullmatch(r"[\w.\-]+", account_id, flags=re.ASCII):
+    account_id = fields.text("account_id") if raw_id is not None else ""
+    if account_id and not _ACCOUNT_ID.fullmatch(account_id):
         problems.add(
             "account_id", f"{account_id[:40]!r} has characters outside letters, digits, . _ -",
             "an id of ASCII letters, digits, '.', '_' and '-'",
@@ -304,7 +368,7 @@ def validate_row(
         if value is None or (isinstance(value, str) and not value.strip()):
             problems.add(name, "is required but missing or empty")
 
-    currency = _text(data.get("currency"), "currency", problems).upper() or "CNY"
+    currency = fields.text("currency").upper() or "CNY"
     if currency not in rules.currencies:
         known = len(currency) == 3 and currency.isalpha() and is_currency(currency)
         what = "not a currency letters are made in" if known else "not an ISO 4217 currency"
@@ -314,21 +378,21 @@ def validate_row(
     else:
         digits = rules.currencies[currency]
 
-    brand = _text(data.get("brand"), "brand", problems)
+    brand = fields.text("brand")
     if brand and brand not in rules.brands:
         problems.add(
             "brand", f"unknown brand {brand[:40]!r}{did_you_mean(brand, rules.brands)}",
             "one of " + ", ".join(rules.brands),
         )
-    locale = _text(data.get("locale"), "locale", problems) or None
+    locale = fields.text("locale") or None
     if locale is not None and locale not in rules.supported_locales:
         problems.add(
             "locale", f"unsupported locale {locale[:40]!r}",
             "one of " + ", ".join(rules.supported_locales),
         )
 
-    id_type = _text(data.get("id_type"), "id_type", problems) or "cn_resident"
-    id_number = _text(data.get("id_number"), "id_number", problems)
+    id_type = fields.text("id_type") or "cn_resident"
+    id_number = fields.text("id_number")
     if id_type not in ID_TYPES:
         problems.add("id_type", f"unknown id type {id_type[:40]!r}",
                      "one of " + ", ".join(ID_TYPES))
@@ -338,37 +402,37 @@ def validate_row(
         except IdNumberError as exc:
             problems.add("id_number", exc.problem, exc.accepted)
 
-    address = _text(data.get("address"), "address", problems, multiline=True)
+    address = fields.text("address", multiline=True)
     lines = tuple(part.strip() for part in address.split("\n") if part.strip())
-    phone = _text(data.get("phone"), "phone", problems)
-    if phone and not re.fullmatch(r"\+?[\d\- ]{5,20}", phone):
+    phone = fields.text("phone")
+    if phone and not _PHONE.fullmatch(phone):
         problems.add("phone", "is not a phone number", "digits, spaces, '-' and a leading '+'")
-    postal_code = _text(data.get("postal_code"), "postal_code", problems)
-    if postal_code and not re.fullmatch(r"[A-Za-z0-9 \-]{2,12}", postal_code):
+    postal_code = fields.text("postal_code")
+    if postal_code and not _POSTAL_CODE.fullmatch(postal_code):
         problems.add(
             "postal_code", f"{postal_code[:40]!r} is not a postal code",
             "2-12 letters, digits, spaces or '-'",
         )
 
-    loan_date = _date(data.get("loan_date"), "loan_date", problems)
-    due_date = _date(data.get("due_date"), "due_date", problems)
-    last_notice = _date(data.get("last_notice_date"), "last_notice_date", problems)
+    loan_date = fields.date("loan_date")
+    due_date = fields.date("due_date")
+    last_notice = fields.date("last_notice_date")
     if loan_date and due_date and loan_date > due_date:
         problems.add("loan_date", "is after due_date", "a loan date on or before the due date")
 
     money = {
-        name: _money(data.get(name), name, problems, digits)
+        name: fields.money(name, digits)
         for name in ("loan_amount", "overdue_principal", "overdue_interest", "fees",
                      "paid_since_due")
     }
-    rate = _rate(data.get("penalty_rate_daily"), "penalty_rate_daily", problems)
-    flags = {name: _bool(data.get(name), name, problems) for name in (*FLAGS, "compound")}
+    rate = fields.rate("penalty_rate_daily")
+    flags = {name: fields.flag(name) for name in (*FLAGS, "compound")}
 
     text_fields = {
-        name: _text(data.get(name), name, problems)
+        name: fields.text(name)
         for name in ("contract_no", "name", "product")
     }
-    if text_fields["product"] and not re.fullmatch(r"[\w.\-]+", text_fields["product"]):
+    if text_fields["product"] and not _PRODUCT.fullmatch(text_fields["product"]):
         problems.add("product", "has characters outside letters, digits, . _ -",
                      "a product key like consumer_loan")
     if problems.items:
@@ -746,36 +810,68 @@ def check_inputs(paths: Iterable[Path]) -> None:
 def read_records(paths: Iterable[Path], rules: RecordRules) -> Iterator[Row]:
     """Every row of every file, in order, as a Record or a Rejection.
 
-    An account id seen before in the run rejects the later row. A file that cannot be read
-    at all raises InputError (call :func:`check_inputs` first to fail before rendering).
+    An account id seen before in the run rejects the later row (:class:`UniqueIds`). A file
+    that cannot be read at all raises InputError (call :func:`check_inputs` first to fail
+    before rendering).
     """
-    seen: dict[str, str] = {}
+    ids = UniqueIds()
     for path in paths:
         source = str(path)
         for line, raw in raw_rows(path):
-            if isinstance(raw, FieldProblem):
-                yield Rejection(RecordError([raw], source=source, line=line))
-                continue
-            if isinstance(raw, BrokenRow):
-                yield Rejection(RecordError([raw.problem], source=source, line=line,
-                                            account_id=raw.account_id))
-                continue
-            try:
-                record = validate_row(raw, source=source, line=line, rules=rules)
-            except RecordError as exc:
-                if exc.account_id and exc.account_id not in seen:
-                    seen[exc.account_id] = f"{source}:{line}"
-                yield Rejection(exc)
-                continue
-            if record.account_id in seen:
-                yield Rejection(RecordError(
-                    [FieldProblem("account_id", f"{record.account_id!r} already used at "
-                                  f"{seen[record.account_id]}", "an id unique in the run")],
-                    source=source, line=line, account_id=record.account_id,
-                ))
-                continue
-            seen[record.account_id] = record.where
-            yield record
+            yield ids.check(row_of(raw, source=source, line=line, rules=rules))
+
+
+def row_of(raw: dict[str, Any] | FieldProblem | BrokenRow, *, source: str, line: int,
+           rules: RecordRules) -> Row:
+    """One raw row (:func:`raw_rows`) as a Record or a Rejection, on its own: the run-wide
+    rule that ids are unique is :class:`UniqueIds`'."""
+    if isinstance(raw, FieldProblem):
+        return Rejection(RecordError([raw], source=source, line=line))
+    if isinstance(raw, BrokenRow):
+        # an id read from a malformed region is a guess: it does not take the id
+        return Rejection(RecordError([raw.problem], source=source, line=line,
+                                     account_id=raw.account_id), holds_id=False)
+    try:
+        return validate_row(raw, source=source, line=line, rules=rules)
+    except RecordError as exc:
+        return Rejection(exc)
+
+
+class UniqueIds:
+    """The run's account ids: the first row with an id holds it (a valid record, or a
+    rejected row whose id could be read), and a later record with the same id is rejected,
+    naming where the id was first used."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {}
+
+    def check(self, row: Row) -> Row:
+        """``row``, or the Rejection of a record whose id was used before."""
+        if isinstance(row, Rejection):
+            if row.holds_id and row.account_id:
+                self._seen.setdefault(row.account_id, row.where)
+            return row
+        earlier = self.claim(row.account_id, row.where)
+        return (row if earlier is None
+                else used_before(row.account_id, row.source, row.line, earlier))
+
+    def claim(self, account_id: str, where: str) -> str | None:
+        """Take ``account_id`` for the record at ``where``: None, or where it was first
+        used (and it stays there)."""
+        earlier = self._seen.get(account_id)
+        if earlier is None:
+            self._seen[account_id] = where
+        return earlier
+
+
+def used_before(account_id: str, source: str, line: int, earlier: str) -> Rejection:
+    """The Rejection of the record at ``source:line`` whose id was first used at
+    ``earlier``."""
+    return Rejection(RecordError(
+        [FieldProblem("account_id", f"{account_id!r} already used at {earlier}",
+                      "an id unique in the run")],
+        source=source, line=line, account_id=account_id,
+    ))
 
 
 def count_rows(paths: Iterable[Path]) -> int | None:

@@ -176,7 +176,11 @@ class Store(ABC):
 class ManifestSink:
     """What :meth:`Store.manifest` gives: ``write`` lines, then ``close`` or ``abort``."""
 
-    def write(self, entry: ManifestEntry) -> None:  # pragma: no cover - interface
+    def write(self, entry: ManifestEntry) -> None:
+        self.write_line(entry.to_json())
+
+    def write_line(self, text: str) -> None:  # pragma: no cover - interface
+        """Append one line, an entry's :meth:`~dunning.output.ManifestEntry.to_json`."""
         raise NotImplementedError
 
     def close(self) -> None:  # pragma: no cover - interface
@@ -190,8 +194,8 @@ class _LocalManifest(ManifestSink):
     def __init__(self, path: Path) -> None:
         self._writer = ManifestWriter(path)
 
-    def write(self, entry: ManifestEntry) -> None:
-        self._writer.write(entry)
+    def write_line(self, text: str) -> None:
+        self._writer.write_line(text)
 
     def close(self) -> None:
         self._writer.close()
@@ -254,8 +258,8 @@ class _SpooledManifest(ManifestSink):
         self.name = name
         self._handle: IO[bytes] = tempfile.TemporaryFile("w+b")
 
-    def write(self, entry: ManifestEntry) -> None:
-        self._handle.write(entry.to_json().encode("utf-8") + b"\n")
+    def write_line(self, text: str) -> None:
+        self._handle.write(text.encode("utf-8") + b"\n")
 
     def close(self) -> None:
         self._handle.seek(0)
