@@ -1,6 +1,7 @@
 """docs/figures.md: every figure in its example tables is recomputed from the samples;
 docs/domain.md: every reference to it names a section it has, and nothing refers to a file
-outside the repository instead."""
+outside the repository instead; every link between the README and docs/ leads to a file and,
+with an anchor, to a heading there."""
 
 from __future__ import annotations
 
@@ -121,3 +122,41 @@ def test_every_domain_reference_names_a_section_that_exists() -> None:
             assert m.group(1) in sections, f"{name}: {m.group()} names no section of docs/domain.md"
             checked += 1
     assert checked >= 20
+
+
+#: A Markdown link's target: ``[text](target)``, not an image's source.
+LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def _anchors(text: str) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces as
+    hyphens, ``-1``, ``-2`` … after a repeated one (headings inside code blocks are none)."""
+    text = re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)
+    seen: dict[str, int] = {}
+    anchors = set()
+    for heading in re.findall(r"^#{1,6} (.+?)\s*$", text, re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        anchors.add(slug if count == 0 else f"{slug}-{count}")
+    return anchors
+
+
+def test_every_link_of_the_readme_and_docs_leads_somewhere() -> None:
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    broken, checked = [], 0
+    for page in pages:
+        text = page.read_text("utf-8")
+        for target in LINK.findall(re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)):
+            if re.match(r"[a-z]+:", target):  # http(s), mailto: not checked here
+                continue
+            path, _, anchor = target.partition("#")
+            file = (page.parent / path).resolve() if path else page
+            checked += 1
+            if not file.exists() or ROOT not in file.parents:
+                broken.append(f"{page.relative_to(ROOT)}: {target}: no such file")
+            elif anchor and file.suffix == ".md" and anchor not in _anchors(
+                    file.read_text("utf-8")):
+                broken.append(f"{page.relative_to(ROOT)}: {target}: no such heading")
+    assert not broken, broken
+    assert checked >= 50

@@ -571,8 +571,14 @@ def test_the_readme_is_arranged_by_reader() -> None:
         assert anchor in anchors, anchor
     for doc in re.findall(r"\]\((docs/[\w.-]+)\)", contents):
         assert (ROOT / doc).is_file(), doc
-    assert "## Project layout" in text
-    assert "### A letter's path" in text
+    # the reference sections live in docs/ (the README links to them); the layout and a
+    # letter's path in docs/development.md
+    reference = text.split("## Reference\n", 1)[1].split("\n## ", 1)[0]
+    for doc in ("reference", "operations", "api", "development", "performance"):
+        assert f"(docs/{doc}.md)" in reference, doc
+    development = (ROOT / "docs" / "development.md").read_text("utf-8")
+    assert "## Project layout" in development
+    assert "### A letter's path" in development
     # the benchmark tables live in docs/performance.md; the README quotes the dry-run rate
     performance = text.split("## Performance\n", 1)[1].split("\n## ", 1)[0]
     assert "|" not in performance

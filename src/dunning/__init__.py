@@ -1,7 +1,8 @@
 """dunning: overdue-loan records in, formal localized overdue-notice letters (PDF) out.
 
-The few things a caller needs are re-exported here; see the README for the pipeline. Only the
-error types are imported with the package: everything else is imported when first asked for
+The few things a caller needs are re-exported here (docs/api.md); the pipeline is described
+in docs/development.md ("A letter's path"). Only the error types are imported with the
+package: everything else is imported when first asked for
 (``dunning.run_batch``, ``dunning.Dunning`` …), so ``import dunning`` and pure modules such as
 ``dunning.words`` load none of WeasyPrint, pikepdf, Jinja2, SQLAlchemy or Dask
 (tests/test_architecture.py checks it in a fresh interpreter).
