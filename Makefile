@@ -14,7 +14,7 @@ fonts: setup
 	$(VENV)/python scripts/build_fonts.py --force
 
 run: setup
-	$(VENV)/dunning run $(SAMPLES) --as-of $(AS_OF) --out output/$(AS_OF)
+	$(VENV)/dunning run $(SAMPLES) --as-of $(AS_OF)    # into output/$(AS_OF)/, ledger output/ledger.sqlite
 
 test: setup
 	$(VENV)/dunning check    # every template x stage x locale x brand x sample (docs/preview.md)

@@ -551,6 +551,30 @@ def test_history_answers_why(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert str(entry["path"]) in second
 
 
+def test_a_run_into_the_default_folder_spelled_out_keeps_the_default_ledger(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make run` gave --out output/<as-of> (the default folder, spelled out): its ledger
+    went to output/<as-of>/, where `history` and `render` do not look, so `render` made the
+    same letter a second time the same night."""
+    home = home_copy(tmp_path)
+    export = subset(tmp_path, ["MT-000004"])
+    spelled = home / "output" / AS_OF
+    assert main(["-q", "--home", str(home), "run", str(export), "--as-of", AS_OF, "--out",
+                 str(spelled), "--workers", "1", "--no-preflight"]) == 0
+    assert (home / "output" / "ledger.sqlite").is_file()
+    assert not (spelled / "ledger.sqlite").exists()
+    capsys.readouterr()
+    assert main(["--home", str(home), "history", "MT-000004"]) == 0
+    assert " v1 current " in capsys.readouterr().out
+    code = main(["--home", str(home), "render", str(export), "--id", "MT-000004",
+                 "--as-of", AS_OF, "--out", str(tmp_path / "again.pdf")])
+    err = capsys.readouterr().err
+    assert code == 0, err  # suppressed: an outcome, not a failure
+    assert err.startswith("MT-000004: no letter: suppressed (recent_notice"), err
+    assert not (tmp_path / "again.pdf").exists()
+
+
 # --------------------------------------------------------------------------- README
 
 

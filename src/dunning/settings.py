@@ -177,8 +177,21 @@ class Settings:
 
     def ledger_folder(self, out_dir: Path | None = None) -> Path:
         """Where the default (SQLite) ledger is: in the output folder a run was given, else
-        in ``output/``, shared by the default per-date folders."""
-        return out_dir if out_dir is not None else self.output_dir
+        in ``output/``, shared by the default per-date folders. A folder given that is one of
+        those (``--out output/2026-11-20``) is the default too: every command then finds the
+        same ledger, however the run's folder was spelled."""
+        if out_dir is None or self._is_run_folder(out_dir):
+            return self.output_dir
+        return out_dir
+
+    def _is_run_folder(self, folder: Path) -> bool:
+        """Whether ``folder`` is a default run folder, ``output/<YYYY-MM-DD>``."""
+        try:
+            date.fromisoformat(folder.name)
+            return (len(folder.name) == 10
+                    and folder.parent.resolve() == self.output_dir.resolve())
+        except (ValueError, OSError):
+            return False
 
     @property
     def assets_dir(self) -> Path:
