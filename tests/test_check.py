@@ -386,3 +386,16 @@ def test_check_lists_every_missing_field_of_a_new_brand_on_the_command_line(
     assert "'hotlne' is not a brand field; did you mean 'hotline'?" in out
     assert "config/brands.yaml:" in out
     assert "the configuration does not load" in out
+
+
+def test_a_misspelt_field_of_a_schedule_row_names_the_row_fields(home: Path) -> None:
+    """A schedule row (an installment) answers a misspelt field with the fields it has, as
+    every other value of a letter does."""
+    partial = home / "templates" / "letter" / "partials" / "schedule.html"
+    partial.write_text(partial.read_text("utf-8").replace(
+        "{{ row.payment|amount(cur) }}", "{{ row.paymnt|amount(cur) }}"), "utf-8")
+    findings = [f for f in check(home) if f.kind == "undefined"]
+    assert findings, "a misspelt field was not found"
+    assert {f.file for f in findings} == {"letter/partials/schedule.html"}
+    assert ("'paymnt' is not a field of this value; it has: number, due, principal, "
+            "interest, payment, balance") in findings[0].message

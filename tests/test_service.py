@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +201,18 @@ def test_a_plan_without_rendering(server: Server, dunning: Dunning) -> None:
     assert plan["stage"] == str(expected.stage)
     assert plan["items"]["total"] == str(expected.items.total)
     assert plan["reference"] == expected.reference
+    # each installment plan's schedule comes back period by period, by name, and reconciles
+    plans = plan["options"]["installments"]
+    assert expected.options is not None
+    assert len(plans) == len(expected.options.installments) > 0
+    for got, want in zip(plans, expected.options.installments, strict=True):
+        assert [row["number"] for row in got["schedule"]] == list(range(1, want.months + 1))
+        assert sum(Decimal(row["principal"]) for row in got["schedule"]) == want.principal
+        assert got["schedule"][-1] == {
+            "number": want.months, "due": want.schedule[-1].due.isoformat(),
+            "principal": str(want.schedule[-1].principal),
+            "interest": str(want.schedule[-1].interest),
+            "payment": str(want.schedule[-1].payment), "balance": "0.00"}
 
 
 def test_not_json_is_422(server: Server) -> None:

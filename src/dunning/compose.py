@@ -165,6 +165,8 @@ def _field_names(value: Any) -> list[str]:
         return sorted(type(value).model_fields)
     if dataclasses.is_dataclass(value):
         return [f.name for f in dataclasses.fields(value)]
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a named tuple (Installment)
+        return list(value._fields)
     return []
 
 

@@ -38,7 +38,7 @@ from .records import Record, Rejection, UniqueIds, check_inputs, raw_rows, row_o
 from .rejects import REJECTS, Rejects
 from .settings import Settings
 from .store import open_store, output_location
-from .workers import default_workers
+from .workers import default_workers, settle, settled
 
 if TYPE_CHECKING:
     from .ledger import Ledger
@@ -104,7 +104,8 @@ def dry_run(
             lock.__enter__()
         if before is not None:
             before()
-        _plan_all(paths, relay, store, summary, stop)
+        with settled():
+            _plan_all(paths, relay, store, summary, stop)
     finally:
         relay.close()
         if lock:
@@ -122,7 +123,7 @@ def dry_run(
 #: A raw row and where it is: (source, line, what :func:`~dunning.records.raw_rows` gives).
 RawRow = tuple[str, int, Any]
 #: What planning makes of one row: ``("planned", account_id, source, line, manifest line,
-#: the entry's field values)`` for a record, ``("rejected", Rejection)`` for any other row.
+#: the entry)`` for a record, ``("rejected", Rejection)`` for any other row.
 Result = tuple[Any, ...]
 
 
@@ -167,7 +168,7 @@ class _Planner:
                 continue
             entry = plan_entry(row, self.dunning, self.as_of, last.get(row.account_id))
             results.append(("planned", row.account_id, row.source, row.line, entry.to_json(),
-                            tuple(entry.to_dict().values())))
+                            entry))
         return results
 
 
@@ -208,11 +209,11 @@ class _Writer:
     def write(self, results: list[Result]) -> None:
         for result in results:
             if result[0] == "planned":
-                _, account_id, source, line, text, values = result
+                _, account_id, source, line, text, entry = result
                 earlier = self.ids.claim(account_id, f"{source}:{line}")
                 if earlier is None:
                     self.manifest.write_line(text)
-                    self._count(ManifestEntry(*values))
+                    self._count(entry)
                     continue
                 row = used_before(account_id, source, line, earlier)
             else:
@@ -399,6 +400,7 @@ def _help(paths: list[Path], settings: Settings, as_of: date, ledger: str | None
 
             book = Ledger(ledger)
         planner = _Planner(Dunning.load(settings), as_of, book, run_folder)
+        settle()
         for index, rows in numbered_chunks(paths):
             while index - written.value >= AHEAD:
                 if stop.wait(0.005) or (parent is not None and not parent.is_alive()):

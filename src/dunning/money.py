@@ -10,9 +10,10 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from functools import lru_cache
-from typing import Literal
+from operator import itemgetter
+from typing import Literal, NamedTuple
 
 from babel.numbers import get_currency_precision
 
@@ -20,6 +21,13 @@ from .policy import BrandPolicy, ExtensionSpec, InstallmentSpec
 from .records import Record
 
 ZERO = Decimal(0)
+
+#: The precision the installment formula is computed in, as a context of its own (the same as
+#: ``localcontext(prec=34)`` of the default context, without entering one for every plan).
+_WIDE = Context(prec=34)
+#: The precision interest accrues in before its one rounding (wide enough to be exact for any
+#: amount a record can hold).
+_EXACT = Context(prec=50)
 
 
 @lru_cache(maxsize=64)
@@ -80,11 +88,12 @@ class RateBasis:
 
     def accrued(self, base: Decimal, days: int, currency: str) -> Decimal:
         """``base`` accruing at this rate for ``days``, rounded once, half-up."""
-        with localcontext() as ctx:
-            ctx.prec = 50
-            if self.cap_annual is not None:
-                return round_money(base * self.cap_annual * days / 365, currency)
-            return round_money(base * self.daily_rate * days, currency)
+        exact = _EXACT
+        if self.cap_annual is not None:
+            value = exact.divide(exact.multiply(exact.multiply(base, self.cap_annual), days), 365)
+        else:
+            value = exact.multiply(exact.multiply(base, self.daily_rate), days)
+        return value.quantize(quantum(currency), rounding=ROUND_HALF_UP, context=exact)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,16 +157,18 @@ def itemize(record: Record, as_of: date, policy: BrandPolicy) -> Itemization:
     penalty_basis = RateBasis(record.overdue_principal, rate, dpd, record.penalty_rate_daily,
                               capped, cap)
     penalty = penalty_basis.accrued(record.overdue_principal, dpd, cur)
+    cent = quantum(cur)
     compound_basis = None
-    compound = round_money(ZERO, cur)
+    compound = ZERO.quantize(cent)
     if record.compound:
         compound_basis = RateBasis(record.overdue_interest, rate, dpd, record.penalty_rate_daily,
                                    capped, cap)
         compound = compound_basis.accrued(record.overdue_interest, dpd, cur)
-    principal = round_money(record.overdue_principal, cur)
-    interest = round_money(record.overdue_interest, cur)
-    fees = round_money(record.fees, cur)
-    paid = round_money(record.paid_since_due, cur)
+    # round_money, without its checks: a Record's amounts are Decimal
+    principal = record.overdue_principal.quantize(cent, rounding=ROUND_HALF_UP)
+    interest = record.overdue_interest.quantize(cent, rounding=ROUND_HALF_UP)
+    fees = record.fees.quantize(cent, rounding=ROUND_HALF_UP)
+    paid = record.paid_since_due.quantize(cent, rounding=ROUND_HALF_UP)
     total = principal + interest + penalty + compound + fees - paid
     return Itemization(
         currency=cur, as_of=as_of, dpd=dpd, principal=principal, interest=interest,
@@ -188,14 +199,19 @@ def settlement_offer(items: Itemization, days: int) -> Settlement | None:
                       deadline=date.fromordinal(items.as_of.toordinal() + days))
 
 
-@dataclass(frozen=True, slots=True)
-class Installment:
+class Installment(NamedTuple):
+    """One period of a plan (a named tuple: a plan of 12 periods is made for every row a
+    dry run plans, and a tuple is made in a fraction of a frozen dataclass's time)."""
+
     number: int
     due: date
     principal: Decimal
     interest: Decimal
     payment: Decimal
     balance: Decimal
+
+
+_PAYMENT = itemgetter(4)  # Installment.payment, read in C
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +240,7 @@ class InstallmentPlan:
     def workable(self) -> bool:
         """False when rounding pays the balance off early and leaves periods with nothing to
         pay (tiny amounts over many months): such a plan is not offered."""
-        return all(p.payment > 0 for p in self.schedule)
+        return all(map(ZERO.__lt__, map(_PAYMENT, self.schedule)))
 
 
 def level_payment(principal: Decimal, monthly_rate: Decimal, months: int, currency: str) -> Decimal:
@@ -233,12 +249,22 @@ def level_payment(principal: Decimal, monthly_rate: Decimal, months: int, curren
     >>> level_payment(Decimal("12000"), Decimal("0.015"), 12, "CNY")
     Decimal('1100.16')
     """
-    with localcontext() as ctx:
-        ctx.prec = 34
-        if monthly_rate == 0:
-            return round_money(principal / months, currency)
-        growth = (1 + monthly_rate) ** months
-        return round_money(principal * monthly_rate * growth / (growth - 1), currency)
+    wide = _WIDE
+    if monthly_rate == 0:
+        exact = wide.divide(principal, months)
+    else:
+        growth = wide.power(wide.add(1, monthly_rate), months)
+        exact = wide.divide(wide.multiply(wide.multiply(principal, monthly_rate), growth),
+                            wide.subtract(growth, 1))
+    return exact.quantize(quantum(currency), rounding=ROUND_HALF_UP, context=wide)
+
+
+@lru_cache(maxsize=1024)
+def _due_dates(first_due: date, months: int, anchor: date | None) -> tuple[date, ...]:
+    """The periods' due dates (see :func:`installment_plan`)."""
+    if anchor:
+        return tuple(add_months(anchor, k) for k in range(1, months + 1))
+    return tuple(add_months(first_due, k) for k in range(months))
 
 
 def installment_plan(
@@ -248,24 +274,31 @@ def installment_plan(
     """The full schedule; principal parts sum to ``principal`` exactly (the last period
     takes whatever balance is left). Period k falls due ``k - 1`` months after ``first_due``,
     or, with ``anchor``, ``k`` months after it (so a plan anchored on 31 January falls due on
-    28 February, then 31 March, not 28 March)."""
+    28 February, then 31 March, not 28 March).
+
+    Each period's interest is the balance times the monthly rate, rounded half-up; its
+    principal part is the level payment less that interest (equal installments) or the
+    principal over the months, rounded (equal principal), never more than the balance."""
     n, r = spec.months, spec.monthly_rate
+    cent = quantum(currency)
     balance = principal
+    # the principal part of a period, before its interest is known: equal installments
+    # take the level payment less the interest; equal principal a fixed part
+    equal = spec.method == "equal_installment"
+    level = (level_payment(principal, r, n, currency) if equal
+             else round_money(principal / n, currency))
     rows: list[Installment] = []
-    level = level_payment(principal, r, n, currency)
-    even_part = round_money(principal / n, currency)
-    for k in range(1, n + 1):
-        interest = round_money(balance * r, currency)
+    make = tuple.__new__
+    for k, due in enumerate(_due_dates(first_due, n, anchor), 1):
+        interest = (balance * r).quantize(cent, rounding=ROUND_HALF_UP)
         if k == n:
             part = balance
-        elif spec.method == "equal_installment":
-            part = min(level - interest, balance)
         else:
-            part = min(even_part, balance)
+            part = level - interest if equal else level
+            if part > balance:
+                part = balance
         balance -= part
-        due = add_months(anchor, k) if anchor else add_months(first_due, k - 1)
-        rows.append(Installment(k, due, part, interest,
-                                part + interest, balance))
+        rows.append(make(Installment, (k, due, part, interest, part + interest, balance)))
     return InstallmentPlan(n, r, spec.method, principal, tuple(rows))
 
 

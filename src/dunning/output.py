@@ -153,10 +153,13 @@ class ManifestEntry:
         return {name: getattr(self, name) for name in _ENTRY_FIELDS}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        return _compact_json(self.to_dict())
 
 
 _ENTRY_FIELDS = tuple(f.name for f in fields(ManifestEntry))
+#: One manifest line's JSON (an encoder made once: ``json.dumps`` with options makes one
+#: for every call).
+_compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class ManifestWriter:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -213,6 +214,15 @@ def _shown(name: str, value: str) -> str:
     return f" {value[:40]!r}"
 
 
+class _Plain(dict[str, str]):
+    """A row's values, all checked text (:func:`_plain_texts`); an absent field is empty."""
+
+    __slots__ = ()
+
+    def __missing__(self, name: str) -> str:
+        return ""
+
+
 class _Fields:
     """A raw row's values as checked text, field by field (:func:`_text`), and as dates,
     amounts, rates and flags.
@@ -221,19 +231,25 @@ class _Fields:
     one pass over the whole row; any other row field by field, which finds and names the
     first bad character of each field."""
 
-    __slots__ = ("_data", "_plain", "problems")
+    __slots__ = ("_data", "plain", "problems")
 
     def __init__(self, data: Mapping[str, Any], problems: _Problems) -> None:
         self._data = data
         self.problems = problems
-        self._plain = _plain_texts(data)
+        #: The whole row as checked text, when it is all printable (else None).
+        self.plain = _plain_texts(data)
 
     def text(self, name: str, *, multiline: bool = False) -> str:
-        if self._plain is not None:
-            return self._plain.get(name, "")
+        if self.plain is not None:
+            return self.plain[name]
         return _text(self._data.get(name), name, self.problems, multiline=multiline)
 
     def date(self, name: str) -> date | None:
+        if self.plain is not None:  # the common case: text, most often a date seen before
+            value = self.plain[name]
+            day = _iso_date(value) if value else None
+            if day is not None or not value:
+                return day
         raw = self._data.get(name)
         if isinstance(raw, date):
             return raw
@@ -251,7 +267,7 @@ class _Fields:
             return None
 
     def money(self, name: str, digits: int) -> Decimal | None:
-        value = self.text(name)
+        value = self.plain[name] if self.plain is not None else self.text(name)
         if not value:
             return None
         match = _DECIMAL.fullmatch(value)
@@ -295,6 +311,12 @@ class _Fields:
         return Decimal(value)
 
     def flag(self, name: str) -> bool:
+        if self.plain is not None:
+            value = self.plain[name].lower()
+            if value in _TRUE:
+                return True
+            if value in _FALSE:
+                return False
         raw = self._data.get(name)
         if isinstance(raw, bool):
             return raw
@@ -307,7 +329,19 @@ class _Fields:
         return False
 
 
-def _plain_texts(data: Mapping[str, Any]) -> dict[str, str] | None:
+@lru_cache(maxsize=4096)
+def _iso_date(value: str) -> date | None:
+    """``value`` as a date when it is one in ISO form (``YYYY-MM-DD``), else None. Cached:
+    the dates of an export repeat (due dates fall on a few days of each month)."""
+    if not _DATE.fullmatch(value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _plain_texts(data: Mapping[str, Any]) -> _Plain | None:
     """Every value of ``data`` stripped, when all are text that :func:`_text` would take
     as it is: printable (line breaks only in the address), no blank letter, none too long.
     None otherwise: the row is then checked field by field."""
@@ -319,11 +353,10 @@ def _plain_texts(data: Mapping[str, Any]) -> dict[str, str] | None:
             whole.count("\n") == str(data.get("address", "")).count("\n")
             and whole.replace("\n", "").isprintable())) or _BLANK.search(whole):
         return None
-    plain = {name: value.strip() for name, value in data.items()}
-    if len(whole) > DEFAULT_MAX_LENGTH:
+    plain = _Plain(zip(data.keys(), map(str.strip, data.values()), strict=True))
+    if len(whole) > DEFAULT_MAX_LENGTH and max(map(len, plain.values())) > DEFAULT_MAX_LENGTH:
         for name, value in plain.items():
-            if len(value) > DEFAULT_MAX_LENGTH and len(value) > MAX_LENGTH.get(
-                    name, DEFAULT_MAX_LENGTH):
+            if len(value) > MAX_LENGTH.get(name, DEFAULT_MAX_LENGTH):
                 return None
     return plain
 
@@ -349,26 +382,30 @@ def validate_row(
     listing every problem in the row."""
     problems = _Problems()
     fields = _Fields(data, problems)
-    for key in data:
-        if key not in _FIELD_NAMES:
-            problems.add(
-                str(key), f"unknown field{did_you_mean(str(key), FIELDS)}",
-                "one of the fields in the record format (docs/domain.md §3)",
-            )
+    plain = fields.plain
+    text = fields.text if plain is None else plain.__getitem__
+    if not _FIELD_NAMES.issuperset(data):
+        for key in data:
+            if key not in _FIELD_NAMES:
+                problems.add(
+                    str(key), f"unknown field{did_you_mean(str(key), FIELDS)}",
+                    "one of the fields in the record format (docs/domain.md §3)",
+                )
     raw_id = data.get("account_id")
-    account_id = fields.text("account_id") if raw_id is not None else ""
+    account_id = text("account_id") if raw_id is not None else ""
     if account_id and not _ACCOUNT_ID.fullmatch(account_id):
         problems.add(
             "account_id", f"{account_id[:40]!r} has characters outside letters, digits, . _ -",
             "an id of ASCII letters, digits, '.', '_' and '-'",
         )
         account_id = ""
-    for name in REQUIRED:
-        value = data.get(name)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            problems.add(name, "is required but missing or empty")
+    if plain is None or not all(map(plain.__getitem__, REQUIRED)):
+        for name in REQUIRED:
+            value = data.get(name)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                problems.add(name, "is required but missing or empty")
 
-    currency = fields.text("currency").upper() or "CNY"
+    currency = text("currency").upper() or "CNY"
     if currency not in rules.currencies:
         known = len(currency) == 3 and currency.isalpha() and is_currency(currency)
         what = "not a currency letters are made in" if known else "not an ISO 4217 currency"
@@ -378,21 +415,21 @@ def validate_row(
     else:
         digits = rules.currencies[currency]
 
-    brand = fields.text("brand")
+    brand = text("brand")
     if brand and brand not in rules.brands:
         problems.add(
             "brand", f"unknown brand {brand[:40]!r}{did_you_mean(brand, rules.brands)}",
             "one of " + ", ".join(rules.brands),
         )
-    locale = fields.text("locale") or None
+    locale = text("locale") or None
     if locale is not None and locale not in rules.supported_locales:
         problems.add(
             "locale", f"unsupported locale {locale[:40]!r}",
             "one of " + ", ".join(rules.supported_locales),
         )
 
-    id_type = fields.text("id_type") or "cn_resident"
-    id_number = fields.text("id_number")
+    id_type = text("id_type") or "cn_resident"
+    id_number = text("id_number")
     if id_type not in ID_TYPES:
         problems.add("id_type", f"unknown id type {id_type[:40]!r}",
                      "one of " + ", ".join(ID_TYPES))
@@ -402,12 +439,12 @@ def validate_row(
         except IdNumberError as exc:
             problems.add("id_number", exc.problem, exc.accepted)
 
-    address = fields.text("address", multiline=True)
+    address = plain["address"] if plain is not None else fields.text("address", multiline=True)
     lines = tuple(part.strip() for part in address.split("\n") if part.strip())
-    phone = fields.text("phone")
+    phone = text("phone")
     if phone and not _PHONE.fullmatch(phone):
         problems.add("phone", "is not a phone number", "digits, spaces, '-' and a leading '+'")
-    postal_code = fields.text("postal_code")
+    postal_code = text("postal_code")
     if postal_code and not _POSTAL_CODE.fullmatch(postal_code):
         problems.add(
             "postal_code", f"{postal_code[:40]!r} is not a postal code",
@@ -429,7 +466,7 @@ def validate_row(
     flags = {name: fields.flag(name) for name in (*FLAGS, "compound")}
 
     text_fields = {
-        name: fields.text(name)
+        name: text(name)
         for name in ("contract_no", "name", "product")
     }
     if text_fields["product"] and not _PRODUCT.fullmatch(text_fields["product"]):

@@ -40,7 +40,8 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -129,6 +130,21 @@ def settle() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLD)
+
+
+@contextmanager
+def settled() -> Iterator[None]:
+    """:func:`settle` for a while in a process that goes on afterwards (a dry run called
+    from Python): the collector's thresholds are restored and what was frozen is unfrozen
+    on the way out (unless the caller had frozen some itself)."""
+    threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
+    settle()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        if not frozen:
+            gc.unfreeze()
 
 
 # --------------------------------------------------------------------------- main side
