@@ -399,3 +399,15 @@ def test_a_misspelt_field_of_a_schedule_row_names_the_row_fields(home: Path) -> 
     assert {f.file for f in findings} == {"letter/partials/schedule.html"}
     assert ("'paymnt' is not a field of this value; it has: number, due, principal, "
             "interest, payment, balance") in findings[0].message
+
+
+def test_check_takes_exports_as_arguments_like_run(capsys: pytest.CaptureFixture[str]) -> None:
+    """``dunning check FILE`` reads the exports given as arguments, as ``run`` and ``render``
+    do (``--input``/``--samples`` still work): only that file's records are rendered."""
+    one = SAMPLE_FILES[1]
+    code = main(["--home", str(ROOT), "check", str(one), "--no-pdf"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"{len(raw_rows(one))} sample record(s) once each" in out
+    assert main(["--home", str(ROOT), "check", "--input", str(one), "--no-pdf"]) == 0
+    assert f"{len(raw_rows(one))} sample record(s) once each" in capsys.readouterr().out

@@ -61,7 +61,7 @@ def test_a_name_is_used_once(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     path = tmp_path / "keys.yaml"
     _add(path, "crm", "mingtai", capsys)
     before = path.read_bytes()
-    assert main(["keys", "add", "crm", "--brands", "jinqiao", "--file", str(path)]) == 2
+    assert main(["keys", "add", "crm", "--brands", "jinqiao", "--keys", str(path)]) == 2
     assert "exists already" in capsys.readouterr().err
     assert path.read_bytes() == before
 

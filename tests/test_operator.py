@@ -642,3 +642,12 @@ def test_option_names_agree_across_commands() -> None:
     assert {"--out", "--input"} <= options("run")
     assert {"--ledger-dir", "--out"} <= options("history")
     assert {"--input", "--samples"} <= options("check")
+    # the folder whose ledger is read, the keys file: one name in every command
+    assert {"--ledger-dir", "--out"} <= options("verify")
+    assert "--keys" in options("serve")
+    keys_add = cli.commands["keys"].commands["add"]  # type: ignore[attr-defined]
+    assert {"--keys", "--file"} <= {o for p in keys_add.params for o in getattr(p, "opts", [])}
+    # exports as arguments wherever --input is taken
+    for command in ("run", "render", "check"):
+        assert any(getattr(p, "param_type_name", "") == "argument"
+                   for p in cli.commands[command].params), command

@@ -59,7 +59,7 @@ def test_a_sealed_letter_passes_with_its_ledger(
 ) -> None:
     letter = run["MT-000004"]
     out_dir = letter.parents[2]
-    code, lines = verify(home, str(letter), "--out", str(out_dir), capsys=capsys)
+    code, lines = verify(home, str(letter), "--ledger-dir", str(out_dir), capsys=capsys)
     assert code == 0, lines
     (line,) = lines
     assert line.startswith(f"OK    {letter}: ")

@@ -368,19 +368,23 @@ def doctor(ctx: click.Context) -> None:
 
 
 @cli.command()
+@click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False, exists=True,
+                                                    path_type=Path))
 @click.option("--input", "--samples", "samples", multiple=True,
               type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Sample export(s) to render (default: data/samples/*.csv|yaml); "
-                   "repeatable. (--samples is the old spelling.)")
+              help="Sample export(s) to render, as INPUTS… or with this option (default: "
+                   "data/samples/*.csv|yaml); repeatable. (--samples is the old spelling.)")
 @click.option("--no-pdf", is_flag=True, help="Check the HTML only (faster; no footer, "
               "stylesheet or asset checks).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON finding per line.")
 @click.pass_context
-def check(ctx: click.Context, samples: tuple[Path, ...], no_pdf: bool, as_json: bool) -> None:
+def check(ctx: click.Context, inputs: tuple[Path, ...], samples: tuple[Path, ...],
+          no_pdf: bool, as_json: bool) -> None:
     """Render every template × stage × locale × brand × sample and report what to fix."""
     from .check import check_project, format_report
 
-    report = check_project(_settings(ctx), samples=list(samples) or None, pdf=not no_pdf)
+    exports = [*inputs, *samples]
+    report = check_project(_settings(ctx), samples=exports or None, pdf=not no_pdf)
     if as_json:
         for finding in report.findings:
             click.echo(json.dumps(finding.to_dict(), ensure_ascii=False))
@@ -410,8 +414,9 @@ def keys() -> None:
 @click.argument("name")
 @click.option("--brands", required=True, metavar="A,B", help="Brands the key may ask letters "
               "for (comma-separated brand keys).")
-@click.option("--file", "keys_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="The keys file (default: config/api-keys.yaml).")
+@click.option("--keys", "--file", "keys_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The API keys file, as `dunning serve --keys` reads it (default: "
+                   "config/api-keys.yaml). (--file is the old spelling.)")
 @click.pass_context
 def keys_add(ctx: click.Context, name: str, brands: str, keys_file: Path | None) -> None:
     """Make a key NAME for BRANDS: its hash goes into the keys file, the key itself is printed
@@ -468,8 +473,10 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, keys_file: Pat
                    "with the brands' secrets from the environment).")
 @click.option("--ledger", "ledger", metavar="URL", envvar="DUNNING_LEDGER",
               help="Also check the ledger knows each file's sha256 (SQLAlchemy URL).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Use the ledger of this output folder (DIR/ledger.sqlite).")
+@click.option("--ledger-dir", "--out", "out_dir", metavar="DIR",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Use the ledger in this folder (DIR/ledger.sqlite), as `dunning history "
+                   "--ledger-dir` does. (--out is the old spelling.)")
 @click.option("--password", default="", help="User password of encrypted letters.")
 @click.pass_context
 def verify(ctx: click.Context, files: tuple[Path, ...], codes: tuple[str, ...],
