@@ -4,6 +4,7 @@ empty exports, rejects for the data owner, the dry run, one log format."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 import multiprocessing
@@ -21,6 +22,7 @@ import pytest
 
 from dunning import exitcodes
 from dunning.cli import main
+from dunning.ledger import Ledger
 from dunning.letter import Dunning
 
 from .helpers import (
@@ -459,14 +461,27 @@ def test_json_log_format(tmp_path: Path) -> None:
 
 
 def test_render_to_stdout(tmp_path: Path, capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+    ledger = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     code = main(["render", str(SAMPLE_FILES[0]), "--id", "MT-000004", "--as-of", AS_OF,
-                 "-o", "-", "--ledger", f"sqlite:///{tmp_path / 'ledger.sqlite'}"])
+                 "-o", "-", "--ledger", ledger])
     assert code == 0
     captured = capfdbinary.readouterr()
     assert captured.out.startswith(b"%PDF-")
     assert b"MT-000004: formal letter" in captured.err
     assert b"written to standard output" in captured.err
     assert not Path("-").exists()
+    # the ledger knows the letter by its sha256, and that no copy of it was kept (not a
+    # temporary file that is gone)
+    book = Ledger(ledger)
+    try:
+        (row,) = book.history("MT-000004")
+    finally:
+        book.close()
+    assert (row.channel, row.out_dir, row.path) == ("render", "", "-")
+    assert row.sha256 == hashlib.sha256(captured.out).hexdigest()
+    assert main(["history", "MT-000004", "--ledger", ledger]) == 0
+    shown = capfdbinary.readouterr().out.decode()
+    assert f"standard output (no copy kept)  sha256 {row.sha256}" in shown
 
 
 def test_render_unknown_id_gets_close_matches(capsys: pytest.CaptureFixture[str]) -> None:

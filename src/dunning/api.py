@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, replace
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .errors import ConfigError, FieldProblem, InputError, OutputError, RecordError
 from .hashing import record_hash
@@ -74,13 +74,20 @@ def _single_record(path: Path, stdin: bytes | None, dunning: Dunning) -> Row:
         return Rejection(exc)
 
 
+#: The file the ledger names for a letter written to a stream (``dunning render --out -``):
+#: it was handed over there, and no copy was kept (its sha256 is recorded all the same).
+STREAMED = "-"
+
+
 def render_one(
-    input_file: Path, *, output: Path, account_id: str | None = None,
+    input_file: Path, *, output: Path | IO[bytes], account_id: str | None = None,
     as_of: date | None = None, dunning: Dunning | None = None, stdin: bytes | None = None,
     ledger: str | None = None, force: bool = False, reason: str | None = None,
 ) -> dict[str, Any]:
     """``dunning render``: one record (picked by ``account_id`` from an export, or the only
-    record of a YAML/JSON file) → one PDF at ``output``. Returns the manifest-style entry.
+    record of a YAML/JSON file) → one PDF at ``output`` (a file, or a binary stream such as
+    standard output, which is written only when there is a letter). Returns the
+    manifest-style entry.
 
     The letter goes into the ledger (``ledger``: a database URL; default the project's
     ``output/ledger.sqlite``, which the default run folders share) with the channel
@@ -92,10 +99,12 @@ def render_one(
     if force and not (reason and reason.strip()):
         raise InputError("overriding the minimum interval (force) needs a reason, which is "
                          "recorded with the letter")
-    check_target(output)
-    if stdin is None and output.exists() and input_file.exists() \
-            and output.samefile(input_file):
-        raise OutputError(f"{output} is the input file: give another file to write to")
+    stream = None if isinstance(output, Path) else output
+    if isinstance(output, Path):
+        check_target(output)
+        if stdin is None and output.exists() and input_file.exists() \
+                and output.samefile(input_file):
+            raise OutputError(f"{output} is the input file: give another file to write to")
     row = _pick(input_file, account_id, stdin, dunning)
     if isinstance(row, Rejection):
         return asdict(rejected_entry(row))
@@ -109,14 +118,21 @@ def render_one(
             raise outcome.error
         entry = outcome.entry
         if outcome.data is not None:
-            write_bytes_atomic(output, outcome.data)
-            target = output.resolve()
+            if stream is not None:
+                stream.write(outcome.data)
+                stream.flush()
+                folder, name, shown = "", STREAMED, STREAMED
+            else:
+                assert isinstance(output, Path)
+                write_bytes_atomic(output, outcome.data)
+                target = output.resolve()
+                folder, name, shown = str(target.parent), target.name, str(output)
             book.record_entry(
                 entry, run_id=f"render-{new_run_id()}", as_of=as_of,
                 template_version=dunning.template_version(), record_hash=record_hash(row),
-                out_dir=target.parent, path=target.name, channel="render",
+                out_dir=folder, path=name, channel="render",
                 override_reason=reason.strip() if force and reason else None)
-            entry = replace(entry, path=str(output), resumed=None, postal_code=None)
+            entry = replace(entry, path=shown, resumed=None, postal_code=None)
     finally:
         book.close()
     return asdict(entry)

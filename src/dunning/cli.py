@@ -320,34 +320,18 @@ def render(ctx: click.Context, input_arg: Path | None, input_file: Path | None,
     if stdin is None:
         check_pick(source, account_id, dunning)
     to_stdout = output == "-"
-    target = Path(output) if not to_stdout else _stdout_target()
     try:
-        try:
-            result = render_one(source, account_id=account_id, as_of=as_of, output=target,
-                                dunning=dunning, stdin=stdin, ledger=ledger, force=force,
-                                reason=reason)
-        except (TemplateError, RenderError) as exc:
-            result = {"account_id": account_id or getattr(exc, "account_id", None),
-                      "outcome": "failed", "reason": str(exc)}
-        if to_stdout:
-            if result["outcome"] == "rendered":
-                sys.stdout.buffer.write(target.read_bytes())
-                sys.stdout.buffer.flush()
-                result["path"] = "-"
-    finally:
-        if to_stdout:
-            target.unlink(missing_ok=True)
-            target.parent.rmdir()
+        result = render_one(source, account_id=account_id, as_of=as_of,
+                            output=sys.stdout.buffer if to_stdout else Path(output),
+                            dunning=dunning, stdin=stdin, ledger=ledger, force=force,
+                            reason=reason)
+    except (TemplateError, RenderError) as exc:
+        result = {"account_id": account_id or getattr(exc, "account_id", None),
+                  "outcome": "failed", "reason": str(exc)}
     click.echo(sentence(result), err=True)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False), err=to_stdout)
     ctx.exit(outcome_code(str(result["outcome"])))
-
-
-def _stdout_target() -> Path:
-    import tempfile
-
-    return Path(tempfile.mkdtemp(prefix="dunning-render-")) / "letter.pdf"
 
 
 @cli.command()

@@ -93,6 +93,8 @@ def format_summary(data: Mapping[str, Any]) -> str:
 def _where(out_dir: str, path: str) -> str:
     from .store import is_url
 
+    if not out_dir:  # written to a stream (render --out -): no file was kept
+        return "standard output (no copy kept)"
     return f"{out_dir.rstrip('/')}/{path}" if is_url(out_dir) else str(Path(out_dir) / path)
 
 
