@@ -457,6 +457,29 @@ def test_json_log_format(tmp_path: Path) -> None:
         assert re.fullmatch(r".+T.+[+-]\d\d:\d\d", record["time"])
 
 
+def test_a_closed_stdout_does_not_cut_the_run_short(tmp_path: Path) -> None:
+    """``dunning run … --print-file | head``: the reader goes away before the summary is
+    printed. The run still makes its print files, says on stderr that the summary was not
+    shown, and exits with its own code (0 here), not click's 1 for a broken pipe."""
+    export = subset(tmp_path, ["MT-000004", "MT-000001"])
+    out = tmp_path / "out"
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "dunning.cli", "run", str(export), "--as-of", AS_OF,
+             "--out", str(out), "--workers", "1", "--print-file", "--progress", "off"],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=300, check=False)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 0, proc.stderr
+    assert "standard output was closed by its reader" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "Exception ignored" not in proc.stderr
+    assert [e["outcome"] for e in read_manifest_lines(out)] == ["rendered", "rendered"]
+    assert list((out / "print").rglob("*.pdf")), "the print files were not made"
+
+
 # --------------------------------------------------------------------------- render
 
 

@@ -166,16 +166,34 @@ def run(ctx: click.Context, inputs: tuple[Path, ...], input_opts: tuple[Path, ..
                                 workers=workers, progress=progress, ledger=ledger, force=force,
                                 letter_timeout=letter_timeout, cluster=cluster or None,
                                 stop=stop, before=before)
-    click.echo(format_summary(summary.to_dict()))
-    click.echo(f"manifest: {summary.manifest}")
+    _say(format_summary(summary.to_dict()))
+    _say(f"manifest: {summary.manifest}")
     code = summary.exit_code
     if print_file and not summary.interrupted:
         from .printfile import make_print_files
 
         printed = make_print_files(summary.out_dir)
-        click.echo(printed.describe())
+        _say(printed.describe())
         code = max(code, printed.exit_code)
     ctx.exit(code)
+
+
+def _say(text: str) -> None:
+    """``text`` on standard output. When its reader has gone (``dunning run … | head``), the
+    run is not cut short for it: the rest of the output is dropped, stderr says so once, and
+    the command goes on (print files) to its own exit code."""
+    try:
+        click.echo(text)
+    except BrokenPipeError:
+        import os
+
+        try:  # so that Python's own flush at exit does not fail on the closed pipe
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout is not a file (a test's capture)
+            pass
+        logsetup.LOGGER.warning(
+            "standard output was closed by its reader: the rest of this command's output "
+            "is not shown (a run's summary is in its summary.json); the command goes on")
 
 
 def _preflight(paths: list[Path], dunning: Any, *, allow_empty: bool,
@@ -195,7 +213,7 @@ def _preflight(paths: list[Path], dunning: Any, *, allow_empty: bool,
             f"pre-flight: {len(result.findings)} problem(s) would fail every letter; no letter "
             f"was written. Fix these and rerun (`dunning check` shows the same):\n"
             + result.describe(), findings=[str(f) for f in result.findings])
-    click.echo(f"pre-flight: ok in {result.seconds:.1f} s ({result.scan.rows} rows; "
+    _say(f"pre-flight: ok in {result.seconds:.1f} s ({result.scan.rows} rows; "
                f"{result.letters} letters checked, {result.pdfs} as PDF)")
 
 
@@ -211,7 +229,7 @@ def print_(ctx: click.Context, run_dir: Path, letters_per_file: int | None) -> N
     from .printfile import make_print_files
 
     result = make_print_files(_run_folder(ctx, run_dir), letters_per_file=letters_per_file)
-    click.echo(result.describe())
+    _say(result.describe())
     ctx.exit(result.exit_code)
 
 
@@ -232,7 +250,7 @@ def report(ctx: click.Context, run_dir: Path, as_json: bool) -> None:
     from .report import format_summary, load_summary
 
     data = load_summary(_run_folder(ctx, run_dir))
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2) if as_json
+    _say(json.dumps(data, ensure_ascii=False, indent=2) if as_json
                else format_summary(data))
     ctx.exit(EXIT_OK if data.get("exit_code", 0) == 0 else EXIT_ROWS)
 
@@ -261,7 +279,7 @@ def history(ctx: click.Context, account_id: str, ledger: str | None,
                          "(or pass --ledger URL)", path=str(folder / LEDGER_FILE))
     book = Ledger(ledger) if ledger else Ledger.for_output(folder)
     try:
-        click.echo(format_history(account_id, book.history(account_id),
+        _say(format_history(account_id, book.history(account_id),
                                   book.suppressions(account_id)))
     finally:
         book.close()
@@ -344,9 +362,9 @@ def doctor(ctx: click.Context) -> None:
     ok = True
     for check in run_checks(obj["home"]):
         mark = "ok " if check.ok else "FAIL"
-        click.echo(f"[{mark}] {check.name}: {check.detail}")
+        _say(f"[{mark}] {check.name}: {check.detail}")
         if not check.ok and check.fix:
-            click.echo(f"       fix: {check.fix}")
+            _say(f"       fix: {check.fix}")
         ok &= check.ok
     ctx.exit(EXIT_OK if ok else EXIT_FATAL)
 
@@ -371,9 +389,9 @@ def check(ctx: click.Context, inputs: tuple[Path, ...], samples: tuple[Path, ...
     report = check_project(_settings(ctx), samples=exports or None, pdf=not no_pdf)
     if as_json:
         for finding in report.findings:
-            click.echo(json.dumps(finding.to_dict(), ensure_ascii=False))
+            _say(json.dumps(finding.to_dict(), ensure_ascii=False))
     else:
-        click.echo(format_report(report))
+        _say(format_report(report))
     ctx.exit(report.exit_code)
 
 
@@ -411,7 +429,7 @@ def keys_add(ctx: click.Context, name: str, brands: str, keys_file: Path | None)
     path = keys_file or dunning.settings.config_dir / KEYS_FILE
     key = add_key(path, name, brands.split(","), dunning.brands.keys())
     click.echo(f"added key {name!r} for {brands} to {path}; it is shown only now:", err=True)
-    click.echo(key)
+    _say(key)
 
 
 @cli.command()
@@ -488,12 +506,12 @@ def verify(ctx: click.Context, files: tuple[Path, ...], codes: tuple[str, ...],
         ok = True
         for path in files:
             verdict = verify_file(path, brands, ledger=book, password=password)
-            click.echo(verdict.line())
+            _say(verdict.line())
             ok &= verdict.ok
         for code in codes:
             result = verify_code(code, brands, book)
             for line in result.lines():
-                click.echo(line)
+                _say(line)
             ok &= result.ok
     finally:
         if book is not None:
@@ -510,7 +528,7 @@ def catalogs(ctx: click.Context) -> None:
 
     settings = _settings(ctx)
     report = update_catalogs(settings)
-    click.echo(format_catalog_report(report, settings.root))
+    _say(format_catalog_report(report, settings.root))
     ctx.exit(EXIT_OK if report.complete else EXIT_ROWS)
 
 
