@@ -264,6 +264,29 @@ def test_an_expired_certificate_is_not_trusted(unsigned: bytes, trust: Trust,
     assert TRUSTED not in report
 
 
+def test_a_long_certificate_chain_fits_the_room_reserved_for_it(
+    unsigned: bytes, tmp_path: Path,
+) -> None:
+    """Four intermediate CAs between the root and the brand's certificate: six certificates
+    in the signature, all within the room :func:`reserved_bytes` sets aside."""
+    root = Authority.make("Long Chain Root CA")
+    issuer, chain = root, [root.cert]
+    for number in range(1, 5):
+        issuer = issuer.subordinate(f"Long Chain Intermediate CA {number}")
+        chain.insert(0, issuer.cert)
+    key, cert = issuer.issue("Long Chain Seal")
+    signer = _signer_from(tmp_path, key, cert, chain)
+    data = sign_pdf(unsigned, signer, signing_time=datetime(2026, 11, 20, tzinfo=UTC))
+    anchor = root.write_pem(tmp_path / "long-root.pem")
+    status = pyhanko_status(data, anchor)
+    assert status.bottom_line
+    assert status.coverage == SignatureCoverageLevel.ENTIRE_FILE
+    assert len(status.validation_path) == 6
+    report = pdfsig(data, tmp_path, nss_store(tmp_path / "nss", anchor))
+    assert "Signature is Valid." in report
+    assert TRUSTED in report
+
+
 def test_an_ecdsa_key_signs_through_the_general_path(
     unsigned: bytes, trust: Trust, tmp_path: Path, nss: Path,
 ) -> None:

@@ -234,12 +234,14 @@ def _signer_class() -> Any:
 
 
 def reserved_bytes(signer: SimpleSigner) -> int:
-    """Room for the signature container in the file: the certificates it carries and 4 KiB
-    for the rest (signed attributes, a signature of up to 4096-bit RSA). Fixed per signer,
-    so pyHanko need not make a trial signature to size it."""
+    """Bytes of the file reserved for the signature container: room for the certificates it
+    carries and 4 KiB for the rest (signed attributes, a signature of up to 4096-bit RSA),
+    written as hex, so two bytes of the file per byte of the container (pyHanko's
+    ``bytes_reserved`` counts the hex digits). Fixed per signer, so pyHanko need not make a
+    trial signature to size it."""
     certs = [signer.signing_cert, *signer.cert_registry]
     size = 4096 + sum(len(cert.dump()) for cert in certs if cert is not None)
-    return size + size % 2  # pyHanko wants an even number
+    return 2 * size
 
 
 def sign_pdf(data: bytes, signer: SimpleSigner, *, signing_time: datetime,
