@@ -127,6 +127,24 @@ def test_pdfsig_trusts_only_the_ca_in_its_store(signed: bytes, tmp_path: Path) -
     assert UNTRUSTED_ISSUER in report
 
 
+def _info_and_xmp(data: bytes) -> tuple[dict[str, str], bytes]:
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        info = {str(key): str(value) for key, value in pdf.trailer.Info.items()}
+        return info, pdf.Root.Metadata.read_bytes()
+
+
+def test_signing_leaves_the_info_dictionary_and_xmp_as_they_were(
+    signed: bytes, sealed: Dunning,
+) -> None:
+    rendered = sealed.render(sealed.plan(_record(sealed, "MT-000004"), SAMPLES_AS_OF)).pdf.data
+    info, xmp = _info_and_xmp(rendered)
+    assert b"pdfaid:part" in xmp
+    assert _info_and_xmp(signed) == (info, xmp)
+    with pikepdf.open(io.BytesIO(signed)) as pdf, pikepdf.open(io.BytesIO(rendered)) as before:
+        assert pdf.trailer.Info.objgen == before.trailer.Info.objgen
+        assert pdf.Root.Metadata.objgen == before.Root.Metadata.objgen
+
+
 def test_the_signature_is_an_incremental_update_and_the_letter_stays_pdf_a(
     signed: bytes, unsigned: bytes, sealed: Dunning,
 ) -> None:

@@ -3,7 +3,8 @@
 Takes a letter's final bytes (PDF/A from :mod:`dunning.pdf`, or encrypted by
 :mod:`dunning.protect`), its record and its brand; gives the bytes with one signature added
 as an incremental update, so that everything written before (PDF/A identification, XMP,
-the attached record data) stays as it was and the letter stays PDF/A.
+the attached record data) stays as it was, the update itself leaves the Info dictionary and
+the XMP metadata alone, and the letter stays PDF/A.
 
 The brand's ``signing`` settings (:class:`dunning.config.Signing`) name a PKCS#12 file and
 the environment variable holding its password. The key is read once per process
@@ -181,29 +182,19 @@ def seal_place(data: bytes, password: str = "") -> SealPlace:
 def _writer_class() -> Any:
     from pyhanko.pdf_utils import generic
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-    from pyhanko.pdf_utils.metadata.model import DocumentMetadata
-
-    class PinnedMetadata(DocumentMetadata):
-        """Document metadata whose modification date stays the one given: pyHanko sets it
-        to ``"now"`` (the clock) just before it writes the Info and XMP dates."""
-
-        def __init__(self, modified: datetime) -> None:
-            self._modified = modified
-            super().__init__()
-
-        last_modified = property(lambda self: self._modified, lambda self, value: None)
 
     class ReproducibleWriter(IncrementalPdfFileWriter):
-        """pyHanko's incremental writer without the clock and randomness: the modification
-        date it writes (Info ``/ModDate``, XMP ``xmp:ModifyDate``) is the signing time, and
+        """pyHanko's incremental writer that leaves the document's metadata alone and has no
+        randomness: pyHanko would rewrite the Info dictionary and the XMP stream (its name
+        in the producer, the clock's time as the modification date), which would change
+        what the PDF/A letter says about itself and put the clock into the signed bytes; and
         the second half of the file identifier is taken from the letter's bytes (ISO 32000
         §14.4 asks only that it change when the file changes). Both are pyHanko internals
-        (pinned to 0.38 in pyproject.toml); tests/test_signing.py checks two signings give
-        the same bytes."""
+        (pinned to 0.38 in pyproject.toml); tests/test_signing.py checks that Info and XMP
+        stay as they were and that two signings give the same bytes."""
 
-        def __init__(self, stream: io.BytesIO, modified: datetime) -> None:
-            super().__init__(stream)
-            self._meta = PinnedMetadata(modified)
+        def _update_meta(self) -> None:
+            pass
 
         @classmethod
         def _handle_id(cls, prev: Any) -> Any:
@@ -252,7 +243,7 @@ def sign_pdf(data: bytes, signer: SimpleSigner, *, signing_time: datetime,
     from pyhanko.stamp import StaticStampStyle
 
     place = seal_place(data, password)
-    writer = _writer_class()(io.BytesIO(data), signing_time)
+    writer = _writer_class()(io.BytesIO(data))
     if password:
         writer.encrypt(password)
     meta = signers.PdfSignatureMetadata(
