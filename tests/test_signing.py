@@ -311,6 +311,7 @@ def test_an_ecdsa_key_signs_through_the_general_path(
     key, cert = trust.ca.issue("Mingtai ECDSA Seal", ecdsa=True)
     signer = _signer_from(tmp_path, key, cert, [trust.ca.cert])
     data = sign_pdf(unsigned, signer, signing_time=datetime(2026, 11, 20, tzinfo=UTC))
+    assert not signer._templates  # type: ignore[attr-defined]
     status = pyhanko_status(data, trust.anchor)
     assert status.bottom_line
     assert status.coverage == SignatureCoverageLevel.ENTIRE_FILE
@@ -318,6 +319,27 @@ def test_an_ecdsa_key_signs_through_the_general_path(
     report = pdfsig(data, tmp_path, nss)
     assert "Signature is Valid." in report
     assert TRUSTED in report
+
+
+def test_the_rsa_fast_path_signs_the_bytes_pyhanko_signs(unsigned: bytes, trust: Trust,
+                                                        tmp_path: Path) -> None:
+    """The signature container made once per signer and filled in per letter gives the very
+    bytes pyHanko's own signer gives (PKCS#1 v1.5 is deterministic), letter after letter."""
+    signing = Signing(pkcs12=str(trust.p12), password_env=PASSWORD_ENV,
+                      trust_anchor=str(trust.anchor))
+    fast = load_signer(signing, {PASSWORD_ENV: P12_PASSWORD})
+    stock = SimpleSigner.load_pkcs12(str(trust.p12),  # type: ignore[no-untyped-call]
+                                     passphrase=P12_PASSWORD.encode())
+    assert type(stock) is SimpleSigner
+    for day in (20, 21, 20):
+        when = datetime(2026, 11, day, tzinfo=UTC)
+        assert sign_pdf(unsigned, fast, signing_time=when) == \
+            sign_pdf(unsigned, stock, signing_time=when)
+    templates = fast._templates  # type: ignore[attr-defined]  (one per signing time)
+    for day in (20, 21):
+        assert templates[("sha256", True, datetime(2026, 11, day, tzinfo=UTC))] is not None
+    other = sign_pdf(unsigned[:-1] + b"\n", fast, signing_time=datetime(2026, 11, 20, tzinfo=UTC))
+    assert pyhanko_status(other, trust.anchor).bottom_line
 
 
 def test_an_encrypted_letter_is_signed_inside_its_encryption(
