@@ -255,21 +255,60 @@ class SealPlace:
 def seal_place(data: bytes, password: str = "") -> SealPlace:
     """The seal's place on the letter (its named destination :data:`SEAL_ANCHOR`), or a
     zero-size box on the last page when the letter prints no seal."""
-    import pikepdf
+    from pyhanko.pdf_utils.reader import PdfFileReader
 
-    with pikepdf.open(io.BytesIO(data), password=password) as pdf:
-        last = len(pdf.pages) - 1
-        names: Any = pdf.Root.get("/Names")
-        dests = names.get("/Dests") if names is not None else None
-        target: Any = pikepdf.NameTree(dests).get(SEAL_ANCHOR) if dests is not None else None
-        if target is None:
-            return SealPlace(last, (0, 0, 0, 0))
-        array: Any = target.get("/D") if isinstance(target, pikepdf.Dictionary) else target
-        page = next(i for i, p in enumerate(pdf.pages) if p.obj.objgen == array[0].objgen)
-        left, top = float(array[2]), float(array[3])
-        # Whole points, rounded outwards (pyHanko takes integer boxes).
-        return SealPlace(page, (math.floor(left), math.floor(top - SEAL_SIZE_PT),
-                                math.ceil(left + SEAL_SIZE_PT), math.ceil(top)))
+    reader = PdfFileReader(io.BytesIO(data), strict=False)
+    if reader.encrypted:
+        reader.decrypt(password)
+    return _seal_place(reader.root)
+
+
+def _page_refs(node: Any) -> list[tuple[int, int]]:
+    """The (object number, generation) of each page under a page tree node, in order."""
+    refs = []
+    for kid in node.raw_get("/Kids"):
+        obj = kid.get_object()
+        if obj.get("/Type") == "/Pages":
+            refs.extend(_page_refs(obj))
+        else:
+            refs.append((kid.idnum, kid.generation))
+    return refs
+
+
+def _name_tree_get(node: Any, key: str) -> Any:
+    """The value of ``key`` in a name tree (ISO 32000 §7.9.6), or None."""
+    if "/Names" in node:
+        names = node["/Names"]
+        for index in range(0, len(names) - 1, 2):
+            if str(names[index]) == key:
+                return names[index + 1]
+    for kid in node.get("/Kids", ()):
+        kid = kid.get_object()
+        low, high = (str(limit) for limit in kid.get("/Limits", ("", "\uffff")))
+        if low <= key <= high:
+            found = _name_tree_get(kid, key)
+            if found is not None:
+                return found
+    return None
+
+
+def _seal_place(root: Any) -> SealPlace:
+    """:func:`seal_place` in a document catalog read by pyHanko (its reader's, or the
+    incremental writer's, which then need not read the letter a second time)."""
+    pages = _page_refs(root["/Pages"])
+    dests = root["/Names"].get("/Dests") if "/Names" in root else None
+    target = _name_tree_get(dests, SEAL_ANCHOR) if dests is not None else None
+    if target is None:
+        return SealPlace(len(pages) - 1, (0, 0, 0, 0))
+    from pyhanko.pdf_utils import generic
+
+    array = target["/D"] if isinstance(target, generic.DictionaryObject) else target
+    page_ref = array.raw_get(0)
+    page = pages.index((page_ref.idnum, page_ref.generation))
+    left, top = float(array[2]), float(array[3])
+    # Whole points, rounded outwards (pyHanko takes integer boxes).
+    return SealPlace(page, (math.floor(left), math.floor(top - SEAL_SIZE_PT),
+                            math.ceil(left + SEAL_SIZE_PT), math.ceil(top)))
 
 
 def _writer_class() -> Any:
@@ -335,10 +374,10 @@ def sign_pdf(data: bytes, signer: SimpleSigner, *, signing_time: datetime,
     from pyhanko.sign import fields, signers
     from pyhanko.stamp import StaticStampStyle
 
-    place = seal_place(data, password)
     writer = _writer_class()(io.BytesIO(data))
     if password:
         writer.encrypt(password)
+    place = _seal_place(writer.root)
     meta = signers.PdfSignatureMetadata(
         field_name=FIELD_NAME, md_algorithm=DIGEST, reason=reason,
         subfilter=fields.SigSeedSubFilter.PADES,
