@@ -10,7 +10,7 @@ median CPU and wall time of the whole letter in each mode, the median time of th
 step alone, and the size of each mode.
 
     .venv/bin/python bench/trust_cost.py --rounds 9
-    .venv/bin/python bench/trust_cost.py --instructions          # valgrind, ~12 min
+    .venv/bin/python bench/trust_cost.py --instructions          # valgrind, ~8 min
     .venv/bin/python bench/trust_cost.py --sizes --modes 3b 3a   # every sample letter
 
 Alternating the modes letter by letter keeps the machine's load from favouring either; CPU
@@ -192,9 +192,8 @@ def inside_callgrind(args: argparse.Namespace) -> int:
         for mode in bench.modes:  # two warm letters, so caches are as in a batch
             for _ in range(2):
                 bench.letter(mode, task)
-        # A first, empty dump: callgrind zeroes only the running thread's counters, so the
-        # first dump would also hold the work of threads that ran (and ended) during
-        # warming (WeasyPrint's first letters: about 430 M instructions).
+        # A first, empty dump, dropped: the first dump also held the work of threads that
+        # ran (and ended) while warming, about 430 M instructions, whatever mode came first.
         _measured(lambda: None)
         labels.append(f"{account} {WARMING} 0")
         for mode in bench.modes:
