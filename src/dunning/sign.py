@@ -136,7 +136,8 @@ def _kept_key_signer_class() -> Any:
         """pyHanko's SimpleSigner with the private key loaded once (SimpleSigner loads it
         from DER for every raw signature: about 40 ms for RSA 2048, with its checks) and,
         for an RSA PKCS#1 v1.5 key, the signature container made once per signing time and
-        digest (:class:`ContainerTemplate`) instead of encoded anew for every letter. Other
+        digest algorithm (:class:`ContainerTemplate`: one a day for a long-running service)
+        instead of encoded anew for every letter. Other
         keys (ECDSA, RSA-PSS) and anything a template does not cover (timestamps, extra
         attributes, dry runs) take pyHanko's general path."""
 
