@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install whatever is missing, and nothing else: Debian packages (Pango, HarfBuzz subsetting,
-# CJK fonts, poppler-utils, qpdf), the .venv, the project in it, and the compiled message catalogs.
+# CJK fonts, poppler-utils, qpdf, NSS's certutil), the .venv, the project in it, and the
+# compiled message catalogs.
 # Idempotent; takes about a second when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,7 @@ DEB_PACKAGES=(
   postgresql                         # server binaries: the tests start a private ledger server
   chromium                           # the preview's browser tests (Playwright drives it)
   zbar-tools                         # zbarimg: tests decode the printed QR code independently
+  libnss3-tools                      # certutil: the tests give pdfsig a trust store with the test CA
 )
 
 missing=()

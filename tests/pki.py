@@ -1,5 +1,6 @@
-"""A test PKI made inside the tests with ``cryptography``: a root CA, brand certificates
-issued by it (valid, expired, from another CA), and their PKCS#12 files. Nothing here is a
+"""A test PKI made inside the tests with ``cryptography``: a root CA, intermediate CAs,
+brand certificates issued by them (valid, expired, from another CA, with an RSA or an ECDSA
+key), and their PKCS#12 files. Nothing here is a
 real key; every key is made fresh for the test session."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -30,9 +31,13 @@ def _key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
+#: A key of the test PKI: RSA, or ECDSA for a brand key.
+Key = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
 @dataclass(frozen=True)
 class Authority:
-    """A self-signed root CA."""
+    """A CA: a self-signed root (:meth:`make`) or an intermediate (:meth:`subordinate`)."""
 
     key: rsa.RSAPrivateKey
     cert: x509.Certificate
@@ -54,10 +59,32 @@ class Authority:
                 .sign(key, hashes.SHA256()))
         return cls(key, cert)
 
-    def issue(self, name: str, *, not_before: datetime = VALID_FROM,
-              not_after: datetime | None = None) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-        """A document-signing certificate for ``name``, issued by this CA."""
+    def subordinate(self, name: str) -> Authority:
+        """An intermediate CA ``name`` certified by this CA."""
         key = _key()
+        cert = (x509.CertificateBuilder().subject_name(_name(name))
+                .issuer_name(self.cert.subject).public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(VALID_FROM - timedelta(days=30))
+                .not_valid_after(VALID_FROM + timedelta(days=3000))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .add_extension(x509.KeyUsage(
+                    digital_signature=False, content_commitment=False, key_encipherment=False,
+                    data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                    crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                               critical=False)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                    self.key.public_key()), critical=False)
+                .sign(self.key, hashes.SHA256()))
+        return Authority(key, cert)
+
+    def issue(self, name: str, *, not_before: datetime = VALID_FROM,
+              not_after: datetime | None = None, ecdsa: bool = False
+              ) -> tuple[Key, x509.Certificate]:
+        """A document-signing certificate for ``name``, issued by this CA, with a new RSA
+        key (an ECDSA P-256 key with ``ecdsa``)."""
+        key: Key = ec.generate_private_key(ec.SECP256R1()) if ecdsa else _key()
         cert = (x509.CertificateBuilder().subject_name(_name(name))
                 .issuer_name(self.cert.subject).public_key(key.public_key())
                 .serial_number(x509.random_serial_number()).not_valid_before(not_before)
@@ -79,7 +106,7 @@ class Authority:
         return path
 
 
-def write_p12(path: Path, key: rsa.RSAPrivateKey, cert: x509.Certificate,
+def write_p12(path: Path, key: Key, cert: x509.Certificate,
               chain: list[x509.Certificate]) -> Path:
     """``key`` and ``cert`` (with ``chain``) as a PKCS#12 file protected by P12_PASSWORD."""
     path.write_bytes(pkcs12.serialize_key_and_certificates(

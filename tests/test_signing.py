@@ -1,5 +1,6 @@
 """Sealed letters: real letters signed with certificates made in the test (tests/pki.py),
-checked by pyHanko's validator and, independently, by poppler's pdfsig."""
+checked by pyHanko's validator and, independently, by poppler's pdfsig with an NSS
+certificate store made in the test (certutil) that trusts the test CA."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from dunning.records import Record, read_records
 from dunning.sign import SEAL_ANCHOR, SEAL_SIZE_PT, load_signer, seal_place, sign_pdf
 
 from .helpers import ROOT, SAMPLE_FILES, SAMPLES_AS_OF
-from .pki import P12_PASSWORD, PASSWORD_ENV, Authority, Trust, write_p12
+from .pki import P12_PASSWORD, PASSWORD_ENV, Authority, Key, Trust, write_p12
 
 
 def _record(dunning: Dunning, account_id: str) -> Record:
@@ -67,27 +68,81 @@ def pyhanko_status(data: bytes, anchor: Path, password: str = "") -> PdfSignatur
     return validate_pdf_signature(signature, context)
 
 
-def pdfsig(data: bytes, tmp_path: Path, password: str = "") -> str:
-    """pdfsig's report on ``data`` (integrity only: its NSS store does not hold the test CA,
-    so the chain is checked by pyHanko and ``dunning verify``)."""
+@pytest.fixture(scope="module")
+def nss(trust: Trust, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An NSS certificate store (NSS's certutil) trusting the test root CA, and nothing
+    else: pdfsig's trust store for these tests."""
+    return nss_store(tmp_path_factory.mktemp("nss"), trust.anchor)
+
+
+def nss_store(folder: Path, *anchors: Path) -> Path:
+    folder.mkdir(exist_ok=True)
+    subprocess.run(["certutil", "-N", "-d", f"sql:{folder}", "--empty-password"], check=True,
+                   capture_output=True)
+    for number, anchor in enumerate(anchors):
+        subprocess.run(["certutil", "-A", "-d", f"sql:{folder}", "-n", f"test anchor {number}",
+                        "-t", "C,C,C", "-i", str(anchor)], check=True, capture_output=True)
+    return folder
+
+
+def pdfsig(data: bytes, tmp_path: Path, nss: Path, password: str = "") -> str:
+    """pdfsig's report on ``data``: the signature and, against the NSS store ``nss``, the
+    signer's certificate, now. (The test certificates name no OCSP responder, so nothing is
+    fetched; poppler 22.12's ``-no-ocsp`` turns every certificate verdict into "Unknown
+    issue", so it is not passed.)"""
     path = tmp_path / "letter.pdf"
     path.write_bytes(data)
-    args = ["pdfsig", "-nocert", *(["-upw", password] if password else []), str(path)]
+    args = ["pdfsig", "-nssdir", f"sql:{nss}",
+            *(["-upw", password] if password else []), str(path)]
     return subprocess.run(args, capture_output=True, text=True, check=False).stdout
 
 
-def test_a_fresh_sealed_letter_validates(signed: bytes, trust: Trust, tmp_path: Path) -> None:
+#: pdfsig's verdicts on the signer's certificate.
+TRUSTED = "Certificate Validation: Certificate is Trusted."
+UNTRUSTED_ISSUER = "Certificate Validation: Certificate issuer isn't Trusted."
+EXPIRED = "Certificate Validation: Certificate has Expired"
+
+
+def test_a_fresh_sealed_letter_validates(signed: bytes, trust: Trust, tmp_path: Path,
+                                        nss: Path) -> None:
     status = pyhanko_status(signed, trust.anchor)
     assert status.intact
     assert status.valid
     assert status.trusted
     assert status.coverage == SignatureCoverageLevel.ENTIRE_FILE
     assert status.signing_cert.subject.native["common_name"] == "Mingtai Consumer Finance Seal"
-    report = pdfsig(signed, tmp_path)
+    report = pdfsig(signed, tmp_path, nss)
     assert "Signature Type: ETSI.CAdES.detached" in report
     assert "Signing Hash Algorithm: SHA-256" in report
     assert "Total document signed" in report
     assert "Signature Validation: Signature is Valid." in report
+    assert TRUSTED in report
+    assert "Signer Certificate Common Name: Mingtai Consumer Finance Seal" in report
+
+
+def test_pdfsig_trusts_only_the_ca_in_its_store(signed: bytes, tmp_path: Path) -> None:
+    report = pdfsig(signed, tmp_path, nss_store(tmp_path / "empty"))
+    assert "Signature is Valid." in report
+    assert TRUSTED not in report
+    assert UNTRUSTED_ISSUER in report
+
+
+def _info_and_xmp(data: bytes) -> tuple[dict[str, str], bytes]:
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        info = {str(key): str(value) for key, value in pdf.trailer.Info.items()}
+        return info, pdf.Root.Metadata.read_bytes()
+
+
+def test_signing_leaves_the_info_dictionary_and_xmp_as_they_were(
+    signed: bytes, sealed: Dunning,
+) -> None:
+    rendered = sealed.render(sealed.plan(_record(sealed, "MT-000004"), SAMPLES_AS_OF)).pdf.data
+    info, xmp = _info_and_xmp(rendered)
+    assert b"pdfaid:part" in xmp
+    assert _info_and_xmp(signed) == (info, xmp)
+    with pikepdf.open(io.BytesIO(signed)) as pdf, pikepdf.open(io.BytesIO(rendered)) as before:
+        assert pdf.trailer.Info.objgen == before.trailer.Info.objgen
+        assert pdf.Root.Metadata.objgen == before.Root.Metadata.objgen
 
 
 def test_the_signature_is_an_incremental_update_and_the_letter_stays_pdf_a(
@@ -148,20 +203,20 @@ def test_the_seal_size_agrees_with_the_stylesheet() -> None:
 
 
 def test_one_changed_byte_breaks_the_signature(signed: bytes, trust: Trust,
-                                               tmp_path: Path) -> None:
+                                               tmp_path: Path, nss: Path) -> None:
     start = signed.index(b"stream", len(signed) // 4) + 40  # inside a content stream
     changed = bytearray(signed)
     changed[start] ^= 0x01
     status = pyhanko_status(bytes(changed), trust.anchor)
     assert not status.intact
     assert not status.bottom_line
-    report = pdfsig(bytes(changed), tmp_path)
+    report = pdfsig(bytes(changed), tmp_path, nss)
     assert "Signature is Valid." not in report
     assert "Digest Mismatch" in report
 
 
 def test_a_page_appended_after_signing_is_seen(signed: bytes, trust: Trust,
-                                               tmp_path: Path) -> None:
+                                               tmp_path: Path, nss: Path) -> None:
     writer = IncrementalPdfFileWriter(io.BytesIO(signed), strict=False)
     writer.insert_page(PageObject(contents=writer.add_object(pikepdf_stream(writer)),
                                   media_box=[0, 0, 595, 842]))
@@ -174,7 +229,7 @@ def test_a_page_appended_after_signing_is_seen(signed: bytes, trust: Trust,
     assert status.intact  # the signed bytes are untouched…
     assert status.coverage != SignatureCoverageLevel.ENTIRE_FILE  # …but do not cover it all
     assert not status.bottom_line
-    report = pdfsig(appended, tmp_path)
+    report = pdfsig(appended, tmp_path, nss)
     assert "Total document signed" not in report
     assert "not total document signed" in report.lower()
 
@@ -185,27 +240,34 @@ def pikepdf_stream(writer: IncrementalPdfFileWriter) -> Any:
     return generic.StreamObject(stream_data=b"BT ET")
 
 
+def _signer_from(folder: Path, key: Key, cert: Any, chain: list[Any]) -> SimpleSigner:
+    p12 = write_p12(folder / f"signer-{len(list(folder.glob('*.p12')))}.p12", key, cert, chain)
+    return load_signer(Signing(pkcs12=str(p12), password_env=PASSWORD_ENV,
+                               trust_anchor=str(p12)), {PASSWORD_ENV: P12_PASSWORD})
+
+
 def _sign_with(data: bytes, folder: Path, issuer: Authority, **dates: datetime) -> bytes:
     key, cert = issuer.issue("Impostor Seal", **dates)
-    p12 = write_p12(folder / "other.p12", key, cert, [issuer.cert])
-    signer = load_signer(Signing(pkcs12=str(p12), password_env=PASSWORD_ENV,
-                                 trust_anchor=str(p12)), {PASSWORD_ENV: P12_PASSWORD})
+    signer = _signer_from(folder, key, cert, [issuer.cert])
     return sign_pdf(data, signer, signing_time=datetime(2026, 11, 20, tzinfo=UTC))
 
 
 def test_a_certificate_from_another_ca_is_not_trusted(unsigned: bytes, trust: Trust,
-                                                      tmp_path: Path) -> None:
+                                                      tmp_path: Path, nss: Path) -> None:
     forged = _sign_with(unsigned, tmp_path, Authority.make("Some Other CA"))
     status = pyhanko_status(forged, trust.anchor)
     assert status.intact
     assert status.valid
     assert not status.trusted  # …by a key the brand's CA never certified
     assert not status.bottom_line
-    assert "Signature is Valid." in pdfsig(forged, tmp_path)  # pdfsig alone cannot tell
+    report = pdfsig(forged, tmp_path, nss)
+    assert "Signature is Valid." in report  # the bytes are intact…
+    assert UNTRUSTED_ISSUER in report  # …but pdfsig does not trust the signer either
+    assert TRUSTED not in report
 
 
 def test_an_expired_certificate_is_not_trusted(unsigned: bytes, trust: Trust,
-                                               tmp_path: Path) -> None:
+                                               tmp_path: Path, nss: Path) -> None:
     expired = _sign_with(unsigned, tmp_path, trust.ca,
                          not_before=datetime(2025, 1, 1, tzinfo=UTC),
                          not_after=datetime.now(UTC) - timedelta(days=1))
@@ -214,10 +276,74 @@ def test_an_expired_certificate_is_not_trusted(unsigned: bytes, trust: Trust,
     assert status.valid
     assert not status.trusted
     assert not status.bottom_line
+    report = pdfsig(expired, tmp_path, nss)
+    assert "Signature is Valid." in report
+    assert EXPIRED in report
+    assert TRUSTED not in report
+
+
+def test_a_long_certificate_chain_fits_the_room_reserved_for_it(
+    unsigned: bytes, tmp_path: Path,
+) -> None:
+    """Four intermediate CAs between the root and the brand's certificate: six certificates
+    in the signature, all within the room :func:`reserved_bytes` sets aside."""
+    root = Authority.make("Long Chain Root CA")
+    issuer, chain = root, [root.cert]
+    for number in range(1, 5):
+        issuer = issuer.subordinate(f"Long Chain Intermediate CA {number}")
+        chain.insert(0, issuer.cert)
+    key, cert = issuer.issue("Long Chain Seal")
+    signer = _signer_from(tmp_path, key, cert, chain)
+    data = sign_pdf(unsigned, signer, signing_time=datetime(2026, 11, 20, tzinfo=UTC))
+    anchor = root.write_pem(tmp_path / "long-root.pem")
+    status = pyhanko_status(data, anchor)
+    assert status.bottom_line
+    assert status.coverage == SignatureCoverageLevel.ENTIRE_FILE
+    assert len(status.validation_path) == 6
+    report = pdfsig(data, tmp_path, nss_store(tmp_path / "nss", anchor))
+    assert "Signature is Valid." in report
+    assert TRUSTED in report
+
+
+def test_an_ecdsa_key_signs_through_the_general_path(
+    unsigned: bytes, trust: Trust, tmp_path: Path, nss: Path,
+) -> None:
+    key, cert = trust.ca.issue("Mingtai ECDSA Seal", ecdsa=True)
+    signer = _signer_from(tmp_path, key, cert, [trust.ca.cert])
+    data = sign_pdf(unsigned, signer, signing_time=datetime(2026, 11, 20, tzinfo=UTC))
+    assert not signer._templates  # type: ignore[attr-defined]
+    status = pyhanko_status(data, trust.anchor)
+    assert status.bottom_line
+    assert status.coverage == SignatureCoverageLevel.ENTIRE_FILE
+    assert status.signing_cert.subject.native["common_name"] == "Mingtai ECDSA Seal"
+    report = pdfsig(data, tmp_path, nss)
+    assert "Signature is Valid." in report
+    assert TRUSTED in report
+
+
+def test_the_rsa_fast_path_signs_the_bytes_pyhanko_signs(unsigned: bytes, trust: Trust,
+                                                        tmp_path: Path) -> None:
+    """The signature container made once per signer and filled in per letter gives the very
+    bytes pyHanko's own signer gives (PKCS#1 v1.5 is deterministic), letter after letter."""
+    signing = Signing(pkcs12=str(trust.p12), password_env=PASSWORD_ENV,
+                      trust_anchor=str(trust.anchor))
+    fast = load_signer(signing, {PASSWORD_ENV: P12_PASSWORD})
+    stock = SimpleSigner.load_pkcs12(str(trust.p12),  # type: ignore[no-untyped-call]
+                                     passphrase=P12_PASSWORD.encode())
+    assert type(stock) is SimpleSigner
+    for day in (20, 21, 20):
+        when = datetime(2026, 11, day, tzinfo=UTC)
+        assert sign_pdf(unsigned, fast, signing_time=when) == \
+            sign_pdf(unsigned, stock, signing_time=when)
+    templates = fast._templates  # type: ignore[attr-defined]  (one per signing time)
+    for day in (20, 21):
+        assert templates[("sha256", True, datetime(2026, 11, day, tzinfo=UTC))] is not None
+    other = sign_pdf(unsigned[:-1] + b"\n", fast, signing_time=datetime(2026, 11, 20, tzinfo=UTC))
+    assert pyhanko_status(other, trust.anchor).bottom_line
 
 
 def test_an_encrypted_letter_is_signed_inside_its_encryption(
-    sealed: Dunning, trust: Trust, tmp_path: Path,
+    sealed: Dunning, trust: Trust, tmp_path: Path, nss: Path,
 ) -> None:
     record = _record(sealed, "JQ-000001") if _has(sealed, "JQ-000001") else _first(sealed)
     data = _letter(sealed, record.account_id)
@@ -228,9 +354,10 @@ def test_an_encrypted_letter_is_signed_inside_its_encryption(
     status = pyhanko_status(data, trust.anchor, password)
     assert status.bottom_line
     assert status.coverage == SignatureCoverageLevel.ENTIRE_FILE
-    report = pdfsig(data, tmp_path, password)
+    report = pdfsig(data, tmp_path, nss, password)
     assert "Signature is Valid." in report
     assert "Total document signed" in report
+    assert TRUSTED in report
 
 
 def _has(dunning: Dunning, account_id: str) -> bool:

@@ -18,7 +18,7 @@ from dunning.cli import main
 from dunning.config import Signing
 from dunning.letter import Dunning
 from dunning.sign import load_signer, sign_pdf
-from dunning.vcode import check_code, code_for, mac
+from dunning.vcode import QR_BORDER, check_code, code_for, mac, qr_strokes, qr_svg
 
 from .helpers import SAMPLE_FILES, SAMPLES_AS_OF, pdf_text
 from .pki import P12_PASSWORD, PASSWORD_ENV, SECRET, SECRET_ENV, Authority, Trust, write_p12
@@ -171,6 +171,42 @@ def test_the_qr_code_scans_to_the_printed_code(run: dict[str, Path], sealed: Dun
     with_tool = subprocess.run(["pdftotext", str(letter), "-"], capture_output=True,
                                check=True).stdout
     assert b"MT-LN-2025-000248-20261120" in with_tool
+
+
+def _painted(path_data: str) -> set[tuple[int, int]]:
+    """The modules (row, column) the unit-wide strokes of ``path_data`` paint, in the
+    QR code's own coordinates (without its border)."""
+    import re
+
+    painted = set()
+    for x, y, axis, length in re.findall(r"M([\d.]+) ([\d.]+)([hv])(\d+)", path_data):
+        if axis == "h":
+            row, start = int(float(y) - 0.5) - QR_BORDER, int(x) - QR_BORDER
+            painted |= {(row, start + k) for k in range(int(length))}
+        else:
+            col, start = int(float(x) - 0.5) - QR_BORDER, int(y) - QR_BORDER
+            painted |= {(start + k, col) for k in range(int(length))}
+    return painted
+
+
+@pytest.mark.parametrize("code", [
+    "MT-LN-2025-000248-20261120-K7Q2M-XW4PA", "JQ-2024-0001-20261120-AAAAA-BBBBB", "A", "x" * 120,
+])
+def test_the_qr_strokes_paint_exactly_the_dark_modules(code: str) -> None:
+    import re
+
+    import segno
+
+    matrix = segno.make_qr(code, error="m").matrix
+    dark = {(y, x) for y, row in enumerate(matrix) for x, bit in enumerate(row) if bit}
+    data = qr_strokes(matrix)
+    assert _painted(data) == dark
+    runs = sum(1 for row in matrix for x, bit in enumerate(row)
+               if bit and (x == 0 or not row[x - 1]))
+    assert data.count("M") < runs  # fewer strokes than segno's one per horizontal run
+    svg = qr_svg(code)
+    assert re.search(r'd="([^"]*)"', svg).group(1) == data  # type: ignore[union-attr]
+    assert f"<title>{code}</title>" in svg
 
 
 def test_the_qr_code_is_vector(run: dict[str, Path]) -> None:

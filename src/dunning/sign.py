@@ -3,7 +3,8 @@
 Takes a letter's final bytes (PDF/A from :mod:`dunning.pdf`, or encrypted by
 :mod:`dunning.protect`), its record and its brand; gives the bytes with one signature added
 as an incremental update, so that everything written before (PDF/A identification, XMP,
-the attached record data) stays as it was and the letter stays PDF/A.
+the attached record data) stays as it was, the update itself leaves the Info dictionary and
+the XMP metadata alone, and the letter stays PDF/A.
 
 The brand's ``signing`` settings (:class:`dunning.config.Signing`) name a PKCS#12 file and
 the environment variable holding its password. The key is read once per process
@@ -73,7 +74,58 @@ def _pyhanko() -> Any:
     return pyhanko.sign
 
 
+#: Stands for the document digest in a signer's container template: where it lies there is
+#: where each letter's digest goes (32 bytes, found exactly once, or no template is kept).
+_TEMPLATE_DIGEST = hashlib.sha256(b"dunning.sign: signature container template").digest()
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerTemplate:
+    """A signer's CMS signed-data container, made once by pyHanko for a stand-in digest:
+    where the digest, the signed attributes and the signature lie in its DER. A letter's
+    container is the template with the letter's digest put in its place and the signed
+    attributes (with that digest) signed again: the same bytes pyHanko makes for the letter,
+    without encoding the certificates and attributes anew (tests/test_signing.py compares
+    them)."""
+
+    der: bytes
+    digest_at: int
+    attrs_at: int
+    attrs_len: int
+    signature_at: int
+    signature_len: int
+
+    @classmethod
+    def find(cls, der: bytes, attrs: bytes, signature: bytes) -> ContainerTemplate | None:
+        """The template of ``der``, or None when a part is not found exactly once."""
+        places = []
+        for part in (_TEMPLATE_DIGEST, attrs, signature):
+            at = der.find(part)
+            if at < 0 or der.find(part, at + 1) >= 0:
+                return None
+            places.append(at)
+        digest_at, attrs_at, signature_at = places
+        if not attrs_at < digest_at < attrs_at + len(attrs) <= signature_at:
+            return None
+        return cls(der, digest_at, attrs_at, len(attrs), signature_at, len(signature))
+
+    def fill(self, digest: bytes, sign: Any) -> bytes:
+        """The container for a document ``digest``; ``sign`` signs the DER of the signed
+        attributes (a SET, as CMS signs them: the container holds them as ``[0]``)."""
+        if len(digest) != len(_TEMPLATE_DIGEST):
+            raise ValueError("digest of another length than the template's")
+        der = bytearray(self.der)
+        der[self.digest_at:self.digest_at + len(digest)] = digest
+        attrs = b"\x31" + bytes(der[self.attrs_at + 1:self.attrs_at + self.attrs_len])
+        signature: bytes = sign(attrs)
+        if len(signature) != self.signature_len:
+            raise ValueError("signature of another length than the template's")
+        der[self.signature_at:self.signature_at + self.signature_len] = signature
+        return bytes(der)
+
+
 def _kept_key_signer_class() -> Any:
+    from asn1crypto import cms
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -81,9 +133,13 @@ def _kept_key_signer_class() -> Any:
     from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
     class KeptKeySigner(SimpleSigner):
-        """pyHanko's SimpleSigner with the private key loaded once: SimpleSigner loads it
-        from DER for every raw signature (about 40 ms for RSA 2048, with its checks, twice
-        per letter). RSA PKCS#1 v1.5 signs with the kept key; other mechanisms as before."""
+        """pyHanko's SimpleSigner with the private key loaded once (SimpleSigner loads it
+        from DER for every raw signature: about 40 ms for RSA 2048, with its checks) and,
+        for an RSA PKCS#1 v1.5 key, the signature container made once per signing time and
+        digest algorithm (:class:`ContainerTemplate`: one a day for a long-running service)
+        instead of encoded anew for every letter. Other
+        keys (ECDSA, RSA-PSS) and anything a template does not cover (timestamps, extra
+        attributes, dry runs) take pyHanko's general path."""
 
         def __init__(self, signer: SimpleSigner) -> None:
             super().__init__(signing_key=signer.signing_key, signing_cert=signer.signing_cert,
@@ -91,15 +147,54 @@ def _kept_key_signer_class() -> Any:
                              signature_mechanism=signer.signature_mechanism)
             self._key = serialization.load_der_private_key(signer.signing_key.dump(),
                                                            password=None)
+            self._templates: dict[tuple[Any, ...], ContainerTemplate | None] = {}
+
+        def _pkcs1(self, digest_algorithm: str) -> bool:
+            mechanism = self.get_signature_mechanism_for_digest(digest_algorithm)
+            return (isinstance(self._key, RSAPrivateKey)
+                    and mechanism.signature_algo == "rsassa_pkcs1v15")
 
         def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
-            mechanism = self.get_signature_mechanism_for_digest(digest_algorithm)
-            if (isinstance(self._key, RSAPrivateKey)
-                    and mechanism.signature_algo == "rsassa_pkcs1v15"):
-                return self._key.sign(data, PKCS1v15(),
-                                      get_pyca_cryptography_hash(digest_algorithm))
+            key = self._key
+            if isinstance(key, RSAPrivateKey) and self._pkcs1(digest_algorithm):
+                return key.sign(data, PKCS1v15(), get_pyca_cryptography_hash(digest_algorithm))
             signature: bytes = super().sign_raw(data, digest_algorithm)
             return signature
+
+        async def async_sign(self, data_digest: bytes, digest_algorithm: str,
+                             dry_run: bool = False, use_pades: bool = False,
+                             timestamper: Any = None, signed_attr_settings: Any = None,
+                             is_pdf_sig: bool = True, encap_content_info: Any = None) -> Any:
+            settings = signed_attr_settings
+            plain = (not dry_run and timestamper is None and is_pdf_sig
+                     and encap_content_info is None and self._pkcs1(digest_algorithm)
+                     and self.signed_attr_prov_spec is None
+                     and self.unsigned_attr_prov_spec is None and not self.attribute_certs
+                     and (settings is None or (settings.cades_signed_attrs is None
+                                               and settings.adobe_revinfo_attr is None)))
+            if plain:
+                key = (digest_algorithm, use_pades,
+                       None if settings is None else settings.signing_time)
+                if key not in self._templates:
+                    self._templates[key] = await self._template(
+                        digest_algorithm, use_pades, settings)
+                template = self._templates[key]
+                if template is not None:
+                    return cms.ContentInfo.load(template.fill(
+                        data_digest, lambda attrs: self.sign_raw(attrs, digest_algorithm)))
+            return await super().async_sign(
+                data_digest, digest_algorithm, dry_run=dry_run, use_pades=use_pades,
+                timestamper=timestamper, signed_attr_settings=signed_attr_settings,
+                is_pdf_sig=is_pdf_sig, encap_content_info=encap_content_info)
+
+        async def _template(self, digest_algorithm: str, use_pades: bool,
+                            settings: Any) -> ContainerTemplate | None:
+            container = await super().async_sign(
+                _TEMPLATE_DIGEST, digest_algorithm, use_pades=use_pades,
+                signed_attr_settings=settings)
+            (info,) = container["content"]["signer_infos"]
+            return ContainerTemplate.find(container.dump(), info["signed_attrs"].dump(),
+                                          info["signature"].native)
 
     return KeptKeySigner
 
@@ -161,49 +256,78 @@ class SealPlace:
 def seal_place(data: bytes, password: str = "") -> SealPlace:
     """The seal's place on the letter (its named destination :data:`SEAL_ANCHOR`), or a
     zero-size box on the last page when the letter prints no seal."""
-    import pikepdf
+    from pyhanko.pdf_utils.reader import PdfFileReader
 
-    with pikepdf.open(io.BytesIO(data), password=password) as pdf:
-        last = len(pdf.pages) - 1
-        names: Any = pdf.Root.get("/Names")
-        dests = names.get("/Dests") if names is not None else None
-        target: Any = pikepdf.NameTree(dests).get(SEAL_ANCHOR) if dests is not None else None
-        if target is None:
-            return SealPlace(last, (0, 0, 0, 0))
-        array: Any = target.get("/D") if isinstance(target, pikepdf.Dictionary) else target
-        page = next(i for i, p in enumerate(pdf.pages) if p.obj.objgen == array[0].objgen)
-        left, top = float(array[2]), float(array[3])
-        # Whole points, rounded outwards (pyHanko takes integer boxes).
-        return SealPlace(page, (math.floor(left), math.floor(top - SEAL_SIZE_PT),
-                                math.ceil(left + SEAL_SIZE_PT), math.ceil(top)))
+    reader = PdfFileReader(io.BytesIO(data), strict=False)
+    if reader.encrypted:
+        reader.decrypt(password)
+    return _seal_place(reader.root)
+
+
+def _page_refs(node: Any) -> list[tuple[int, int]]:
+    """The (object number, generation) of each page under a page tree node, in order."""
+    refs = []
+    for kid in node.raw_get("/Kids"):
+        obj = kid.get_object()
+        if obj.get("/Type") == "/Pages":
+            refs.extend(_page_refs(obj))
+        else:
+            refs.append((kid.idnum, kid.generation))
+    return refs
+
+
+def _name_tree_get(node: Any, key: str) -> Any:
+    """The value of ``key`` in a name tree (ISO 32000 §7.9.6), or None."""
+    if "/Names" in node:
+        names = node["/Names"]
+        for index in range(0, len(names) - 1, 2):
+            if str(names[index]) == key:
+                return names[index + 1]
+    for kid in node.get("/Kids", ()):
+        kid = kid.get_object()
+        low, high = (str(limit) for limit in kid.get("/Limits", ("", "\uffff")))
+        if low <= key <= high:
+            found = _name_tree_get(kid, key)
+            if found is not None:
+                return found
+    return None
+
+
+def _seal_place(root: Any) -> SealPlace:
+    """:func:`seal_place` in a document catalog read by pyHanko (its reader's, or the
+    incremental writer's, which then need not read the letter a second time)."""
+    pages = _page_refs(root["/Pages"])
+    dests = root["/Names"].get("/Dests") if "/Names" in root else None
+    target = _name_tree_get(dests, SEAL_ANCHOR) if dests is not None else None
+    if target is None:
+        return SealPlace(len(pages) - 1, (0, 0, 0, 0))
+    from pyhanko.pdf_utils import generic
+
+    array = target["/D"] if isinstance(target, generic.DictionaryObject) else target
+    page_ref = array.raw_get(0)
+    page = pages.index((page_ref.idnum, page_ref.generation))
+    left, top = float(array[2]), float(array[3])
+    # Whole points, rounded outwards (pyHanko takes integer boxes).
+    return SealPlace(page, (math.floor(left), math.floor(top - SEAL_SIZE_PT),
+                            math.ceil(left + SEAL_SIZE_PT), math.ceil(top)))
 
 
 def _writer_class() -> Any:
     from pyhanko.pdf_utils import generic
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-    from pyhanko.pdf_utils.metadata.model import DocumentMetadata
-
-    class PinnedMetadata(DocumentMetadata):
-        """Document metadata whose modification date stays the one given: pyHanko sets it
-        to ``"now"`` (the clock) just before it writes the Info and XMP dates."""
-
-        def __init__(self, modified: datetime) -> None:
-            self._modified = modified
-            super().__init__()
-
-        last_modified = property(lambda self: self._modified, lambda self, value: None)
 
     class ReproducibleWriter(IncrementalPdfFileWriter):
-        """pyHanko's incremental writer without the clock and randomness: the modification
-        date it writes (Info ``/ModDate``, XMP ``xmp:ModifyDate``) is the signing time, and
+        """pyHanko's incremental writer that leaves the document's metadata alone and has no
+        randomness: pyHanko would rewrite the Info dictionary and the XMP stream (its name
+        in the producer, the clock's time as the modification date), which would change
+        what the PDF/A letter says about itself and put the clock into the signed bytes; and
         the second half of the file identifier is taken from the letter's bytes (ISO 32000
         §14.4 asks only that it change when the file changes). Both are pyHanko internals
-        (pinned to 0.38 in pyproject.toml); tests/test_signing.py checks two signings give
-        the same bytes."""
+        (pinned to 0.38 in pyproject.toml); tests/test_signing.py checks that Info and XMP
+        stay as they were and that two signings give the same bytes."""
 
-        def __init__(self, stream: io.BytesIO, modified: datetime) -> None:
-            super().__init__(stream)
-            self._meta = PinnedMetadata(modified)
+        def _update_meta(self) -> None:
+            pass
 
         @classmethod
         def _handle_id(cls, prev: Any) -> Any:
@@ -234,12 +358,14 @@ def _signer_class() -> Any:
 
 
 def reserved_bytes(signer: SimpleSigner) -> int:
-    """Room for the signature container in the file: the certificates it carries and 4 KiB
-    for the rest (signed attributes, a signature of up to 4096-bit RSA). Fixed per signer,
-    so pyHanko need not make a trial signature to size it."""
+    """Bytes of the file reserved for the signature container: room for the certificates it
+    carries and 4 KiB for the rest (signed attributes, a signature of up to 4096-bit RSA),
+    written as hex, so two bytes of the file per byte of the container (pyHanko's
+    ``bytes_reserved`` counts the hex digits). Fixed per signer, so pyHanko need not make a
+    trial signature to size it."""
     certs = [signer.signing_cert, *signer.cert_registry]
     size = 4096 + sum(len(cert.dump()) for cert in certs if cert is not None)
-    return size + size % 2  # pyHanko wants an even number
+    return 2 * size
 
 
 def sign_pdf(data: bytes, signer: SimpleSigner, *, signing_time: datetime,
@@ -249,10 +375,10 @@ def sign_pdf(data: bytes, signer: SimpleSigner, *, signing_time: datetime,
     from pyhanko.sign import fields, signers
     from pyhanko.stamp import StaticStampStyle
 
-    place = seal_place(data, password)
-    writer = _writer_class()(io.BytesIO(data), signing_time)
+    writer = _writer_class()(io.BytesIO(data))
     if password:
         writer.encrypt(password)
+    place = _seal_place(writer.root)
     meta = signers.PdfSignatureMetadata(
         field_name=FIELD_NAME, md_algorithm=DIGEST, reason=reason,
         subfilter=fields.SigSeedSubFilter.PADES,
