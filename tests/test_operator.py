@@ -507,6 +507,34 @@ def test_render_to_stdout(tmp_path: Path, capfdbinary: pytest.CaptureFixture[byt
     assert f"standard output (no copy kept)  sha256 {row.sha256}" in shown
 
 
+def test_render_keeps_to_the_letter_time_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], hanging: tuple[Path, Path]
+) -> None:
+    """A template that loops for one record: ``dunning render --letter-timeout`` fails that
+    letter after the limit (exit 1, the data's problem), as the batch does, instead of
+    hanging the agent's command; nothing is written or recorded."""
+    home, export = hanging
+    ledger = tmp_path / "ledger.sqlite"
+    target = tmp_path / "letter.pdf"
+    started = time.monotonic()
+    code = main(["--home", str(home), "render", str(export), "--id", "MT-000004", "--as-of",
+                 AS_OF, "--out", str(target), "--letter-timeout", "2", "--json",
+                 "--ledger", f"sqlite:///{ledger}"])
+    assert code == 1
+    assert time.monotonic() - started < 60
+    captured = capsys.readouterr()
+    result = json.loads(captured.out.strip().splitlines()[-1])
+    assert result["outcome"] == "failed"
+    assert "took longer than the per-letter time limit of 2 s" in result["reason"]
+    assert "MT-000004" in captured.err
+    assert not target.exists()
+    book = Ledger(f"sqlite:///{ledger}")
+    try:
+        assert book.history("MT-000004") == []
+    finally:
+        book.close()
+
+
 def test_render_unknown_id_gets_close_matches(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["render", "--input", str(SAMPLE_FILES[0]), "--id", "mt-000004", "-o",
                  "x.pdf"])

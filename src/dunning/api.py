@@ -17,6 +17,7 @@ from .output import check_target, write_bytes_atomic
 from .plan import Letter
 from .records import Record, Rejection, Row, read_records, repeated_key, validate_row
 from .settings import check_as_of
+from .stopping import time_limit
 from .yamlconf import load_yaml_text
 
 
@@ -83,6 +84,7 @@ def render_one(
     input_file: Path, *, output: Path | IO[bytes], account_id: str | None = None,
     as_of: date | None = None, dunning: Dunning | None = None, stdin: bytes | None = None,
     ledger: str | None = None, force: bool = False, reason: str | None = None,
+    letter_timeout: float | None = None,
 ) -> dict[str, Any]:
     """``dunning render``: one record (picked by ``account_id`` from an export, or the only
     record of a YAML/JSON file) → one PDF at ``output`` (a file, or a binary stream such as
@@ -93,7 +95,9 @@ def render_one(
     ``output/ledger.sqlite``, which the default run folders share) with the channel
     ``render``, and the minimum-interval rule counts the letters of every channel: a letter
     sent (by the batch or an agent) within the interval suppresses this one, unless
-    ``force`` with a ``reason``, which is recorded with the letter."""
+    ``force`` with a ``reason``, which is recorded with the letter. A letter that takes
+    longer than ``letter_timeout`` seconds fails (:class:`~dunning.errors.LetterTimeoutError`,
+    when called in the main thread), as in the batch."""
     dunning = dunning or Dunning.load()
     as_of = check_as_of(as_of or dunning.settings.today())
     if force and not (reason and reason.strip()):
@@ -113,7 +117,8 @@ def render_one(
     book = Ledger(ledger) if ledger else Ledger.for_output(dunning.settings.ledger_folder())
     try:
         last = None if force else book.last_sent_before(row.account_id, as_of)
-        outcome = make_letter(Task(record=row, last_notice=last), dunning, as_of)
+        with time_limit(letter_timeout):
+            outcome = make_letter(Task(record=row, last_notice=last), dunning, as_of)
         if outcome.error is not None:
             raise outcome.error
         entry = outcome.entry

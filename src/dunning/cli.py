@@ -312,10 +312,14 @@ def _is_date(text: str) -> bool:
               "the policy's minimum interval (needs --reason).")
 @click.option("--reason", metavar="TEXT", help="Why the minimum interval is overridden "
               "(recorded with the letter).")
+@click.option("--letter-timeout", type=click.FloatRange(min=1), default=LETTER_TIMEOUT,
+              show_default=True, metavar="SECONDS", help="Time the letter may take before it "
+              "fails, as in `dunning run`.")
 @click.pass_context
 def render(ctx: click.Context, input_arg: Path | None, input_file: Path | None,
            account_id: str | None, as_of: date | None, output: str, as_json: bool,
-           ledger: str | None, force: bool, reason: str | None) -> None:
+           ledger: str | None, force: bool, reason: str | None,
+           letter_timeout: float) -> None:
     """Render one letter now, with the same templates and figures as the batch; it is
     recorded in the ledger, and a letter sent within the minimum interval (by any channel)
     suppresses it unless --force --reason.
@@ -342,7 +346,7 @@ def render(ctx: click.Context, input_arg: Path | None, input_file: Path | None,
         result = render_one(source, account_id=account_id, as_of=as_of,
                             output=sys.stdout.buffer if to_stdout else Path(output),
                             dunning=dunning, stdin=stdin, ledger=ledger, force=force,
-                            reason=reason)
+                            reason=reason, letter_timeout=letter_timeout)
     except (TemplateError, RenderError) as exc:
         result = {"account_id": account_id or getattr(exc, "account_id", None),
                   "outcome": "failed", "reason": str(exc)}

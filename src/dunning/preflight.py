@@ -21,22 +21,19 @@ from __future__ import annotations
 
 import logging
 import re
-import signal
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from .check import Case, Checker, entry_templates, read_samples, sample_files
-from .errors import LetterTimeoutError, RecordError
+from .errors import RecordError
 from .letter import Dunning
 from .policy import STAGES
 from .records import Record, raw_rows, validate_row
 from .rules import Finding, brand_findings, load_wording, template_messages, translation_findings
 from .settings import SUPPORTED_LOCALES
+from .stopping import time_limit
 
 log = logging.getLogger("dunning.preflight")
 
@@ -121,25 +118,6 @@ def _records(dunning: Dunning, scan: InputScan) -> list[Record]:
     return samples[:1]
 
 
-@contextmanager
-def _time_limit(seconds: float | None) -> Iterator[None]:
-    """LetterTimeoutError when the block takes longer than ``seconds`` (main thread only)."""
-    if not seconds or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expire(_signum: int, _frame: Any) -> None:
-        raise LetterTimeoutError(f"took longer than the per-letter time limit of {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def preflight(paths: Sequence[Path], dunning: Dunning,
               letter_timeout: float | None = None) -> Preflight:
     """Scan the inputs and check what every letter needs (see the module docstring). A
@@ -174,7 +152,7 @@ def preflight(paths: Sequence[Path], dunning: Dunning,
                             pdf_done |= {locale, brand}
                         if slow:
                             continue
-                        with _time_limit(letter_timeout):
+                        with time_limit(letter_timeout):
                             found = checker.check(Case(template, stage, locale, brand, record,
                                                        pdf=pdf, sample=record.account_id))
                         if any(f.kind == "timeout" for f in found):

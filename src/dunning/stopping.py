@@ -9,6 +9,8 @@
 
 :func:`graceful_sigterm` installs the handler for the length of a run (main thread only);
 the batch polls the :class:`StopRequest` it gives before reading each row.
+:func:`time_limit` stops one letter made in this process (pre-flight, ``dunning render``)
+that takes too long.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
+
+from .errors import LetterTimeoutError
 
 log = logging.getLogger("dunning.batch")
 
@@ -61,3 +66,24 @@ def graceful_sigterm() -> Iterator[StopRequest]:
         yield stop
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """:class:`~dunning.errors.LetterTimeoutError` when the block takes longer than
+    ``seconds`` (SIGALRM: in the main thread only, elsewhere no limit; Python code such as a
+    template's loop is stopped, a call into a C library only when it returns)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(_signum: int, _frame: Any) -> None:
+        raise LetterTimeoutError(f"took longer than the per-letter time limit of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
