@@ -124,6 +124,25 @@ def qr_svg(code: str) -> str:
 QR_BORDER = 2
 
 
+def _runs(lines: Sequence[Sequence[int]],
+          ) -> tuple[list[tuple[int, int, int]], dict[tuple[int, int], int]]:
+    """The maximal runs of dark modules along each of ``lines``, as (line, start, end), and
+    the run each dark module lies on, by (line, position)."""
+    runs: list[tuple[int, int, int]] = []
+    run_of: dict[tuple[int, int], int] = {}
+    for i, line in enumerate(lines):
+        x, n = 0, len(line)
+        while x < n:
+            if line[x]:
+                start = x
+                while x < n and line[x]:
+                    run_of[i, x] = len(runs)
+                    x += 1
+                runs.append((i, start, x))
+            x += 1
+    return runs, run_of
+
+
 def qr_strokes(matrix: Sequence[Sequence[int]], border: int = QR_BORDER) -> str:
     """SVG path data painting exactly the dark modules of ``matrix`` with as few unit-wide
     strokes as possible, each a horizontal or a vertical run of dark modules.
@@ -134,35 +153,12 @@ def qr_strokes(matrix: Sequence[Sequence[int]], border: int = QR_BORDER) -> str:
     minimum vertex cover of the bipartite graph whose edges are the modules (each joins its
     horizontal and its vertical run), which König's theorem gives from a maximum matching
     (119 strokes for that code)."""
-    rows, cols = len(matrix), len(matrix[0]) if matrix else 0
     # Maximal runs: (row or column, start, end); each dark module's runs by index.
-    hruns: list[tuple[int, int, int]] = []
-    vruns: list[tuple[int, int, int]] = []
-    hrun_of: dict[tuple[int, int], int] = {}
-    vrun_of: dict[tuple[int, int], int] = {}
-    for y in range(rows):
-        x = 0
-        while x < cols:
-            if matrix[y][x]:
-                start = x
-                while x < cols and matrix[y][x]:
-                    hrun_of[y, x] = len(hruns)
-                    x += 1
-                hruns.append((y, start, x))
-            x += 1
-    for x in range(cols):
-        y = 0
-        while y < rows:
-            if matrix[y][x]:
-                start = y
-                while y < rows and matrix[y][x]:
-                    vrun_of[y, x] = len(vruns)
-                    y += 1
-                vruns.append((x, start, y))
-            y += 1
+    hruns, hrun_of = _runs(matrix)
+    vruns, vrun_of = _runs(list(zip(*matrix, strict=True)))  # columns, keyed (x, y)
     crossing: list[list[int]] = [[] for _ in hruns]  # horizontal run → vertical runs
-    for module, h in hrun_of.items():
-        crossing[h].append(vrun_of[module])
+    for (y, x), h in hrun_of.items():
+        crossing[h].append(vrun_of[x, y])
     # Maximum matching (augmenting paths), then König: the cover is the horizontal runs
     # not reached from an unmatched horizontal run by alternating paths, and the vertical
     # runs reached.
