@@ -35,6 +35,13 @@ def _key() -> rsa.RSAPrivateKey:
 Key = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
+#: What a CA's key may do: sign certificates and revocation lists.
+_CA_USAGE = x509.KeyUsage(
+    digital_signature=False, content_commitment=False, key_encipherment=False,
+    data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+    encipher_only=False, decipher_only=False)
+
+
 @dataclass(frozen=True)
 class Authority:
     """A CA: a self-signed root (:meth:`make`) or an intermediate (:meth:`subordinate`)."""
@@ -50,10 +57,7 @@ class Authority:
                 .not_valid_before(VALID_FROM - timedelta(days=365))
                 .not_valid_after(VALID_FROM + timedelta(days=3650))
                 .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                .add_extension(x509.KeyUsage(
-                    digital_signature=False, content_commitment=False, key_encipherment=False,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                    crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+                .add_extension(_CA_USAGE, critical=True)
                 .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
                                critical=False)
                 .sign(key, hashes.SHA256()))
@@ -68,10 +72,7 @@ class Authority:
                 .not_valid_before(VALID_FROM - timedelta(days=30))
                 .not_valid_after(VALID_FROM + timedelta(days=3000))
                 .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                .add_extension(x509.KeyUsage(
-                    digital_signature=False, content_commitment=False, key_encipherment=False,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                    crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+                .add_extension(_CA_USAGE, critical=True)
                 .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
                                critical=False)
                 .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
