@@ -25,6 +25,7 @@ each mode and prints the median size. The issue's target: a sealed letter costs 
 from __future__ import annotations
 
 import argparse
+import atexit
 import dataclasses
 import gc
 import os
@@ -92,7 +93,9 @@ class Bench:
     def make(cls, names: list[str]) -> Bench:
         os.environ[PASSWORD_ENV] = P12_PASSWORD
         os.environ[SECRET_ENV] = SECRET
-        trust = make_trust(Path(tempfile.mkdtemp(prefix="trust-cost-")), ROOT)
+        folder = Path(tempfile.mkdtemp(prefix="trust-cost-"))  # test CA and brand keys
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        trust = make_trust(folder, ROOT)
         plain = Dunning.load(Settings.at(ROOT))
         plain.warm()
         # The same Dunning and warm renderer, with brands that sign and print codes.
