@@ -245,29 +245,25 @@ class _Fields:
         return _text(self._data.get(name), name, self.problems, multiline=multiline)
 
     def date(self, name: str) -> date | None:
-        if self.plain is not None:  # the common case: text, most often a date seen before
-            value = self.plain[name]
-            day = _iso_date(value) if value else None
-            if day is not None or not value:
-                return day
-        raw = self._data.get(name)
-        if isinstance(raw, date):
-            return raw
+        if self.plain is None:  # a YAML value may be a date already
+            raw = self._data.get(name)
+            if isinstance(raw, date):
+                return raw
         value = self.text(name)
         if not value:
             return None
+        day = _iso_date(value)
+        if day is not None:
+            return day
         if not _DATE.fullmatch(value):
             self.problems.add(name, f"{value[:40]!r} is not an ISO date",
                               "YYYY-MM-DD, e.g. 2026-11-20")
-            return None
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
+        else:
             self.problems.add(name, f"{value!r} is not a real calendar date", "YYYY-MM-DD")
-            return None
+        return None
 
     def money(self, name: str, digits: int) -> Decimal | None:
-        value = self.plain[name] if self.plain is not None else self.text(name)
+        value = self.text(name)
         if not value:
             return None
         match = _DECIMAL.fullmatch(value)
@@ -311,15 +307,10 @@ class _Fields:
         return Decimal(value)
 
     def flag(self, name: str) -> bool:
-        if self.plain is not None:
-            value = self.plain[name].lower()
-            if value in _TRUE:
-                return True
-            if value in _FALSE:
-                return False
-        raw = self._data.get(name)
-        if isinstance(raw, bool):
-            return raw
+        if self.plain is None:  # a YAML value may be a boolean already
+            raw = self._data.get(name)
+            if isinstance(raw, bool):
+                return raw
         value = self.text(name).lower()
         if value in _TRUE:
             return True
