@@ -173,6 +173,12 @@ class LetterRow:
     def from_mapping(cls, row: Any) -> LetterRow:
         return cls(**{name: row[name] for name in cls.__slots__})
 
+    @property
+    def file(self) -> Path | None:
+        """Where the letter's file is, or None for a letter handed over on a stream
+        (``dunning render --out -``: recorded with no folder, as no copy was kept)."""
+        return Path(self.out_dir) / self.path if self.out_dir else None
+
 
 def _engine_url(url: str) -> str:
     """``postgresql://`` means psycopg 3 here (the driver the project installs)."""

@@ -336,11 +336,11 @@ class LetterService:
         row = self._book.letter(letter_id)
         if row is None or not key.may_use(row.brand):
             raise ServiceError(404, "Not found", f"no letter {letter_id} for this key")
-        if not row.out_dir:  # `dunning render --out -` handed it over and kept no copy
+        if row.file is None:
             raise ServiceError(404, "Not found", f"letter {letter_id} was written to standard "
                                "output; no copy was kept")
         try:
-            data = (Path(row.out_dir) / row.path).read_bytes()
+            data = row.file.read_bytes()
         except OSError:
             raise ServiceError(404, "Not found", f"letter {letter_id}'s file is gone") from None
         return row, data

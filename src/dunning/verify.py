@@ -272,10 +272,10 @@ def verify_code(code: str, brands: Mapping[str, Brand], ledger: Ledger | None,
         rows = [LetterRow.from_mapping(r) for r in conn.execute(query).mappings()]
     matching = []
     for row in rows:
-        if not row.out_dir:  # handed over on a stream (render --out -): no file to read
+        if row.file is None:  # handed over on a stream: no file to read
             continue
         try:
-            data = (Path(row.out_dir) / row.path).read_bytes()
+            data = row.file.read_bytes()
         except OSError:
             continue
         attached, _, _ = _letter_data(data, "")
