@@ -8,6 +8,7 @@ import csv
 import hashlib
 import os
 import subprocess
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,7 +19,15 @@ from dunning.cli import main
 from dunning.config import Signing
 from dunning.letter import Dunning
 from dunning.sign import load_signer, sign_pdf
-from dunning.vcode import QR_BORDER, check_code, code_for, mac, qr_strokes, qr_svg
+from dunning.vcode import (
+    QR_ATTRIBUTE,
+    QR_BORDER,
+    check_code,
+    code_for,
+    mac,
+    qr_modules,
+    qr_placeholder,
+)
 
 from .helpers import SAMPLE_FILES, SAMPLES_AS_OF, pdf_text
 from .pki import P12_PASSWORD, PASSWORD_ENV, SECRET, SECRET_ENV, Authority, Trust, write_p12
@@ -173,40 +182,82 @@ def test_the_qr_code_scans_to_the_printed_code(run: dict[str, Path], sealed: Dun
     assert b"MT-LN-2025-000248-20261120" in with_tool
 
 
-def _painted(path_data: str) -> set[tuple[int, int]]:
-    """The modules (row, column) the unit-wide strokes of ``path_data`` paint, in the
-    QR code's own coordinates (without its border)."""
-    import re
+def _painted(rects: Iterable[tuple[int, int, int, int]]) -> set[tuple[int, int]]:
+    """The modules (row, column) that ``rects`` (x, y, width, height, in modules of the grid
+    with its border) paint, in the QR code's own coordinates (without its border)."""
+    return {(y + dy - QR_BORDER, x + dx - QR_BORDER)
+            for x, y, w, h in rects for dy in range(h) for dx in range(w)}
 
-    painted = set()
-    for x, y, axis, length in re.findall(r"M([\d.]+) ([\d.]+)([hv])(\d+)", path_data):
-        if axis == "h":
-            row, start = int(float(y) - 0.5) - QR_BORDER, int(x) - QR_BORDER
-            painted |= {(row, start + k) for k in range(int(length))}
-        else:
-            col, start = int(float(x) - 0.5) - QR_BORDER, int(y) - QR_BORDER
-            painted |= {(start + k, col) for k in range(int(length))}
-    return painted
+
+def _dark(code: str) -> set[tuple[int, int]]:
+    """The dark modules of ``code``'s QR code as segno makes it."""
+    import segno
+
+    matrix = segno.make_qr(code, error="m").matrix
+    return {(y, x) for y, row in enumerate(matrix) for x, bit in enumerate(row) if bit}
 
 
 @pytest.mark.parametrize("code", [
     "MT-LN-2025-000248-20261120-K7Q2M-XW4PA", "JQ-2024-0001-20261120-AAAAA-BBBBB", "A", "x" * 120,
 ])
-def test_the_qr_strokes_paint_exactly_the_dark_modules(code: str) -> None:
-    import re
-
+def test_the_qr_rectangles_paint_exactly_the_dark_modules(code: str) -> None:
     import segno
 
     matrix = segno.make_qr(code, error="m").matrix
-    dark = {(y, x) for y, row in enumerate(matrix) for x, bit in enumerate(row) if bit}
-    data = qr_strokes(matrix)
-    assert _painted(data) == dark
+    modules = qr_modules(code)
+    assert modules.size == len(matrix) + 2 * QR_BORDER
+    assert _painted(modules.rects) == _dark(code)
+    assert all(w == 1 or h == 1 for _, _, w, h in modules.rects)
     runs = sum(1 for row in matrix for x, bit in enumerate(row)
                if bit and (x == 0 or not row[x - 1]))
-    assert data.count("M") < runs  # fewer strokes than segno's one per horizontal run
-    svg = qr_svg(code)
-    assert re.search(r'd="([^"]*)"', svg).group(1) == data  # type: ignore[union-attr]
-    assert f"<title>{code}</title>" in svg
+    assert len(modules.rects) < runs  # fewer than one per horizontal run
+
+
+def test_the_placeholder_carries_the_code_escaped() -> None:
+    assert qr_placeholder('A"<b>') == ('<div class="vcode-qr" data-dunning-qr="A&quot;&lt;b&gt;">'
+                                       "</div>")
+
+
+def _page_drawing(letter: Path, page: int) -> list[tuple[str, list[object]]]:
+    """The operators of a page's content, as (operator, operands), with pikepdf (qpdf)."""
+    import pikepdf
+
+    with pikepdf.open(letter) as pdf:
+        return [(str(op), list(operands))
+                for operands, op in pikepdf.parse_content_stream(pdf.pages[page - 1])]
+
+
+def test_the_qr_code_is_painted_over_its_place_as_an_artifact(run: dict[str, Path]) -> None:
+    """The modules are painted at the end of the page's content, marked as an artifact (the
+    code's text line next to it is what a screen reader reads), one filled path of
+    rectangles covering exactly the dark modules of the printed code, 18 mm wide."""
+    import pikepdf
+
+    from dunning.archive import tagging_problems
+
+    letter = run["MT-000004"]
+    ops = _page_drawing(letter, 2)
+    start = max(i for i, (op, args) in enumerate(ops)
+                if op == "BMC" and args == [pikepdf.Name.Artifact])
+    drawing = ops[start:]
+    assert [op for op, _ in drawing[:4]] == ["BMC", "q", "cm", "rg"]
+    assert [op for op, _ in drawing[-3:]] == ["f", "Q", "EMC"]
+    rects = [tuple(int(v) for v in args) for op, args in drawing[4:-3]]
+    assert {op for op, _ in drawing[4:-3]} == {"re"}
+    assert _painted(rects) == _dark(printed_code(letter))  # type: ignore[arg-type]
+    unit = float(drawing[2][1][0])
+    assert unit * qr_modules(printed_code(letter)).size == pytest.approx(18 / 25.4 * 72, abs=0.01)
+    with pikepdf.open(letter) as pdf:
+        assert tagging_problems(pdf) == []
+
+
+def test_a_code_no_qr_code_holds_fails_the_letter_plainly(sealed: Dunning) -> None:
+    from dunning.errors import RenderError
+
+    markup = f'<html lang="en"><body><div {QR_ATTRIBUTE}="{"x" * 3000}"></div></body></html>'
+    with pytest.raises(RenderError, match="cannot be a QR code") as caught:
+        sealed.renderer.render(markup, "en_GB")
+    assert caught.value.kind == "overflow"
 
 
 def test_the_qr_code_is_vector(run: dict[str, Path]) -> None:

@@ -368,6 +368,77 @@ def test_the_finisher_gets_the_pydyf_pdf_before_it_is_written() -> None:
         assert str(pdf.Root["/Lang"]) == "xx"
 
 
+def _gray_at(data: bytes, points: list[tuple[int, int]], folder: Path) -> list[int]:
+    """The gray level (0 black, 255 white) at each (x, y) point, in CSS px from the top left
+    corner of the first page, as poppler renders it at 96 dpi (a CSS px a pixel)."""
+    (folder / "page.pdf").write_bytes(data)
+    subprocess.run(["pdftoppm", "-gray", "-r", "96", "-f", "1", "-l", "1", "-singlefile",
+                    str(folder / "page.pdf"), str(folder / "page")], check=True)
+    magic, size, depth, pixels = (folder / "page.pgm").read_bytes().split(b"\n", 3)
+    assert (magic, depth) == (b"P5", b"255")
+    width = int(size.split()[0])
+    return [pixels[y * width + x] for x, y in points]
+
+
+@pytest.mark.parametrize("variant", [None, "pdf/a-3a"])
+def test_painted_squares_land_on_the_box_in_the_page_content(variant: str | None,
+                                                            tmp_path: Path) -> None:
+    """What :func:`weasy.paint_squares` relies on: a page's content stream starts with the
+    y-down point transform and is balanced, so squares appended at its end are drawn where
+    the laid-out box is (checked on the page as poppler renders it); tagged, they are an
+    artifact and the structure tree is untouched."""
+    document = HTML(string=(
+        "<html lang='en'><style>@page { size: 200px 200px; margin: 0 }"
+        " div { position: absolute; left: 40px; top: 80px; width: 40px; height: 60px }</style>"
+        "<p style='margin: 0'>text</p><div data-mark='here'></div></html>")).render()
+    ((number, _, box),) = weasy.boxes_with_attribute(document, "data-mark")
+    x, y, width, height = weasy.content_box(box)
+    assert (x, y, width, height) == (40, 80, 40, 60)
+    # a 4 × 4 grid over the box's 40 px square: the top left and bottom right cells
+    square = weasy.Squares(page=number, x=x, y=y, side=min(width, height), size=4,
+                           rects=[(0, 0, 1, 1), (3, 3, 1, 1)])
+    data = weasy.write_pdf(document, paint=[square], pdf_variant=variant)
+    assert _gray_at(data, [(45, 85), (75, 115), (55, 95), (45, 115), (150, 150)], tmp_path) == [
+        0, 0, 255, 255, 255]
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        ops = [str(op) for _, op in pikepdf.parse_content_stream(pdf.pages[0])]
+        roles = [str(node.S) for node in _structure(pdf)] if variant else []
+    assert ops[-3:] == (["f", "Q", "EMC"] if variant else ["re", "f", "Q"])
+    if variant:
+        assert ops[-9:-5] == ["BMC", "q", "cm", "rg"]
+        assert roles == ["/Document", "/P", "/Span", "/Div"]
+
+
+def _structure(pdf: pikepdf.Pdf) -> list[Any]:
+    found = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, pikepdf.Dictionary) and "/S" in node:
+            found.append(node)
+        kids = node.get("/K") if isinstance(node, pikepdf.Dictionary) else None
+        for kid in (kids if isinstance(kids, pikepdf.Array) else [kids]):
+            if isinstance(kid, pikepdf.Dictionary):
+                walk(kid)
+
+    walk(pdf.Root.StructTreeRoot)
+    return found
+
+
+def test_a_page_content_that_starts_otherwise_is_not_painted_on() -> None:
+    import pydyf
+
+    document = HTML(string="<p>x</p>").render()
+
+    def finisher(document: Any, pdf: Any) -> None:
+        stream = pdf.objects[int(pdf.objects[pdf.pages["Kids"][0]]["Contents"].split()[0])]
+        stream.stream.insert(0, b"2 0 0 2 0 0 cm")
+        with pytest.raises(RuntimeError, match="does not start as it did"):
+            weasy.paint_squares(pdf, [weasy.Squares(1, 0, 0, 10, 1, [(0, 0, 1, 1)])])
+        assert isinstance(pdf, pydyf.PDF)
+
+    document.write_pdf(finisher=finisher)
+
+
 # --------------------------------------------------------------------------- import
 
 

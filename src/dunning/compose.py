@@ -405,12 +405,12 @@ def addressee_compact(record: Record, window: Window) -> bool:
 
 
 def verification(reference: str, brand: Brand) -> dict[str, Any] | None:
-    """The letter's verification code and its QR code (vector SVG), when its brand prints
-    one (:mod:`dunning.vcode`)."""
-    from .vcode import code_for, qr_svg
+    """The letter's verification code and where its QR code goes (an empty element the
+    renderer paints the code over), when its brand prints one (:mod:`dunning.vcode`)."""
+    from .vcode import code_for, qr_placeholder
 
     code = code_for(reference, brand)
-    return None if code is None else {"code": code, "qr": Markup(qr_svg(code))}
+    return None if code is None else {"code": code, "qr": Markup(qr_placeholder(code))}
 
 
 def letter_context(

@@ -38,6 +38,7 @@ from .cssvars import DECLARED, Declarations, inline, scan, values_for
 from .errors import ConfigError, RenderError
 from .fonts import PreparedFonts
 from .plan import RenderedPdf
+from .vcode import QR_ATTRIBUTE, qr_modules
 from .weasy import harfbuzz_subset_available as harfbuzz_subset_available
 from .weasy import load_weasyprint as load_weasyprint
 
@@ -238,8 +239,9 @@ class PdfRenderer:
                 overflow = overflowing(document)
                 if overflow:
                     raise RenderError(overflow[0], kind="overflow")
-                data = (_write_archive(document, archive) if archive is not None
-                        else document.write_pdf(uncompressed_pdf=False))
+                codes = qr_codes(document)
+                data = (_write_archive(document, archive, codes) if archive is not None
+                        else weasy.write_pdf(document, paint=codes, uncompressed_pdf=False))
             except RenderError:
                 raise
             except Exception as exc:  # WeasyPrint raises many kinds; the letter fails alone
@@ -384,9 +386,27 @@ def overflowing(document: Any) -> list[str]:
     return found
 
 
-def _write_archive(document: Any, archive: ArchiveOptions) -> bytes:
+def qr_codes(document: Any) -> list[weasy.Squares]:
+    """The QR codes to paint over a rendered ``document``: one for each element with a
+    :data:`~dunning.vcode.QR_ATTRIBUTE` (the code), filling the largest square at the top
+    left corner of its content box (the stylesheet gives ``.vcode-qr`` its size)."""
+    found = []
+    for number, code, box in weasy.boxes_with_attribute(document, QR_ATTRIBUTE):
+        try:
+            modules = qr_modules(code)
+        except ValueError as exc:  # segno: no QR code holds this text
+            raise RenderError(f"the verification code {code[:60]!r} cannot be a QR code: "
+                              f"{exc}", kind="overflow") from exc
+        x, y, width, height = weasy.content_box(box)
+        found.append(weasy.Squares(page=number, x=x, y=y, side=min(width, height),
+                                   size=modules.size, rects=modules.rects))
+    return found
+
+
+def _write_archive(document: Any, archive: ArchiveOptions,
+                   paint: list[weasy.Squares]) -> bytes:
     """The PDF of a rendered WeasyPrint document with ``archive``'s variant, fixed dates,
-    subject, keywords and attached record data."""
+    subject, keywords and attached record data, ``paint`` painted over its pages."""
     weasy.set_metadata(document, date=archive.w3c_date, subject=archive.reference,
                        keywords=list(archive.keywords))
     attachment = weasy.attachment(
@@ -394,8 +414,8 @@ def _write_archive(document: Any, archive: ArchiveOptions) -> bytes:
         description="The record this letter was made from (ID number and phone masked)",
         created=archive.created, relationship=ATTACHMENT_RELATIONSHIP,
     )
-    return weasy.write_pdf(document, uncompressed_pdf=False, pdf_variant=archive.pdf_variant,
-                           attachments=[attachment])
+    return weasy.write_pdf(document, paint=paint, uncompressed_pdf=False,
+                           pdf_variant=archive.pdf_variant, attachments=[attachment])
 
 
 @dataclass(frozen=True, slots=True)

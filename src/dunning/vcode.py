@@ -2,7 +2,8 @@
 
 Takes a letter's reference and its brand (whose ``verification.secret_env`` names the
 environment variable holding the brand's secret); gives the code printed on the letter,
-``<reference>-XXXXX-XXXXX``, and its QR code as vector SVG paths (segno). The ten characters
+``<reference>-XXXXX-XXXXX``, and its QR code's modules as rectangles (segno), which the
+renderer paints as vector graphics where the letter's template places the code. The ten characters
 after the reference are the first 50 bits of HMAC-SHA256(secret, brand and reference) in
 base32 (A–Z, 2–7: no 0/O or 1/I to confuse): whoever does not hold the brand's secret cannot
 make a code that passes for a reference of their choosing (one guess in 2^50), and a code
@@ -107,21 +108,41 @@ def check_code(code: str, brands: Iterable[Brand], environ: Mapping[str, str] | 
     return None
 
 
-def qr_svg(code: str) -> str:
-    """``code`` as a QR code (error correction M, segno), inline SVG sized by CSS: one
-    ``<path>`` of unit-wide strokes (:func:`qr_strokes`), whose ``<title>`` (the code: what
-    the image says) is its alternative text in a tagged letter."""
-    import segno
-
-    matrix = segno.make_qr(code, error="m").matrix
-    size = len(matrix) + 2 * QR_BORDER
-    return (f'<svg viewBox="0 0 {size} {size}" class="vcode-qr"><title>{escape(code)}</title>'
-            f'<path stroke="#000" d="{qr_strokes(matrix)}"/></svg>')
-
-
 #: Light modules around the QR code, in modules (the quiet zone is the letter's white space
 #: around the image as well).
 QR_BORDER = 2
+#: The attribute of the element the letter's QR code is painted over (its value: the code).
+QR_ATTRIBUTE = "data-dunning-qr"
+
+
+def qr_placeholder(code: str) -> str:
+    """Where a letter shows ``code``'s QR code: an empty element that the stylesheet sizes
+    (``.vcode-qr``), over whose content box the renderer paints the code's modules
+    (:func:`qr_modules`, :func:`dunning.weasy.paint_squares`) once the letter is laid out."""
+    return f'<div class="vcode-qr" {QR_ATTRIBUTE}="{escape(code)}"></div>'
+
+
+@dataclass(frozen=True, slots=True)
+class QrModules:
+    """A QR code as rectangles of dark modules: ``rects`` are ``(x, y, width, height)`` in
+    modules, on a ``size`` × ``size`` grid that includes the light border."""
+
+    size: int
+    rects: tuple[tuple[int, int, int, int], ...]
+
+
+def qr_modules(code: str) -> QrModules:
+    """``code`` as a QR code (error correction M, segno), the dark modules painted by as few
+    rectangles as :func:`qr_cover` finds (one a module wide, along a row or a column).
+
+    Raises ``ValueError`` (segno's ``DataOverflowError``) for a text no QR code holds."""
+    import segno
+
+    matrix = segno.make_qr(code, error="m").matrix
+    rows, columns = qr_cover(matrix)
+    rects = [(start + QR_BORDER, y + QR_BORDER, end - start, 1) for y, start, end in rows]
+    rects += [(x + QR_BORDER, start + QR_BORDER, 1, end - start) for x, start, end in columns]
+    return QrModules(len(matrix) + 2 * QR_BORDER, tuple(rects))
 
 
 def _runs(lines: Sequence[Sequence[int]],
@@ -143,16 +164,16 @@ def _runs(lines: Sequence[Sequence[int]],
     return runs, run_of
 
 
-def qr_strokes(matrix: Sequence[Sequence[int]], border: int = QR_BORDER) -> str:
-    """SVG path data painting exactly the dark modules of ``matrix`` with as few unit-wide
-    strokes as possible, each a horizontal or a vertical run of dark modules.
+def qr_cover(matrix: Sequence[Sequence[int]],
+             ) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+    """As few runs of dark modules as cover every dark module of ``matrix``: the horizontal
+    runs ``(row, start, end)`` and the vertical runs ``(column, start, end)`` (``end``
+    excluded).
 
-    WeasyPrint parses and draws a path command by command, so fewer strokes draw faster:
-    segno's own SVG strokes every horizontal run (159 for a letter's code); a module only
-    needs to lie on one stroke, and the fewest runs that cover all dark modules are a
-    minimum vertex cover of the bipartite graph whose edges are the modules (each joins its
-    horizontal and its vertical run), which König's theorem gives from a maximum matching
-    (119 strokes for that code)."""
+    A module only needs to lie on one run, and the fewest runs that cover all dark modules
+    are a minimum vertex cover of the bipartite graph whose edges are the modules (each joins
+    its horizontal and its vertical run), which König's theorem gives from a maximum matching:
+    119 runs for a letter's code where painting every horizontal run takes 159."""
     # Maximal runs: (row or column, start, end); each dark module's runs by index.
     hruns, hrun_of = _runs(matrix)
     vruns, vrun_of = _runs(list(zip(*matrix, strict=True)))  # columns, keyed (x, y)
@@ -187,9 +208,5 @@ def qr_strokes(matrix: Sequence[Sequence[int]], border: int = QR_BORDER) -> str:
                 if h >= 0 and not reached_h[h]:
                     reached_h[h] = True
                     todo.append(h)
-    strokes = [f"M{start + border} {y + border}.5h{end - start}"
-               for (y, start, end), reached in zip(hruns, reached_h, strict=True)
-               if not reached]
-    strokes += [f"M{x + border}.5 {start + border}v{end - start}"
-                for (x, start, end), reached in zip(vruns, reached_v, strict=True) if reached]
-    return "".join(strokes)
+    return ([run for run, reached in zip(hruns, reached_h, strict=True) if not reached],
+            [run for run, reached in zip(vruns, reached_v, strict=True) if reached])

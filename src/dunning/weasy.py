@@ -28,7 +28,7 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -345,8 +345,9 @@ def attachment(file_obj: IO[bytes], *, name: str, description: str, created: dat
                       modified=utc, relationship=relationship)
 
 
-def write_pdf(document: Any, **options: Any) -> bytes:
-    """``document.write_pdf(**options)`` with the work-arounds for WeasyPrint 70's bugs:
+def write_pdf(document: Any, *, paint: Sequence[Squares] = (), **options: Any) -> bytes:
+    """``document.write_pdf(**options)``, with ``paint`` painted over its pages
+    (:func:`paint_squares`) and the work-arounds for WeasyPrint 70's bugs:
 
     - the sRGB profile of a PDF/A output intent is opened and never closed: its
       ``ResourceWarning`` is silenced (it would fail the tests, which turn warnings into
@@ -356,10 +357,80 @@ def write_pdf(document: Any, **options: Any) -> bytes:
 
     Relies on: ``write_pdf(finisher=…)`` calling the finisher with the document and the
     ``pydyf.PDF`` before it is written."""
+    def finish(document: Any, pdf: Any) -> None:
+        unique_associated_files(document, pdf)
+        paint_squares(pdf, paint)
+
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", r"unclosed file .*sRGB2014\.icc", ResourceWarning)
-        data: bytes = document.write_pdf(finisher=unique_associated_files, **options)
+        data: bytes = document.write_pdf(finisher=finish, **options)
     return data
+
+
+#: PDF points per CSS pixel (72 pt and 96 px are both an inch).
+PT_PER_PX = 0.75
+#: The first operator of a WeasyPrint page's content stream: origin at the top left corner,
+#: y down, in points (the page's height in points as ``f``).
+_PAGE_START = re.compile(rb"1 0 0 -1 0 (?P<height>[0-9.]+) cm")
+
+
+@dataclass(frozen=True, slots=True)
+class Squares:
+    """Black rectangles to paint over a laid-out page: ``rects`` ``(x, y, width, height)`` in
+    units of a ``size`` × ``size`` grid whose top left corner is at (``x``, ``y``) and whose
+    side is ``side`` (CSS px, as the layout's boxes), on page ``page`` (counted from 1)."""
+
+    page: int
+    x: float
+    y: float
+    side: float
+    size: int
+    rects: Sequence[tuple[int, int, int, int]]
+
+
+def content_box(box: Any) -> tuple[float, float, float, float]:
+    """A laid-out box's content box: ``(x, y, width, height)`` in CSS px from the page's top
+    left corner.
+
+    Relies on: ``content_box_x()``, ``content_box_y()``, ``width`` and ``height`` of
+    WeasyPrint's boxes (as :func:`overflow`)."""
+    return box.content_box_x(), box.content_box_y(), box.width, box.height
+
+
+def paint_squares(pdf: Any, squares: Sequence[Squares]) -> None:
+    """Part of the ``write_pdf`` finisher: paint each of ``squares`` at the end of its page's
+    content, over everything else, as one path filled black (``0 0 0 rg``, the DeviceRGB
+    WeasyPrint writes black in); in a tagged PDF marked as an artifact, so the structure tree
+    is as WeasyPrint made it.
+
+    Relies on: ``pydyf.PDF.pages['Kids']`` listing each page as ``number, 0, 'R'`` with the
+    page dictionary at ``pdf.objects[number]``; a page's ``Contents`` being the reference
+    (``b'N 0 R'``) of its ``pydyf.Stream`` in ``pdf.objects``, whose ``stream`` list of
+    operators is serialized (and compressed) only when the PDF is written; that list starting
+    with ``1 0 0 -1 0 H cm`` and keeping every later ``q`` matched by a ``Q`` (so what is
+    appended is drawn in points from the top left corner, y down); and a tagged PDF's catalog
+    having ``StructTreeRoot``. Why: WeasyPrint draws an SVG path command by command in Python
+    (about 4 ms for a QR code's 119 runs), where these few operators cost nothing; a stream
+    that does not start as expected raises ``RuntimeError`` rather than paint in the wrong
+    place."""
+    if not squares:
+        return
+    tagged = "StructTreeRoot" in pdf.catalog
+    kids = pdf.pages["Kids"]
+    for square in squares:
+        page = pdf.objects[kids[3 * (square.page - 1)]]
+        stream = pdf.objects[int(page["Contents"].split()[0])]
+        operators = stream.stream
+        if not operators or not isinstance(operators[0], bytes) or not _PAGE_START.fullmatch(
+                operators[0]):
+            raise RuntimeError("WeasyPrint's page content does not start as it did "
+                               f"(found {operators[:1]!r}): the QR code cannot be placed")
+        unit = square.side / square.size * PT_PER_PX
+        place = (f"q {unit:.6f} 0 0 {unit:.6f} {square.x * PT_PER_PX:.6f} "
+                 f"{square.y * PT_PER_PX:.6f} cm 0 0 0 rg")
+        path = " ".join(f"{x} {y} {w} {h} re" for x, y, w, h in square.rects)
+        drawing = [place.encode("ascii"), path.encode("ascii"), b"f Q"]
+        operators.extend([b"/Artifact BMC", *drawing, b"EMC"] if tagged else drawing)
 
 
 def unique_associated_files(document: Any, pdf: Any) -> None:
