@@ -439,6 +439,45 @@ def test_a_page_content_that_starts_otherwise_is_not_painted_on() -> None:
     document.write_pdf(finisher=finisher)
 
 
+@pytest.mark.parametrize("variant", [None, "pdf/a-3b", "pdf/a-3a"])
+def test_serializing_each_object_once_writes_the_same_bytes(
+        variant: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What :func:`weasy.serialize_once` relies on: pydyf serializes each object twice when
+    the file has an identifier, and objects refer to one another by number; replaced by
+    their bytes, the file written is byte for byte the one pydyf writes alone."""
+    import pydyf
+
+    document = HTML(string=(
+        "<html lang='en'><title>t</title><h1>Title</h1><table><tr><th>a</th><td>1</td></tr>"
+        "</table><ul><li>one</li><li>two</li></ul><img alt='dot' src='data:image/svg+xml,"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"4\" height=\"4\"/>'></html>"
+    )).render()
+    options = {"pdf_variant": variant, "uncompressed_pdf": False}
+    calls: list[int] = []
+    data_of = pydyf.Dictionary.data.fget
+
+    def counting(self: Any) -> bytes:
+        calls.append(id(self))
+        return data_of(self)  # type: ignore[no-any-return]
+
+    def plain(document: Any, pdf: Any) -> None:
+        weasy.unique_associated_files(document, pdf)
+
+    monkeypatch.setattr(pydyf.Dictionary, "data", property(counting))  # count, not change
+    with warnings.catch_warnings():  # WeasyPrint's unclosed sRGB profile (see write_pdf)
+        warnings.filterwarnings("ignore", category=ResourceWarning)
+        before = document.write_pdf(finisher=plain, attachments=_attachments(), **options)
+        gc.collect()
+    pydyf_alone = len(calls)
+    calls.clear()
+    after = weasy.write_pdf(document, attachments=_attachments(), **options)
+    assert after == before
+    if variant:  # with an identifier pydyf alone serializes every object a second time
+        assert len(calls) < pydyf_alone * 0.6
+    else:
+        assert len(calls) == pydyf_alone
+
+
 # --------------------------------------------------------------------------- import
 
 

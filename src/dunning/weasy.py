@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import IO, Any
 
 #: The logger WeasyPrint reports stylesheet, image and layout problems on.
@@ -360,6 +361,7 @@ def write_pdf(document: Any, *, paint: Sequence[Squares] = (), **options: Any) -
     def finish(document: Any, pdf: Any) -> None:
         unique_associated_files(document, pdf)
         paint_squares(pdf, paint)
+        serialize_once(pdf)
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", r"unclosed file .*sRGB2014\.icc", ResourceWarning)
@@ -431,6 +433,51 @@ def paint_squares(pdf: Any, squares: Sequence[Squares]) -> None:
         path = " ".join(f"{x} {y} {w} {h} re" for x, y, w, h in square.rects)
         drawing = [place.encode("ascii"), path.encode("ascii"), b"f Q"]
         operators.extend([b"/Artifact BMC", *drawing, b"EMC"] if tagged else drawing)
+
+
+def serialize_once(pdf: Any) -> None:
+    """The last part of the ``write_pdf`` finisher: each object of ``pdf`` replaced by its
+    serialized bytes (:func:`_serialized_class`), so that writing the PDF serializes, and
+    compresses, each object once instead of twice.
+
+    Relies on: pydyf 0.13's ``PDF.write`` serializing every object through its ``data``
+    property twice when the file has an identifier (as PDF/A requires): once to write it and
+    once for the MD5 of all objects that becomes the identifier's second half; a ``Stream``'s
+    ``data`` compressing its content anew each time; objects referring to one another by
+    number (``b'N 0 R'``), never by the Python object, so an object in ``pdf.objects`` can be
+    replaced by another with the same number; and ``write`` reading of an object only
+    ``number``, ``generation``, ``free``, ``offset`` (which it sets), ``compressible`` and
+    ``data``. Nothing may change an object after this. Why: the second pass cost about 4 ms
+    a letter, more in a tagged letter with its 340 structure elements; the bytes written are
+    the same (tests/test_weasy.py compares them)."""
+    serialized = _serialized_class()
+    pdf.objects[:] = [obj if obj.free == "f" else serialized(obj) for obj in pdf.objects]
+
+
+@lru_cache(maxsize=1)
+def _serialized_class() -> type:
+    """A ``pydyf.Object`` holding another's number, state and serialized bytes."""
+    import pydyf
+
+    class Serialized(pydyf.Object):  # type: ignore[misc]
+        __slots__ = ("_compressible", "_data")
+
+        def __init__(self, original: Any) -> None:
+            super().__init__()
+            self.number, self.generation = original.number, original.generation
+            self.free, self.offset = original.free, original.offset
+            self._compressible = original.compressible
+            self._data = original.data
+
+        @property
+        def data(self) -> bytes:
+            return self._data  # type: ignore[no-any-return]
+
+        @property
+        def compressible(self) -> bool:
+            return self._compressible  # type: ignore[no-any-return]
+
+    return Serialized
 
 
 def unique_associated_files(document: Any, pdf: Any) -> None:
