@@ -460,8 +460,6 @@ def _serialized_class() -> type:
     import pydyf
 
     class Serialized(pydyf.Object):  # type: ignore[misc]
-        __slots__ = ("_compressible", "_data")
-
         def __init__(self, original: Any) -> None:
             super().__init__()
             self.number, self.generation = original.number, original.generation
