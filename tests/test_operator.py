@@ -143,7 +143,15 @@ def _start(home: Path, export: Path, out: Path, *extra: str) -> subprocess.Popen
     return subprocess.Popen(
         [DUNNING, "--home", str(home), "-v", "run", str(export), "--as-of", AS_OF, "--out",
          str(out), "--workers", "1", "--progress", "off", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=home)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=home,
+        preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    """In the child before it runs dunning: SIGINT handled as by default, also when these
+    tests run in the background (``make test &``), where the shell starts them ignoring it and
+    the child would inherit that (Python then installs no KeyboardInterrupt for it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for_first_letter(proc: subprocess.Popen[str], out: Path) -> None:
