@@ -8,6 +8,7 @@ import os
 import stat
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -18,8 +19,10 @@ from dunning.output import (
     DIR_MODE,
     FILE_MODE,
     MAX_NAME,
+    ManifestEntry,
     csv_cell,
     ensure_dir,
+    manifest_line,
     safe_name,
     write_bytes_atomic,
     write_csv_atomic,
@@ -200,3 +203,20 @@ def test_write_csv_atomic_refuses_bad_rows_and_leaves_nothing(
         write_csv_atomic(path, ["account_id"], rows)  # type: ignore[arg-type]
     assert path.read_text("utf-8") == "old", "the old file is untouched"
     assert [p.name for p in tmp_path.iterdir()] == ["ledger.csv"]
+
+
+# --------------------------------------------------------------------------- manifest lines
+
+
+@pytest.mark.parametrize("values", [
+    {"account_id": "MT-1", "source": "a.csv:2", "outcome": "rendered", "stage": "formal",
+     "locale": "zh_CN", "path": "mingtai/formal/MT-1.pdf", "brand": "mingtai",
+     "total": "2118.41", "currency": "CNY", "capped": False, "postal_code": "230011"},
+    {"brand": "jinqiao", "reason": "recent_notice: last letter 3 days ago", "locale": "en_GB",
+     "outcome": "suppressed", "source": '/data/"ex\\port"\n.csv:9', "account_id": "JQ-2"},
+    {"account_id": None, "source": "b.yaml:1", "outcome": "rejected", "reason": "名字 \u2028"},
+])
+def test_manifest_line_is_the_entry_s_json(values: dict[str, Any]) -> None:
+    """The dry run's lines, made without the entry, are the entry's own, whatever order the
+    fields come in and whatever characters they hold."""
+    assert manifest_line(values) == ManifestEntry(**values).to_json()

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Self
 
 from .errors import LetterTimeoutError, OutputError
 from .exitcodes import run_code
@@ -43,6 +43,7 @@ from .letter import Dunning
 from .output import (
     OUTCOMES,
     ManifestEntry,
+    Outcome,
     RunLock,
     refuse_nested_runs,
     sha256,
@@ -68,6 +69,21 @@ RUNS = "runs"
 #: Rows in flight per worker (read, not yet in the manifest): enough to keep every worker
 #: busy while one slow letter holds up the manifest's order.
 WINDOW_PER_WORKER = 32
+
+
+class Tally(NamedTuple):
+    """What :meth:`RunSummary.add` counts of a row, without the rest of its manifest entry
+    (the dry run's helper processes send this)."""
+
+    outcome: Outcome
+    stage: str | None
+    brand: str | None
+    locale: str | None
+    capped: bool | None
+    total: str | None
+    currency: str | None
+    reason: str | None
+    resumed: None = None
 
 
 @dataclass
@@ -132,7 +148,7 @@ class RunSummary:
         """See :mod:`dunning.exitcodes`: 0, 1 (rows rejected or failed), 143 (SIGTERM)."""
         return run_code(self.counts, self.interrupted)
 
-    def add(self, entry: ManifestEntry) -> None:
+    def add(self, entry: ManifestEntry | Tally) -> None:
         self.counts[entry.outcome] += 1
         if entry.outcome == "rendered":
             groups = {"stage": str(entry.stage), "brand": str(entry.brand),

@@ -10,11 +10,11 @@ have, and no pages or sha256. No PDF is made, no worker started, nothing written
 
 Rows stream in chunks of :data:`CHUNK`: the ledger is asked once per chunk, and memory stays
 flat however long the export. The chunks are shared between this process and one helper
-process per further core (``workers``; :class:`_Relay`): each process reads the whole input
-and plans the next chunk nobody has taken, and this one writes them in input order, checking
-that every id is unique in the run as :func:`~dunning.records.read_records` does. The
-manifest is the same whatever the number of processes. bench/dry_run_bench.py measures rows
-per second.
+process per further core (``workers``; :class:`_Relay`): this process reads the input, hands
+each chunk to a helper that has room for it or else plans it itself, and writes the planned
+chunks in input order, checking that every id is unique in the run as
+:func:`~dunning.records.read_records` does. The manifest is the same whatever the number of
+processes. bench/dry_run_bench.py measures rows per second.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .batch import MANIFEST, SUMMARY, RunSummary
-from .errors import DunningError, InputError
+from .batch import MANIFEST, SUMMARY, RunSummary, Tally
+from .errors import DunningError
 from .job import new_run_id, rejected_entry
 from .letter import Dunning
-from .output import ManifestEntry, RunLock
+from .output import ManifestEntry, RunLock, manifest_line
 from .records import Record, Rejection, UniqueIds, check_inputs, raw_rows, row_of, used_before
 from .rejects import REJECTS, Rejects
 from .settings import Settings
@@ -50,26 +50,41 @@ DRY_RUN_DIR = "dry-run"
 CHUNK = 1000
 #: How many chunks planning may run ahead of the manifest being written (memory stays flat).
 AHEAD = 8
+#: Chunks a helper may have waiting besides the one it plans, so that it never waits for
+#: this process to read the next.
+QUEUED = 2
 #: How long a helper that is done may take to stop before it is killed (seconds).
 STOP_GRACE = 5.0
 
 
 def plan_entry(record: Record, dunning: Dunning, as_of: date,
-               last_notice: date | None) -> ManifestEntry:
-    """The manifest entry the run would write for ``record``, without rendering."""
-    base: dict[str, Any] = {"account_id": record.account_id, "source": record.where,
-                            "brand": record.brand}
+               last_notice: date | None) -> tuple[str, Tally | ManifestEntry]:
+    """The manifest line the run would write for ``record``, without rendering, and what
+    the summary counts of it: a :class:`~dunning.batch.Tally`, or the whole entry of a row
+    whose planning failed (the rejects file lists it). The line is made without making the
+    :class:`~dunning.output.ManifestEntry` (:func:`~dunning.output.manifest_line`)."""
     try:
         plan = dunning.plan(record, as_of, last_notice=last_notice)
     except Exception as exc:  # a bug in planning fails this row, as in the run
-        return ManifestEntry(**base, outcome="failed", reason=f"{type(exc).__name__}: {exc}")
+        entry = ManifestEntry(account_id=record.account_id, source=record.where,
+                              brand=record.brand, outcome="failed",
+                              reason=f"{type(exc).__name__}: {exc}")
+        return entry.to_json(), entry
+    brand, locale = record.brand, plan.locale
     if plan.suppression:
-        return ManifestEntry(**base, outcome="suppressed", locale=plan.locale,
-                             reason=str(plan.suppression))
-    return ManifestEntry(
-        **base, outcome="rendered", stage=plan.stage, locale=plan.locale,
-        path=dunning.letter_name(record, str(plan.stage)), total=str(plan.items.total),
-        currency=plan.items.currency, capped=plan.items.capped, postal_code=record.postal_code)
+        reason = str(plan.suppression)
+        return manifest_line({"account_id": record.account_id, "source": record.where,
+                              "outcome": "suppressed", "locale": locale, "reason": reason,
+                              "brand": brand}), \
+            Tally("suppressed", None, brand, locale, None, None, None, reason)
+    items, stage = plan.items, str(plan.stage)
+    total, currency, capped = str(items.total), items.currency, items.capped
+    return manifest_line({"account_id": record.account_id, "source": record.where,
+                          "outcome": "rendered", "stage": stage, "locale": locale,
+                          "path": dunning.letter_name(record, stage), "brand": brand,
+                          "total": total, "currency": currency, "capped": capped,
+                          "postal_code": record.postal_code}), \
+        Tally("rendered", stage, brand, locale, capped, total, currency, None)
 
 
 def dry_run(
@@ -97,8 +112,8 @@ def dry_run(
                          ledger=book.url if book else "")
     lock = RunLock(Path(folder)) if store.local else None
     relay = _Relay(_Planner(dunning, as_of, book, run_folder),
-                   helpers=(workers or default_workers()) - 1, paths=paths,
-                   settings=dunning.settings, ledger=book.url if book else None)
+                   helpers=(workers or default_workers()) - 1, settings=dunning.settings,
+                   ledger=book.url if book else None)
     try:
         if lock:
             lock.__enter__()
@@ -123,8 +138,10 @@ def dry_run(
 #: A raw row and where it is: (source, line, what :func:`~dunning.records.raw_rows` gives).
 RawRow = tuple[str, int, Any]
 #: What planning makes of one row: ``("planned", account_id, source, line, manifest line,
-#: the entry)`` for a record, ``("rejected", Rejection)`` for any other row.
+#: tally)`` for a record, ``("rejected", Rejection)`` for any other row. Small, as it crosses
+#: from a helper process.
 Result = tuple[Any, ...]
+
 
 
 def numbered_chunks(paths: Sequence[Path], size: int = CHUNK,
@@ -166,9 +183,9 @@ class _Planner:
             if isinstance(row, Rejection):
                 results.append(("rejected", row))
                 continue
-            entry = plan_entry(row, self.dunning, self.as_of, last.get(row.account_id))
-            results.append(("planned", row.account_id, row.source, row.line, entry.to_json(),
-                            entry))
+            line, counted = plan_entry(row, self.dunning, self.as_of,
+                                       last.get(row.account_id))
+            results.append(("planned", row.account_id, row.source, row.line, line, counted))
         return results
 
 
@@ -209,11 +226,13 @@ class _Writer:
     def write(self, results: list[Result]) -> None:
         for result in results:
             if result[0] == "planned":
-                _, account_id, source, line, text, entry = result
+                _, account_id, source, line, text, counted = result
                 earlier = self.ids.claim(account_id, f"{source}:{line}")
                 if earlier is None:
                     self.manifest.write_line(text)
-                    self._count(entry)
+                    self.summary.add(counted)
+                    if isinstance(counted, ManifestEntry):
+                        self.rejects.add_entry(counted)
                     continue
                 row = used_before(account_id, source, line, earlier)
             else:
@@ -221,60 +240,35 @@ class _Writer:
             self.rejects.add_rejection(row)
             entry = rejected_entry(row)
             self.manifest.write(entry)
-            self._count(entry)
-
-    def _count(self, entry: ManifestEntry) -> None:
-        self.summary.add(entry)
-        self.rejects.add_entry(entry)
-
-
-def _span(rows: list[RawRow]) -> tuple[int, str, str]:
-    """How many rows a chunk has, and where its first and last are."""
-    return len(rows), f"{rows[0][0]}:{rows[0][1]}", f"{rows[-1][0]}:{rows[-1][1]}"
-
-
-def _result_span(results: list[Result]) -> tuple[int, str, str]:
-    def where(result: Result) -> str:
-        return result[1].where if result[0] == "rejected" else f"{result[2]}:{result[3]}"
-
-    return len(results), where(results[0]), where(results[-1])
-
-
-def _claim(claims: Any, index: int) -> bool:
-    """Take chunk ``index`` if nobody has: every process goes through the chunks in order
-    and takes or passes each, so the counter of chunks taken is at least ``index``."""
-    with claims.get_lock():
-        if claims.value != index:
-            return False
-        claims.value = index + 1
-        return True
+            self.summary.add(entry)
 
 
 class _Relay:
     """Shares the chunks of the input between this process and ``helpers`` spawned
     processes (started when the input has a second chunk), and writes them in order.
 
-    Every process reads the whole input (reading is cheap next to validating and planning)
-    and plans the next chunk nobody has taken, so a faster process plans more; none runs
-    more than :data:`AHEAD` chunks ahead of the manifest. The chunks a helper planned come
-    back on a queue and are checked against this process's own reading (same number of rows,
-    same first and last line) before they are written."""
+    This process reads the input. A helper, once it is ready, gets the raw rows of each chunk
+    over a queue while it has fewer than :data:`QUEUED` waiting besides the one it plans;
+    any other chunk is planned here. So helpers never wait for work, and this process, which
+    also reads and writes every row, plans what they have no room for; only the raw rows and
+    what the summary counts of each planned row cross between processes, each row once.
+    Nothing is planned more than :data:`AHEAD` chunks ahead of the manifest."""
 
-    def __init__(self, planner: _Planner, *, helpers: int, paths: list[Path],
-                 settings: Settings, ledger: str | None) -> None:
+    def __init__(self, planner: _Planner, *, helpers: int, settings: Settings,
+                 ledger: str | None) -> None:
         self.planner = planner
         self.helpers = max(0, helpers)
-        self.paths = paths
         self.settings = settings
         self.ledger = ledger
         self.next_write = 0
         self.planned_here = 0
         self.ready: dict[int, list[Result]] = {}
-        #: The span of each chunk a helper took, to check what it sends back.
-        self.taken_elsewhere: dict[int, tuple[int, str, str]] = {}
+        #: The chunks handed to helpers and not back yet.
+        self.away: set[int] = set()
+        #: Helpers that have loaded what planning needs and take chunks.
+        self.started = 0
         self._procs: list[multiprocessing.process.BaseProcess] = []
-        self._claims: Any = None
-        self._written: Any = None
+        self._tasks: Any = None
         self._results: Any = None
         self._stop: Any = None
 
@@ -283,16 +277,17 @@ class _Relay:
         return 1 + len(self._procs)
 
     def take(self, index: int, rows: list[RawRow], writer: _Writer) -> None:
-        """Chunk ``index`` as this process reads it: plan it, or note that another has."""
+        """Chunk ``index`` as this process reads it: hand it to a helper, or plan it."""
         if index == 1 and self.helpers and not self._procs:
-            self._start(index)
+            self._start()
         if index - self.next_write >= AHEAD:
             self.write(writer, until=index - AHEAD + 1)
-        if self._claims is None or _claim(self._claims, index):
+        if len(self.away) < (QUEUED + 1) * self.started:
+            self._tasks.put((index, rows))
+            self.away.add(index)
+        else:
             self.ready[index] = self.planner(rows)
             self.planned_here += 1
-        else:
-            self.taken_elsewhere[index] = _span(rows)
         self.write(writer, until=0)
 
     def write(self, writer: _Writer, *, until: int) -> None:
@@ -300,17 +295,8 @@ class _Relay:
         while True:
             self._receive(wait=False)
             while self.next_write in self.ready:
-                results = self.ready.pop(self.next_write)
-                span = self.taken_elsewhere.pop(self.next_write, None)
-                if span is not None and span != _result_span(results):
-                    raise InputError(
-                        f"the input changed while the dry run read it (rows {span[1]} to "
-                        f"{span[2]} read differently by two processes); run it again on an "
-                        "export that is no longer being written", path=str(self.paths[0]))
-                writer.write(results)
+                writer.write(self.ready.pop(self.next_write))
                 self.next_write += 1
-                if self._written is not None:
-                    self._written.value = self.next_write
             if self.next_write >= until:
                 return
             self._receive(wait=True)
@@ -330,49 +316,53 @@ class _Relay:
                     return
                 self._check_helpers()
                 continue
-            if index < 0:
-                raise payload
-            self.ready[index] = payload
-            if wait:
+            if self._took(index, payload) and wait:
                 return
+
+    def _took(self, index: int, payload: Any) -> bool:
+        """Note what a helper sent; True for a planned chunk."""
+        if index == _READY:
+            self.started += 1
+            return False
+        if index < 0:
+            raise payload
+        self.ready[index] = payload
+        self.away.discard(index)
+        return True
 
     def _check_helpers(self) -> None:
         for proc in self._procs:
-            if proc.exitcode not in (None, 0):
+            if proc.exitcode is not None:
+                try:  # what it sent before it ended (an error, most likely)
+                    while True:
+                        self._took(*self._results.get(timeout=0.1))
+                except queue.Empty:
+                    pass
                 raise DunningError(f"a dry-run helper process ended with exit code "
                                    f"{proc.exitcode} before its rows were planned")
-        if all(proc.exitcode == 0 for proc in self._procs):
-            try:
-                index, payload = self._results.get(timeout=1.0)
-            except queue.Empty:
-                raise DunningError("the dry-run helper processes ended without sending "
-                                   f"chunk {self.next_write}") from None
-            if index < 0:
-                raise payload
-            self.ready[index] = payload
 
-    def _start(self, index: int) -> None:
+    def _start(self) -> None:
         ctx = multiprocessing.get_context("spawn")
-        self._claims = ctx.Value("q", index)
-        self._written = ctx.Value("q", self.next_write, lock=False)
+        self._tasks = ctx.Queue()
         self._results = ctx.Queue()
         self._stop = ctx.Event()
         planner = self.planner
         for _ in range(self.helpers):
             proc = ctx.Process(
                 target=_help, name="dunning-dry-run", daemon=True,
-                args=(self.paths, self.settings, planner.as_of, self.ledger,
-                      planner.run_folder, self._claims, self._written, self._results,
-                      self._stop))
+                args=(self.settings, planner.as_of, self.ledger, planner.run_folder,
+                      self._tasks, self._results, self._stop))
             proc.start()
             self._procs.append(proc)
 
     def close(self) -> None:
-        """Stop the helpers (those still reading stop at once) and wait for them; a helper
-        that does not stop within :data:`STOP_GRACE` seconds is killed."""
+        """Stop the helpers (a chunk still waiting for one is not planned) and wait for
+        them; a helper that does not stop within :data:`STOP_GRACE` seconds is killed."""
         if not self._procs:
             return
         self._stop.set()
+        for _ in self._procs:
+            self._tasks.put(None)
         deadline = time.monotonic() + STOP_GRACE
         while any(proc.is_alive() for proc in self._procs) and time.monotonic() < deadline:
             try:  # a helper cannot end while what it sent is unread
@@ -383,13 +373,18 @@ class _Relay:
             if proc.is_alive():
                 proc.kill()
             proc.join()
+        self._tasks.cancel_join_thread()  # chunks nobody took: not worth waiting for
+        self._tasks.close()
         self._results.close()
 
 
-def _help(paths: list[Path], settings: Settings, as_of: date, ledger: str | None,
-          run_folder: Path | str, claims: Any, written: Any, results: Any,
-          stop: Any) -> None:
-    """A helper process: read the input, plan the chunks nobody has taken, send them."""
+#: What a helper sends once it has loaded what planning needs, in place of a chunk index.
+_READY = -2
+
+
+def _help(settings: Settings, as_of: date, ledger: str | None, run_folder: Path | str,
+          tasks: Any, results: Any, stop: Any) -> None:
+    """A helper process: plan the chunks this process is given, send them back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process stops the run
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     parent = multiprocessing.parent_process()
@@ -401,14 +396,18 @@ def _help(paths: list[Path], settings: Settings, as_of: date, ledger: str | None
             book = Ledger(ledger)
         planner = _Planner(Dunning.load(settings), as_of, book, run_folder)
         settle()
-        for index, rows in numbered_chunks(paths):
-            while index - written.value >= AHEAD:
-                if stop.wait(0.005) or (parent is not None and not parent.is_alive()):
+        results.put((_READY, None))
+        while not stop.is_set():
+            try:
+                task = tasks.get(timeout=0.5)
+            except queue.Empty:
+                if parent is not None and not parent.is_alive():
                     return
-            if stop.is_set():
+                continue
+            if task is None or stop.is_set():
                 return
-            if _claim(claims, index):
-                results.put((index, planner(rows)))
+            index, rows = task
+            results.put((index, planner(rows)))
     except BaseException as exc:  # sent to the main process, which raises it
         results.put((-1, exc if isinstance(exc, DunningError)
                      else DunningError(f"dry-run helper: {type(exc).__name__}: {exc}")))

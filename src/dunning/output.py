@@ -160,6 +160,15 @@ _ENTRY_FIELDS = tuple(f.name for f in fields(ManifestEntry))
 #: One manifest line's JSON (an encoder made once: ``json.dumps`` with options makes one
 #: for every call).
 _compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+#: Every field of an entry, null: what :func:`manifest_line` fills in.
+_NO_ENTRY = dict.fromkeys(_ENTRY_FIELDS)
+
+
+def manifest_line(values: Mapping[str, Any]) -> str:
+    """``ManifestEntry(**values).to_json()``, without making the entry (the dry run writes a
+    line for every row of an export): the fields in the entry's order, those not in
+    ``values`` null. ``values`` holds field names only."""
+    return _compact_json({**_NO_ENTRY, **values})
 
 
 class ManifestWriter:
