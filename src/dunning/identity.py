@@ -57,6 +57,8 @@ _LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 # GB 11643-1999: weight of position i (1-based) is 2**(18 - i) mod 11.
 _CN_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CN_CHECK = "10X98765432"
+#: What the weighted sum of 17 "0" characters' code points adds to that of the digits.
+_CN_ZEROS = ord("0") * sum(_CN_WEIGHTS)
 _CN_FIRST_BIRTH = dt.date(1900, 1, 1)
 _CN_LAST_BIRTH = dt.date(2099, 12, 31)
 # Characters 7-14 (1-based) of an 18-character mainland ID are the birth date.
@@ -129,7 +131,8 @@ def cn_check_char(first17: str) -> str:
             + ("" if set(first17) <= _DIGITS else " including non-digits"),
             "17 digits (0-9)",
         )
-    total = sum(map(operator.mul, map(int, first17), _CN_WEIGHTS))
+    # the digits' code points less 48 ("0"), weighted: one pass in C over the bytes
+    total = sum(map(operator.mul, first17.encode("ascii"), _CN_WEIGHTS)) - _CN_ZEROS
     return _CN_CHECK[total % 11]
 
 

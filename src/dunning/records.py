@@ -66,6 +66,9 @@ _PHONE = re.compile(r"\+?[\d\- ]{5,20}")
 _POSTAL_CODE = re.compile(r"[A-Za-z0-9 \-]{2,12}")
 _TRUE = {"true", "yes", "1", "y"}
 _FALSE = {"false", "no", "0", "n", ""}
+#: A flag's text, lowercased, as the boolean it is.
+_BOOLEANS = dict.fromkeys(_TRUE, True) | dict.fromkeys(_FALSE, False)
+_ZERO = Decimal(0)
 _BIDI_AND_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 #: Letters that render as nothing (Hangul fillers), refused like format characters.
 _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
@@ -312,12 +315,12 @@ class _Fields:
             if isinstance(raw, bool):
                 return raw
         value = self.text(name).lower()
-        if value in _TRUE:
-            return True
-        if value not in _FALSE:
+        known = _BOOLEANS.get(value)
+        if known is None:
             self.problems.add(name, f"{value[:40]!r} is not a boolean",
                               "true or false (or empty)")
-        return False
+            return False
+        return known
 
 
 @lru_cache(maxsize=4096)
@@ -448,19 +451,21 @@ def validate_row(
     if loan_date and due_date and loan_date > due_date:
         problems.add("loan_date", "is after due_date", "a loan date on or before the due date")
 
-    money = {
-        name: fields.money(name, digits)
-        for name in ("loan_amount", "overdue_principal", "overdue_interest", "fees",
-                     "paid_since_due")
-    }
+    # each field read in the order its problems are reported
+    money = fields.money
+    loan_amount = money("loan_amount", digits)
+    overdue_principal = money("overdue_principal", digits)
+    overdue_interest = money("overdue_interest", digits)
+    fees = money("fees", digits)
+    paid_since_due = money("paid_since_due", digits)
     rate = fields.rate("penalty_rate_daily")
-    flags = {name: fields.flag(name) for name in (*FLAGS, "compound")}
+    flag = fields.flag
+    disputed, bankrupt = flag("disputed"), flag("bankrupt")
+    deceased, cease_contact = flag("deceased"), flag("cease_contact")
+    compound = flag("compound")
 
-    text_fields = {
-        name: text(name)
-        for name in ("contract_no", "name", "product")
-    }
-    if text_fields["product"] and not _PRODUCT.fullmatch(text_fields["product"]):
+    contract_no, name, product = text("contract_no"), text("name"), text("product")
+    if product and not _PRODUCT.fullmatch(product):
         problems.add("product", "has characters outside letters, digits, . _ -",
                      "a product key like consumer_loan")
     if problems.items:
@@ -473,12 +478,12 @@ def validate_row(
     assert loan_date
     assert due_date
     assert rate is not None
-    zero = Decimal(0)
+    zero = _ZERO
     return Record(
         account_id=account_id,
-        contract_no=text_fields["contract_no"],
+        contract_no=contract_no,
         brand=brand,
-        name=text_fields["name"],
+        name=name,
         id_number=id_number,
         id_type=id_type,
         phone=phone,
@@ -487,22 +492,22 @@ def validate_row(
         locale=locale,
         currency=currency,
         loan_date=loan_date,
-        loan_amount=money["loan_amount"] or zero,
+        loan_amount=loan_amount or zero,
         due_date=due_date,
-        overdue_principal=money["overdue_principal"] or zero,
-        overdue_interest=money["overdue_interest"] or zero,
-        fees=money["fees"] or zero,
+        overdue_principal=overdue_principal or zero,
+        overdue_interest=overdue_interest or zero,
+        fees=fees or zero,
         penalty_rate_daily=rate,
-        compound=flags["compound"],
-        paid_since_due=money["paid_since_due"] or zero,
-        disputed=flags["disputed"],
-        bankrupt=flags["bankrupt"],
-        deceased=flags["deceased"],
-        cease_contact=flags["cease_contact"],
+        compound=compound,
+        paid_since_due=paid_since_due or zero,
+        disputed=disputed,
+        bankrupt=bankrupt,
+        deceased=deceased,
+        cease_contact=cease_contact,
         last_notice_date=last_notice,
         source=source,
         line=line,
-        product=text_fields["product"],
+        product=product,
     )
 
 
