@@ -149,20 +149,24 @@ class RunSummary:
         return run_code(self.counts, self.interrupted)
 
     def add(self, entry: ManifestEntry | Tally) -> None:
-        self.counts[entry.outcome] += 1
-        if entry.outcome == "rendered":
-            groups = {"stage": str(entry.stage), "brand": str(entry.brand),
-                      "locale": str(entry.locale)}
-            self.by_stage[groups["stage"]] += 1
-            self.by_brand[groups["brand"]] += 1
-            self.by_locale[groups["locale"]] += 1
-            self.capped += bool(entry.capped)
-            self.resumed += bool(entry.resumed)
+        outcome = entry.outcome
+        self.counts[outcome] += 1
+        if outcome == "rendered":
+            stage, brand, locale = str(entry.stage), str(entry.brand), str(entry.locale)
+            self.by_stage[stage] += 1
+            self.by_brand[brand] += 1
+            self.by_locale[locale] += 1
+            if entry.capped:
+                self.capped += 1
+            if entry.resumed:
+                self.resumed += 1
             amount, currency = Decimal(str(entry.total)), str(entry.currency)
             self.demanded[currency] += amount
-            for key, group in groups.items():
-                self.demanded_by[key][group][currency] += amount
-        elif entry.outcome == "suppressed":
+            by = self.demanded_by
+            by["stage"][stage][currency] += amount
+            by["brand"][brand][currency] += amount
+            by["locale"][locale][currency] += amount
+        elif outcome == "suppressed":
             self.suppressed_by_reason[str(entry.reason).split(":")[0]] += 1
 
     def to_dict(self) -> dict[str, Any]:
