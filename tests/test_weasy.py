@@ -208,8 +208,9 @@ def _fit_page(style: str, text: str) -> Any:
 def test_boxes_with_an_attribute_are_found_also_when_positioned(style: str) -> None:
     document = _fit_page(style, "fits")
     found = list(weasy.boxes_with_attribute(document, "data-fit"))
-    assert [(number, label) for number, label, _ in found] == [(1, "the window")]
-    box = found[0][2]
+    assert [(number, name, label) for number, name, label, _ in found] == [
+        (1, "data-fit", "the window")]
+    box = found[0][3]
     assert box.element.get("data-fit") == "the window"
     below, beyond = weasy.overflow(box)
     assert below <= 0.5
@@ -243,7 +244,7 @@ def test_an_absolute_box_is_found_through_its_placeholder() -> None:
 @pytest.mark.parametrize("style", ["", "position: absolute; top: 20mm; left: 20mm"])
 def test_overflow_measures_what_reaches_past_the_box(style: str, text: str, tall: bool) -> None:
     document = _fit_page(style, text)
-    [(_, _, box)] = weasy.boxes_with_attribute(document, "data-fit")
+    [(_, _, _, box)] = weasy.boxes_with_attribute(document, "data-fit")
     below, beyond = weasy.overflow(box)
     assert (below > 0.5) is tall
     assert (beyond > 0.5) is not tall
@@ -391,7 +392,7 @@ def test_painted_squares_land_on_the_box_in_the_page_content(variant: str | None
         "<html lang='en'><style>@page { size: 200px 200px; margin: 0 }"
         " div { position: absolute; left: 40px; top: 80px; width: 40px; height: 60px }</style>"
         "<p style='margin: 0'>text</p><div data-mark='here'></div></html>")).render()
-    ((number, _, box),) = weasy.boxes_with_attribute(document, "data-mark")
+    ((number, _, _, box),) = weasy.boxes_with_attribute(document, "data-mark")
     x, y, width, height = weasy.content_box(box)
     assert (x, y, width, height) == (40, 80, 40, 60)
     # a 4 × 4 grid over the box's 40 px square: the top left and bottom right cells

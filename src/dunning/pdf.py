@@ -236,10 +236,12 @@ class PdfRenderer:
                     sheets.insert(0, self._prepared_faces(locale))
                 document = page.render(font_config=self.font_config,
                                        stylesheets=[sheet.css for sheet in sheets])
-                overflow = overflowing(document)
+                marked = list(weasy.boxes_with_attribute(document, FIT_ATTRIBUTE,
+                                                         QR_ATTRIBUTE))
+                overflow = overflowing(marked)
                 if overflow:
                     raise RenderError(overflow[0], kind="overflow")
-                codes = qr_codes(document)
+                codes = qr_codes(marked)
                 data = (_write_archive(document, archive, codes) if archive is not None
                         else weasy.write_pdf(document, paint=codes, uncompressed_pdf=False))
             except RenderError:
@@ -370,13 +372,22 @@ class PdfRenderer:
 _PX_PER_MM = 96 / 25.4
 
 
-def overflowing(document: Any) -> list[str]:
-    """What does not fit where it must: for every element of the rendered ``document`` with
-    a ``data-fit`` attribute (the addressee block: ``data-fit="the envelope window"``), a
+#: The attribute of an element whose text must fit its box (its value: where it is placed).
+FIT_ATTRIBUTE = "data-fit"
+#: A laid-out box of a rendered letter, as :func:`dunning.weasy.boxes_with_attribute` finds
+#: it: (page number, attribute, its value, box).
+Marked = tuple[int, str, str, Any]
+
+
+def overflowing(marked: Iterable[Marked]) -> list[str]:
+    """What does not fit where it must: for every box of ``marked`` found by
+    :data:`FIT_ATTRIBUTE` (the addressee block: ``data-fit="the envelope window"``), a
     message when any of its lines or words reach past its content box (there ``overflow:
     hidden`` would silently cut off an address). Empty when everything fits."""
     found: list[str] = []
-    for number, label, box in weasy.boxes_with_attribute(document, "data-fit"):
+    for number, attribute, label, box in marked:
+        if attribute != FIT_ATTRIBUTE:
+            continue
         below, beyond = weasy.overflow(box)
         if below > 0.5 or beyond > 0.5:  # half a pixel: rounding, not overflow
             how = (f"{below / _PX_PER_MM:.1f} mm too tall" if below > 0.5 else
@@ -386,12 +397,14 @@ def overflowing(document: Any) -> list[str]:
     return found
 
 
-def qr_codes(document: Any) -> list[weasy.Squares]:
-    """The QR codes to paint over a rendered ``document``: one for each element with a
+def qr_codes(marked: Iterable[Marked]) -> list[weasy.Squares]:
+    """The QR codes to paint over a rendered letter: one for each box of ``marked`` found by
     :data:`~dunning.vcode.QR_ATTRIBUTE` (the code), filling the largest square at the top
     left corner of its content box (the stylesheet gives ``.vcode-qr`` its size)."""
     found = []
-    for number, code, box in weasy.boxes_with_attribute(document, QR_ATTRIBUTE):
+    for number, attribute, code, box in marked:
+        if attribute != QR_ATTRIBUTE:
+            continue
         try:
             modules = qr_modules(code)
         except ValueError as exc:  # segno: no QR code holds this text

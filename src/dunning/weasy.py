@@ -228,9 +228,12 @@ def rewrap(page: Any) -> None:
 # --------------------------------------------------------------------------- layout
 
 
-def boxes_with_attribute(document: Any, attribute: str) -> Iterator[tuple[int, str, Any]]:
-    """``(page number, attribute value, box)`` for the first box of each element that has
-    ``attribute``, in a rendered ``weasyprint.Document``; only boxes that hold others.
+def boxes_with_attribute(document: Any, *attributes: str,
+                         ) -> Iterator[tuple[int, str, str, Any]]:
+    """``(page number, attribute, value, box)`` for the first box of each element that has
+    one of ``attributes`` (once for each it has), in a rendered ``weasyprint.Document``;
+    only boxes that hold others. One walk over the laid-out boxes, whatever the number of
+    attributes.
 
     Relies on: ``Page._page_box``, the laid-out box tree of a page (private);
     ``Box.descendants()`` yielding, in place of an absolutely positioned box, its
@@ -246,11 +249,13 @@ def boxes_with_attribute(document: Any, attribute: str) -> Iterator[tuple[int, s
         for found_box in page._page_box.descendants():
             box = getattr(found_box, "_box", found_box)  # an absolute box's placeholder
             element = getattr(box, "element", None)
-            value = element.get(attribute) if element is not None else None
-            if not value or id(element) in seen or not isinstance(box, ParentBox):
+            if element is None or id(element) in seen or not isinstance(box, ParentBox):
                 continue
-            seen.add(id(element))
-            yield number, value, box
+            found = [(name, value) for name in attributes if (value := element.get(name))]
+            if found:
+                seen.add(id(element))
+                for name, value in found:
+                    yield number, name, value, box
 
 
 def overflow(box: Any) -> tuple[float, float]:
