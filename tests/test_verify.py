@@ -312,3 +312,20 @@ def test_codes_need_the_secret_of_their_brand(sealed: Dunning) -> None:
     assert (found.brand, found.reference) == ("mingtai", "MT-LN-2025-000248-20261120")
     assert check_code(code, brands, {SECRET_ENV: SECRET + "x"}) is None
     assert SECRET_ENV in os.environ
+
+
+def test_verify_prints_its_verdict_and_no_library_warning(
+    home: Path, run: dict[str, Path],
+) -> None:
+    """In a fresh process, as an operator runs it: cryptography 51 warns that DSA is
+    deprecated when pyHanko is first imported; that warning is not the operator's to read."""
+    import sys
+
+    letter = run["MT-000004"]
+    exe = Path(sys.executable).with_name("dunning")
+    done = subprocess.run(
+        [str(exe), "--home", str(home), "verify", str(letter)],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"OK    {letter}: ")
+    assert done.stderr == ""

@@ -38,6 +38,7 @@ import hashlib
 import io
 import math
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -65,11 +66,20 @@ SEAL_SIZE_PT = 36 * 72 / 25.4
 DIGEST = "sha256"
 
 
-def _pyhanko() -> Any:
+def import_pyhanko(what: str = "sealing letters (brands.yaml signing:)") -> Any:
+    """Import pyHanko's signing modules, or raise ConfigError naming the extra for ``what``.
+
+    cryptography 51 deprecates DSA and warns when a module imports its DSA key type, as
+    pyHanko 0.38 does on its first import; dunning never signs or verifies with DSA, so that
+    one warning is silenced here rather than printed on every run's stderr."""
     from .extras import require
 
-    require("signing", "sealing letters (brands.yaml signing:)")
-    import pyhanko.sign
+    require("signing", what)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="DSA is deprecated", category=UserWarning)
+        import pyhanko.sign
+        import pyhanko.sign.signers
+        import pyhanko.sign.validation
 
     return pyhanko.sign
 
@@ -217,7 +227,7 @@ def load_signer(signing: Signing, environ: Mapping[str, str] | None = None) -> S
 
     ConfigError (naming the file and the variable, never the password) when the password
     variable is unset or the file cannot be read with it."""
-    _pyhanko()
+    import_pyhanko()
     env = os.environ if environ is None else environ
     if signing.password_env not in env:
         raise ConfigError(f"${signing.password_env} (the password of the signing key) is not "

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from .archive import ATTACHMENT_NAME
 from .errors import ConfigError
+from .sign import import_pyhanko
 
 if TYPE_CHECKING:
     from .config import Brand
@@ -64,12 +65,14 @@ class Verdict:
 
 
 def _load_anchor(path: str) -> Any:
+    import_pyhanko("dunning verify")
     from pyhanko.keys import load_cert_from_pemder
 
     return load_cert_from_pemder(path)  # type: ignore[no-untyped-call]
 
 
 def _check_signature(data: bytes, anchor: Any, password: str, verdict: Verdict) -> None:
+    import_pyhanko("dunning verify")
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko.sign.validation.status import SignatureCoverageLevel
