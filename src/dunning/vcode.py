@@ -28,6 +28,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from .errors import ConfigError
+from .qr import qr_matrix
 
 if TYPE_CHECKING:
     from .config import Brand
@@ -132,13 +133,12 @@ class QrModules:
 
 
 def qr_modules(code: str) -> QrModules:
-    """``code`` as a QR code (error correction M, segno), the dark modules painted by as few
-    rectangles as :func:`qr_cover` finds (one a module wide, along a row or a column).
+    """``code`` as a QR code (error correction M: segno's symbol, from
+    :func:`dunning.qr.qr_matrix`), the dark modules painted by as few rectangles as
+    :func:`qr_cover` finds (one a module wide, along a row or a column).
 
     Raises ``ValueError`` (segno's ``DataOverflowError``) for a text no QR code holds."""
-    import segno
-
-    matrix = segno.make_qr(code, error="m").matrix
+    matrix = qr_matrix(code)
     rows, columns = qr_cover(matrix)
     rects = [(start + QR_BORDER, y + QR_BORDER, end - start, 1) for y, start, end in rows]
     rects += [(x + QR_BORDER, start + QR_BORDER, 1, end - start) for x, start, end in columns]
