@@ -63,14 +63,13 @@ def _layout(size: int) -> tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[in
     return data, fixed, masks
 
 
-def _finder_like(line: str, size: int) -> int:
-    """Rule N3 on one row or column, as segno counts it (a pattern at either end of the
-    line counts whatever is beside it)."""
+def _finder_like(line: str) -> int:
+    """Rule N3 on one row or column, as segno counts it: a pattern with no dark module among
+    the (up to) four beside it on either side; at the line's end, what lies beyond is light."""
     points, at = 0, line.find(_FINDER_LIKE)
     while at != -1:
         after = at + 7
-        if at in (0, size - 7) or "1" not in line[max(at - 4, 0):at] \
-                or "1" not in line[after:after + 4]:
+        if "1" not in line[max(at - 4, 0):at] or "1" not in line[after:after + 4]:
             points += 40
         else:
             after = at + 4  # the next pattern may start at this one's third dark module
@@ -89,7 +88,7 @@ def penalty(rows: Sequence[int], size: int) -> int:
     inner = (1 << (size - 1)) - 1  # not column 0: a block needs the column to its left
     blocks = sum((~(above ^ row) & ~(row ^ (row >> 1)) & ~(above ^ (above >> 1))
                   & inner).bit_count() for above, row in itertools.pairwise(rows))
-    n3 = sum(_finder_like(line, size) for line in lines + columns if _FINDER_LIKE in line)
+    n3 = sum(_finder_like(line) for line in lines + columns if _FINDER_LIKE in line)
     dark = text.count("1")
     n4 = 10 * int(abs(dark / size ** 2 * 100 - 50) / 5)
     return n1 + 3 * blocks + n3 + n4
