@@ -62,6 +62,12 @@ class Sampler(threading.Thread):
             self.samples.append((time.monotonic() - started, rss()))
 
 
+def helpers() -> float:
+    """CPU seconds of the helper processes that have ended (the dry run waits for them)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def instructions(rows: int) -> int:
     """Instructions a child process executes for a dry run of ``rows`` rows in one process
     (valgrind's cachegrind), export included."""
@@ -108,11 +114,12 @@ def main() -> None:
         before = rss()
         sampler = Sampler()
         sampler.start()
-        started, cpu_started = time.monotonic(), time.process_time()
+        started, cpu_started, helpers_started = time.monotonic(), time.process_time(), helpers()
         summary = dry_run([export], as_of=AS_OF, out_dir=Path(tmp) / "out", dunning=dunning,
                           workers=args.workers)
         wall = time.monotonic() - started
         cpu = time.process_time() - cpu_started
+        helper_cpu = helpers() - helpers_started
         sampler.done.set()
         sampler.join()
     if summary.rows != args.rows:
@@ -122,8 +129,9 @@ def main() -> None:
     quarter = [samples[int(len(samples) * q)][1] for q in (0.1, 0.5)] + [samples[-1][1]]
     print(f"dry run: {args.rows} rows in {wall:.1f} s = {args.rows / wall:,.0f} rows/s "  # noqa: T201
           f"({dict(summary.counts)})")
-    print(f"CPU time: {cpu:.1f} s = {args.rows / cpu:,.0f} rows per CPU second "  # noqa: T201
-          "(less affected by other work on the machine)")
+    print(f"CPU time: {cpu + helper_cpu:.1f} s = {args.rows / (cpu + helper_cpu):,.0f} rows "  # noqa: T201
+          f"per CPU second (this process {cpu:.1f} s, helpers {helper_cpu:.1f} s; "
+          f"{(cpu + helper_cpu) / wall:.2f} cores busy)")
     print(f"memory: {before / 2**20:.0f} MiB before; resident at 10%/50%/end of the run: "  # noqa: T201
           + " / ".join(f"{r / 2**20:.0f}" for r in quarter)
           + f" MiB; peak {peak / 2**20:.0f} MiB")
