@@ -423,6 +423,39 @@ def test_dry_run_in_two_processes_writes_what_one_process_writes(
                     for i, earlier in repeats.items()}
 
 
+def test_a_dry_run_whose_helper_cannot_start_says_so(tmp_path: Path) -> None:
+    """A script that calls dry_run with two workers but without the `__main__` guard: the
+    spawned helper imports the script again and fails before it takes a row. The rows are
+    all planned in the script's own process (nothing is missing), and the dry run says why
+    it used one core instead of going on silently."""
+    from dunning.dryrun import CHUNK
+
+    samples = raw_rows(SAMPLE_FILES[0])
+    rows = [{**samples[i % len(samples)], "account_id": f"G-{i:05d}"}
+            for i in range(CHUNK + 200)]
+    export = write_export(tmp_path / "in.csv", rows)
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from datetime import date\n"
+        "from pathlib import Path\n"
+        "from dunning.dryrun import dry_run\n"
+        "from dunning.letter import Dunning\n"
+        "from dunning.settings import Settings\n"
+        f"summary = dry_run([{str(export)!r}], as_of=date(2026, 11, 20),\n"
+        f"                  out_dir={str(tmp_path / 'out')!r},\n"
+        f"                  dunning=Dunning.load(Settings.at(Path({str(ROOT)!r}))), workers=2)\n"
+        "print('workers', summary.workers, 'rows', summary.rows)\n", "utf-8")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["workers", "1", "rows", str(len(rows))]
+    assert "1 dry-run helper process(es) ended with an error before taking any rows" \
+        in done.stderr
+    assert 'under `if __name__ == "__main__":`' in done.stderr
+    entries = read_manifest_lines(tmp_path / "out" / "dry-run")
+    assert [e["account_id"] for e in entries] == [r["account_id"] for r in rows]
+
+
 # --------------------------------------------------------------------------- logs
 
 

@@ -267,6 +267,8 @@ class _Relay:
         self.away: set[int] = set()
         #: Helpers that have loaded what planning needs and take chunks.
         self.started = 0
+        #: Helpers that ended with an error before taking a chunk (:meth:`close`).
+        self.failed = 0
         self._procs: list[multiprocessing.process.BaseProcess] = []
         self._tasks: Any = None
         self._results: Any = None
@@ -274,7 +276,8 @@ class _Relay:
 
     @property
     def processes(self) -> int:
-        return 1 + len(self._procs)
+        """This process and the helpers that did not fail at start-up."""
+        return 1 + len(self._procs) - self.failed
 
     def take(self, index: int, rows: list[RawRow], writer: _Writer) -> None:
         """Chunk ``index`` as this process reads it: hand it to a helper, or plan it."""
@@ -369,10 +372,23 @@ class _Relay:
                 self._results.get(timeout=0.05)
             except queue.Empty:
                 pass
+        killed = []
         for proc in self._procs:
             if proc.is_alive():
                 proc.kill()
+                killed.append(proc)
             proc.join()
+        # A helper that ended with an error while it held chunks stopped the run
+        # (_check_helpers); one that ended before it took any left them to this process.
+        self.failed = sum(proc.exitcode != 0 for proc in self._procs if proc not in killed)
+        if self.failed:
+            log.warning(
+                "%d dry-run helper process(es) ended with an error before taking any rows "
+                "(exit code %s), so this process planned every row alone: nothing is missing, "
+                "but the run used one core. A script that calls dry_run with more than one "
+                "worker must call it under `if __name__ == \"__main__\":` (helpers are "
+                "spawned, and spawning imports the script again)", self.failed,
+                ", ".join(str(p.exitcode) for p in self._procs if p.exitcode))
         self._tasks.cancel_join_thread()  # chunks nobody took: not worth waiting for
         self._tasks.close()
         self._results.close()
