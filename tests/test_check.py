@@ -195,6 +195,19 @@ def test_syntax_error(home: Path) -> None:
     findings = check(home)
     assert kinds(findings) == {"syntax"}
     assert findings[0].file == "letter/partials/status.html"
+    # every letter's check finds it, and the compile of every template: one problem
+    assert len({f.key() for f in findings}) == 1
+
+
+def test_a_broken_template_no_letter_uses_yet_is_found(home: Path) -> None:
+    """A partial being written, not yet included anywhere: the nightly run's pre-flight
+    compiles every template and would stop on it, so the check says so first."""
+    (home / "templates" / "letter" / "partials" / "draft.html").write_text(
+        "<p>{{ borrower.name }</p>\n", "utf-8")
+    findings = check(home)
+    assert [(f.kind, f.file, f.line, f.severity) for f in findings] == [
+        ("syntax", "letter/partials/draft.html", 1, "error")]
+    assert findings[0].message.startswith("the template does not follow Jinja's syntax here")
 
 
 def test_out_of_hours_brand(home: Path) -> None:

@@ -77,6 +77,7 @@ def test_a_template_typo_fails_preflight_with_exit_2_and_no_letter(
     assert f"templates/letter/partials/consequences.html:{line}" in err
     assert "no letter was written" in err
     assert err.count("consequences.html") <= 3  # once, not once per letter
+    assert err.count("error [syntax]") == 1, err  # not again as the letters' finding
     assert not list(out.rglob("*.pdf")) if out.exists() else True
     assert not (out / "manifest.jsonl").exists()
 

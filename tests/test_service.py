@@ -385,6 +385,24 @@ def test_unknown_letters_and_other_brands_letters_are_404(server: Server) -> Non
         assert other.get("/v1/accounts/MT-000010/letters").json()["letters"] == []
 
 
+def test_a_letter_file_swapped_for_a_device_is_not_read(server: Server) -> None:
+    """A letter's file replaced by a link to /dev/zero after it was made: the service
+    answers 404 at once instead of reading without end."""
+    with server.client() as client:
+        made = client.post("/v1/letters", json={**_row("MT-000011"), "as_of": AS_OF})
+        assert made.status_code == 201, made.text
+        book = Ledger(server.ledger)
+        row = book.letter(made.json()["id"])
+        book.close()
+        assert row is not None
+        assert row.file is not None
+        row.file.unlink()
+        row.file.symlink_to("/dev/zero")
+        again = client.get(made.json()["url"])
+    assert again.status_code == 404
+    assert "is gone or is no longer a letter file" in again.text
+
+
 def test_keys_never_reach_the_log(server: Server) -> None:
     with server.client() as client:
         client.post("/v1/letters", json={"account_id": "LOG-1"})

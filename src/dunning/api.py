@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, replace
@@ -13,9 +14,17 @@ from .errors import ConfigError, FieldProblem, InputError, OutputError, RecordEr
 from .hashing import record_hash
 from .job import Task, make_letter, new_run_id, rejected_entry
 from .letter import Dunning
-from .output import check_target, write_bytes_atomic
+from .output import check_target, read_regular, write_bytes_atomic
 from .plan import Letter
-from .records import Record, Rejection, Row, read_records, repeated_key, validate_row
+from .records import (
+    MAX_YAML_BYTES,
+    Record,
+    Rejection,
+    Row,
+    read_records,
+    repeated_key,
+    validate_row,
+)
 from .settings import check_as_of
 from .stopping import time_limit
 from .yamlconf import load_yaml_text
@@ -37,11 +46,23 @@ def render_letter(record: Record, as_of: date, dunning: Dunning | None = None) -
     return dunning.render(plan)
 
 
+#: The largest single-record file (or standard input) ``render_one`` reads: YAML's limit.
+MAX_RECORD_BYTES = MAX_YAML_BYTES
+
+
 def _single_record(path: Path, stdin: bytes | None, dunning: Dunning) -> Row:
     source = "<stdin>" if stdin is not None else str(path)
     try:
-        text = stdin.decode("utf-8-sig") if stdin is not None else path.read_text("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = stdin if stdin is not None else read_regular(path, limit=MAX_RECORD_BYTES)
+        if len(data) > MAX_RECORD_BYTES:
+            raise OSError(errno.EFBIG, f"larger than the {MAX_RECORD_BYTES:,} bytes accepted "
+                                       "for one record")
+        text = data.decode("utf-8-sig")
+    except OSError as exc:
+        hint = ("; to read a record from a pipe, give - and send it to standard input"
+                if exc.errno == errno.EINVAL else "")
+        raise InputError(f"cannot read: {exc.strerror or exc}{hint}", path=source) from exc
+    except UnicodeDecodeError as exc:
         raise InputError(f"cannot read: {exc}", path=source) from exc
     repeated: list[FieldProblem] = []
 

@@ -28,6 +28,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
 from .locale import CATALOG_DOMAIN
+from .output import read_regular_text
 from .settings import Settings
 
 #: What is extracted when the project has no ``babel.cfg``: the templates.
@@ -98,7 +99,7 @@ def _write_if_changed(path: Path, data: bytes) -> bool:
 def extract(root: Path) -> Catalog:
     """Every ``_()`` sentence of the project (``babel.cfg``, or the templates only)."""
     cfg = root / "babel.cfg"
-    text = cfg.read_text("utf-8") if cfg.is_file() else DEFAULT_MAPPING
+    text = read_regular_text(cfg) if cfg.is_file() else DEFAULT_MAPPING
     method_map, options_map = parse_mapping_cfg(io.StringIO(text))  # type: ignore[no-untyped-call]
     catalog = Catalog(domain=CATALOG_DOMAIN)
     for filename, lineno, message, comments, context in extract_from_dir(

@@ -47,10 +47,11 @@ from pathlib import Path
 from typing import Any
 
 from .checklists import Checklists, checklist_findings, load_checklists
-from .compose import letter_context, render_html
+from .compose import environment, letter_context, render_html, syntax_message
 from .errors import ConfigError, DunningError, RenderError, TemplateError
 from .explain import config_findings, excerpt
 from .letter import Dunning
+from .output import read_regular_text
 from .plan import Plan
 from .policy import STAGES, Stage
 from .records import Record, Rejection, read_records
@@ -99,12 +100,35 @@ def entry_templates(templates_dir: Path) -> list[str]:
     found = []
     for path in sorted(templates_dir.rglob("*.html")):
         try:
-            text = path.read_text("utf-8")
+            text = read_regular_text(path)
         except (OSError, UnicodeDecodeError):
             continue
         if re.search(r"{%-?\s*extends\s", text):
             found.append(path.relative_to(templates_dir).as_posix())
     return found
+
+
+def compile_findings(dunning: Dunning) -> list[Finding]:
+    """Every template that does not compile, even one no letter uses yet (a partial being
+    written): the finding a letter's check makes of the same error (file relative to the
+    templates folder, the author's wording), so that one error is listed once."""
+    import jinja2
+
+    settings = dunning.settings
+    env = environment(settings.templates_dir, settings.locales_dir, settings.default_locale)
+    findings = []
+    for path in sorted(settings.templates_dir.rglob("*.html")):
+        name = path.relative_to(settings.templates_dir).as_posix()
+        try:
+            env.get_template(name)
+        except jinja2.TemplateSyntaxError as exc:
+            findings.append(Finding("error", "syntax",
+                                    syntax_message(exc.message or type(exc).__name__),
+                                    file=name, line=exc.lineno, template=name))
+        except (jinja2.TemplateError, OSError, UnicodeDecodeError) as exc:
+            findings.append(Finding("error", "template", f"{type(exc).__name__}: {exc}",
+                                    file=name, template=name))
+    return findings
 
 
 # --------------------------------------------------------------------------- cases
@@ -335,6 +359,8 @@ def run_checks(
     for case in plan_cases(templates=templates, stages=stages, locales=locales, brands=brands,
                            records=records, typical=typical, dunning=dunning, pdf=pdf):
         findings += checker.check(case)
+    seen = {f.key() for f in findings}  # a letter found it: listed with that letter
+    findings += [f for f in compile_findings(dunning) if f.key() not in seen]
     summary = (
         f"{len(templates)} template(s) × {len(stages)} stage(s) × {len(locales)} locale(s) × "
         f"{len(brands)} brand(s) with {len(typical)} representative sample(s), and "

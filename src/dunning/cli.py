@@ -327,7 +327,7 @@ def render(ctx: click.Context, input_arg: Path | None, input_file: Path | None,
     Says what happened in one sentence on stderr. Exit 0 when the letter was written or is
     suppressed (the sentence says why), 1 when the record is rejected or the letter failed,
     2 when the command could not do its job."""
-    from .api import render_one
+    from .api import MAX_RECORD_BYTES, render_one
     from .errors import RenderError, TemplateError
     from .exitcodes import outcome_code
     from .single import check_pick, sentence
@@ -338,7 +338,8 @@ def render(ctx: click.Context, input_arg: Path | None, input_file: Path | None,
     if force and not (reason and reason.strip()):
         raise click.UsageError("--force needs --reason TEXT (it is recorded with the letter)")
     dunning = _dunning(ctx)
-    stdin = sys.stdin.buffer.read() if str(source) == "-" else None
+    # one byte more than a record may have, so render_one can say the input is too large
+    stdin = sys.stdin.buffer.read(MAX_RECORD_BYTES + 1) if str(source) == "-" else None
     if stdin is None:
         check_pick(source, account_id, dunning)
     to_stdout = output == "-"

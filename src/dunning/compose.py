@@ -148,6 +148,10 @@ class _ConfinedLoader(jinja2.FileSystemLoader):
             if candidate.is_file() and not candidate.resolve().is_relative_to(
                     Path(searchpath).resolve()):
                 raise jinja2.TemplateNotFound(template)
+            if candidate.exists() and not candidate.is_file():
+                raise jinja2.TemplateNotFound(template, message=(
+                    f"{template} is not a regular file (a folder, or a link to a device or "
+                    "a pipe): a template is a text file"))
         return super().get_source(environment, template)
 
 
@@ -487,6 +491,12 @@ def letter_context(
     }
 
 
+def syntax_message(message: str) -> str:
+    """A Jinja syntax error's message in an author's words."""
+    return (f"the template does not follow Jinja's syntax here: {message} (every {{{{ needs "
+            "its }}, every {% if %} / {% for %} its {% endif %} / {% endfor %})")
+
+
 def render_html(
     context: dict[str, Any], *, templates_dir: Path, locales_dir: Path, template: str,
     problems: list[TemplateError] | None = None,
@@ -510,9 +520,7 @@ def render_html(
                               "syntax" if isinstance(exc, jinja2.TemplateSyntaxError) else
                               "template")
         if kind == "syntax":
-            message = (f"the template does not follow Jinja's syntax here: {message} (every "
-                       "{{ needs its }}, every {% if %} / {% for %} its {% endif %} / "
-                       "{% endfor %})")
+            message = syntax_message(message)
         raise TemplateError(message, template=name, line=line, kind=kind) from exc
     except (MissingTranslationError, PlaceholderError) as exc:
         name, line = _template_location(exc, templates_dir)

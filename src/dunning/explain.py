@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from .config import Brand
 from .errors import ConfigError
+from .output import read_regular_text
 from .rules import Finding, error_finding, relative_to
 from .settings import Settings
 from .yamlconf import SafeDataLoader, did_you_mean, yaml_line
@@ -51,7 +52,7 @@ YAML_PROBLEMS: tuple[tuple[str, str, str], ...] = (
 def _indented_deeper(path: Path, index: int) -> bool:
     """Whether line ``index`` (0-based) is indented deeper than the line above it while that
     one holds a value (so it cannot open a block): a stray space, not a colon in a value."""
-    lines = path.read_text("utf-8").splitlines()
+    lines = read_regular_text(path).splitlines()
     above = next((t for t in reversed(lines[:index]) if t.strip()
                   and not t.lstrip().startswith("#")), "")
     line = lines[index] if index < len(lines) else ""
@@ -66,10 +67,11 @@ def yaml_findings(path: Path, settings: Settings) -> list[Finding]:
     """What keeps ``path`` from being read as YAML, in plain words, at its line."""
     rel = relative_to(settings.root)
     try:
-        text = path.read_text("utf-8")
+        text = read_regular_text(path)
         yaml.load(text, Loader=SafeDataLoader)
     except (OSError, UnicodeDecodeError) as exc:
-        return [Finding("error", "config", f"the file cannot be read: {exc}", file=rel(path))]
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        return [Finding("error", "config", f"the file cannot be read: {why}", file=rel(path))]
     except yaml.YAMLError as exc:
         problem = str(getattr(exc, "problem", None) or exc)
         mark = getattr(exc, "problem_mark", None)
@@ -107,7 +109,7 @@ def brand_findings(settings: Settings) -> list[Finding]:
     found = yaml_findings(path, settings)
     if found:
         return found
-    text = path.read_text("utf-8")
+    text = read_regular_text(path)
     data = yaml.load(text, Loader=SafeDataLoader)
     brands = data.get("brands") if isinstance(data, Mapping) else None
     if not isinstance(brands, Mapping):
@@ -157,7 +159,7 @@ def excerpt(settings: Settings, file: str | None, line: int | None, around: int 
         if not path.is_file():
             return []
     try:
-        lines = path.read_text("utf-8").splitlines()
+        lines = read_regular_text(path).splitlines()
     except (OSError, UnicodeDecodeError):
         return []
     first, last = max(1, line - around), min(len(lines), line + around)

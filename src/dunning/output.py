@@ -9,6 +9,7 @@ a reader sees it whole or not at all. Files are created readable by the owner an
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import json
@@ -86,6 +87,42 @@ def check_target(path: Path) -> None:
     if not stat.S_ISREG(mode):
         raise OutputError(f"{path} is not a regular file: outputs are new files or replace "
                           "regular files, never devices, folders or pipes")
+
+
+def read_regular(path: Path | str, *, limit: int) -> bytes:
+    """The bytes of ``path``, a regular file (or a link to one) of at most ``limit`` bytes.
+
+    OSError with a plain ``strerror`` for anything else: a device (``/dev/zero`` would be
+    read without end), a pipe (opened without blocking, so one with no writer does not wait
+    for ever), a folder, or a file larger than ``limit``. What is checked is the file opened,
+    not the name (a link swapped between a check and the read changes nothing)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(mode) else "a device or a pipe"
+        raise OSError(errno.EINVAL, f"{kind}, not a regular file")
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"larger than the {limit:,} bytes accepted")
+    return data
+
+
+#: The largest configuration file, template, stylesheet or catalog read as text.
+MAX_TEXT_BYTES = 8 * 1024**2
+#: The largest letter read back (``dunning verify``, the service, print files): a letter is
+#: tens to hundreds of KiB; a larger file is refused, not read.
+MAX_LETTER_BYTES = 64 * 1024**2
+
+
+def read_regular_text(path: Path | str, *, limit: int = MAX_TEXT_BYTES) -> str:
+    """:func:`read_regular`, decoded as UTF-8 (UnicodeDecodeError when it is not)."""
+    return read_regular(path, limit=limit).decode("utf-8")
 
 
 @contextmanager

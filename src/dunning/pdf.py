@@ -37,6 +37,7 @@ from .archive import ATTACHMENT_NAME, ATTACHMENT_RELATIONSHIP, ArchiveOptions
 from .cssvars import DECLARED, Declarations, inline, scan, values_for
 from .errors import ConfigError, RenderError
 from .fonts import PreparedFonts
+from .output import read_regular_text
 from .plan import RenderedPdf
 from .vcode import QR_ATTRIBUTE, qr_modules
 from .weasy import harfbuzz_subset_available as harfbuzz_subset_available
@@ -278,7 +279,7 @@ class PdfRenderer:
         stamp = (stat.st_mtime_ns, stat.st_size)
         source = self._sources.get(path)
         if source is None or source[0] != stamp:
-            text = path.read_text("utf-8")
+            text = read_regular_text(path)
             source = (stamp, text, scan(text))
             self._sources[path] = source
         return source

@@ -26,9 +26,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .check import Case, Checker, entry_templates, read_samples, sample_files
+from .check import (
+    Case,
+    Checker,
+    compile_findings,
+    entry_templates,
+    read_samples,
+    sample_files,
+)
 from .errors import RecordError
 from .letter import Dunning
+from .output import read_regular_text
 from .policy import STAGES
 from .records import Record, raw_rows, validate_row
 from .rules import Finding, brand_findings, load_wording, template_messages, translation_findings
@@ -133,7 +141,10 @@ def preflight(paths: Sequence[Path], dunning: Dunning,
         for locale in sorted(scan.locales):
             findings += translation_findings(settings, locale, messages)
         findings += [f for f in brand_findings(dunning, rules) if f.brand in scan.brands]
-        findings += _compile_all(dunning)
+        # a letter's check finds a compile error again: listed once, from the project root
+        compiled = compile_findings(dunning)
+        seen = {f.key() for f in compiled}
+        findings += [replace(f, file=f"templates/{f.file}") for f in compiled]
         checker = Checker(dunning, rules)
         records = _records(dunning, scan)
         locales, brands = sorted(scan.locales), sorted(scan.brands)
@@ -160,7 +171,7 @@ def preflight(paths: Sequence[Path], dunning: Dunning,
                             log.warning("pre-flight: the letter for %s took longer than %g s; "
                                         "the letter checks stop here", record.account_id,
                                         letter_timeout or 0)
-                        findings += found
+                        findings += [f for f in found if f.key() not in seen]
         findings = [_locate_css(f, settings.templates_dir)
                     if f.kind in ("stylesheet", "weasyprint") else f
                     for f in findings if f.severity == "error" and f.kind in BLOCKING]
@@ -187,7 +198,7 @@ def _locate_css(finding: Finding, templates_dir: Path) -> Finding:
     needle = match[1].strip()
     for path in sorted(templates_dir.rglob("*.css")):
         try:
-            lines = path.read_text("utf-8").splitlines()
+            lines = read_regular_text(path).splitlines()
         except (OSError, UnicodeDecodeError):
             continue
         for number, text in enumerate(lines, 1):
@@ -195,28 +206,6 @@ def _locate_css(finding: Finding, templates_dir: Path) -> Finding:
                 rel = f"templates/{path.relative_to(templates_dir).as_posix()}"
                 return replace(finding, file=rel, line=number)
     return finding
-
-
-def _compile_all(dunning: Dunning) -> list[Finding]:
-    """A syntax error in any template (even one no stage uses yet), with file and line."""
-    import jinja2
-
-    from .compose import environment
-
-    settings = dunning.settings
-    env = environment(settings.templates_dir, settings.locales_dir, settings.default_locale)
-    findings = []
-    for path in sorted(settings.templates_dir.rglob("*.html")):
-        name = path.relative_to(settings.templates_dir).as_posix()
-        try:
-            env.get_template(name)
-        except jinja2.TemplateSyntaxError as exc:
-            findings.append(Finding("error", "syntax", exc.message or str(exc),
-                                    file=f"templates/{name}", line=exc.lineno, template=name))
-        except (jinja2.TemplateError, OSError, UnicodeDecodeError) as exc:
-            findings.append(Finding("error", "template", f"{type(exc).__name__}: {exc}",
-                                    file=f"templates/{name}", template=name))
-    return findings
 
 
 def require_rows(scan: InputScan, paths: Sequence[Path], allow_empty: bool) -> None:

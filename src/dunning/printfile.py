@@ -53,10 +53,12 @@ import pikepdf
 
 from .errors import InputError, OutputError
 from .output import (
+    MAX_LETTER_BYTES,
     RunLock,
     atomic_file,
     ensure_dir,
     read_manifest,
+    read_regular,
     remove_stale_temp_files,
     write_csv_atomic,
     write_json_atomic,
@@ -339,7 +341,7 @@ def _open_letter(run_dir: Path, letter: PrintLetter,
                                stage=letter.stage, path=letter.path, reason=reason))
 
     try:
-        data = (run_dir / letter.path).read_bytes()
+        data = read_regular(run_dir / letter.path, limit=MAX_LETTER_BYTES)
     except OSError as exc:
         skip(f"cannot read {letter.path}: {exc.strerror or exc}")
         return None

@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import InputError
 from .ledger import LetterRow, SuppressionRow
+from .output import read_regular_text
 
 OUTCOMES = ("rendered", "suppressed", "rejected", "failed")
 
@@ -24,7 +25,7 @@ def load_summary(run: Path) -> dict[str, Any]:
     summary file itself)."""
     path = run / "summary.json" if run.is_dir() else run
     try:
-        data: dict[str, Any] = json.loads(path.read_text("utf-8"))
+        data: dict[str, Any] = json.loads(read_regular_text(path))
     except FileNotFoundError as exc:
         raise InputError("no summary.json: not a run folder, or the run did not finish "
                          "(rerun it to complete it)", path=str(path)) from exc

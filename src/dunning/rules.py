@@ -146,6 +146,8 @@ def template_messages(templates_dir: Path) -> list[Msgid]:
     """Every gettext message of the templates (as ``pybabel extract`` sees them)."""
     found: list[Msgid] = []
     for path in sorted(templates_dir.rglob("*.html")):
+        if not path.is_file():  # a folder, or a link to a device or pipe: never read
+            continue
         rel = path.relative_to(templates_dir).as_posix()
         try:
             extracted = list(extract_from_file(

@@ -34,7 +34,7 @@ from .hashing import record_hash
 from .job import Task, make_letter
 from .keys import ApiKey, Keys
 from .letter import Dunning
-from .output import ManifestEntry, write_bytes_atomic
+from .output import MAX_LETTER_BYTES, ManifestEntry, read_regular, write_bytes_atomic
 from .plan import letter_reference
 from .records import Rejection, validate_row
 from .settings import RECYCLE_AFTER, check_as_of
@@ -340,9 +340,10 @@ class LetterService:
             raise ServiceError(404, "Not found", f"letter {letter_id} was written to standard "
                                "output; no copy was kept")
         try:
-            data = row.file.read_bytes()
+            data = read_regular(row.file, limit=MAX_LETTER_BYTES)
         except OSError:
-            raise ServiceError(404, "Not found", f"letter {letter_id}'s file is gone") from None
+            raise ServiceError(404, "Not found", f"letter {letter_id}'s file is gone or is no "
+                               "longer a letter file") from None
         return row, data
 
     def history(self, account_id: str, key: ApiKey) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ import logging
 import re
 from pathlib import Path
 
+from .output import read_regular_text
 from .rules import Finding, relative_to
 from .settings import Settings
 
@@ -84,10 +85,10 @@ def stylesheet_findings(paths: list[Path], settings: Settings) -> list[Finding]:
     findings: list[Finding] = []
     for path in paths:
         try:
-            text = path.read_text("utf-8")
+            text = read_regular_text(path)
         except (OSError, UnicodeDecodeError) as exc:
             findings.append(Finding("error", "stylesheet", f"the stylesheet cannot be read: "
-                                    f"{exc}", file=rel(path)))
+                                    f"{getattr(exc, 'strerror', None) or exc}", file=rel(path)))
             continue
         seen: set[tuple[int | None, str]] = set()
         for line, message in _weasyprint_says(text):

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from .archive import ATTACHMENT_NAME
 from .errors import ConfigError
+from .output import MAX_LETTER_BYTES, read_regular
 from .sign import import_pyhanko
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ def verify_file(path: Path, brands: Mapping[str, Brand], *, ledger: Ledger | Non
     """The verdict on one letter file (see the module docstring)."""
     verdict = Verdict(str(path))
     try:
-        data = path.read_bytes()
+        data = read_regular(path, limit=MAX_LETTER_BYTES)
     except OSError as exc:
         verdict.failed.append(f"cannot read the file ({exc.strerror})")
         return verdict
@@ -278,7 +279,7 @@ def verify_code(code: str, brands: Mapping[str, Brand], ledger: Ledger | None,
         if row.file is None:  # handed over on a stream: no file to read
             continue
         try:
-            data = row.file.read_bytes()
+            data = read_regular(row.file, limit=MAX_LETTER_BYTES)
         except OSError:
             continue
         attached, _, _ = _letter_data(data, "")

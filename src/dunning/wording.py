@@ -28,6 +28,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from .config import HHMM
 from .errors import ConfigError
 from .locale import catalog_files, parse_locale
+from .output import read_regular_text
 from .settings import Settings, fallback_chain
 from .yamlconf import load_yaml_file, validate_model
 
@@ -324,7 +325,7 @@ class Source:
 def _po_strings(path: Path) -> Iterator[tuple[int, str]]:
     """(line of its ``msgstr``, the translated text) for every entry of a ``.po`` file."""
     try:
-        lines = path.read_text("utf-8").splitlines()
+        lines = read_regular_text(path).splitlines()
     except (OSError, UnicodeDecodeError):
         return
     start, parts = 0, list[str]()
@@ -369,7 +370,7 @@ def locate(fragment: str, settings: Settings, locale: str,
                 return Source(rel(po), line, "catalog")
     for path in sorted(settings.templates_dir.rglob("*.html")):
         try:
-            lines = path.read_text("utf-8").splitlines()
+            lines = read_regular_text(path).splitlines()
         except (OSError, UnicodeDecodeError):
             continue
         for number, text in enumerate(lines, 1):
@@ -377,7 +378,7 @@ def locate(fragment: str, settings: Settings, locale: str,
                 return Source(path.relative_to(settings.templates_dir).as_posix(), number,
                               "template")
     try:
-        lines = settings.brands_file.read_text("utf-8").splitlines()
+        lines = read_regular_text(settings.brands_file).splitlines()
     except (OSError, UnicodeDecodeError):
         lines = []
     for number, text in enumerate(lines, 1):

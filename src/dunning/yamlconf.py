@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import ConfigError
+from .output import read_regular_text
 
 # --------------------------------------------------------------------------- YAML
 
@@ -114,7 +115,7 @@ def load_yaml_text(text: str, *, path: str) -> Any:
 
 def load_yaml_file(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular_text(path)
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", path=str(path)) from exc
     except UnicodeDecodeError as exc:
@@ -140,7 +141,7 @@ def yaml_line(path: Path, keys: Sequence[str | int]) -> int | None:
     """The 1-based line of the value at ``keys`` (mapping keys, list indices) in a YAML
     file: as deep as the path can be followed, None when not even its first step is there."""
     try:
-        node = yaml.compose(path.read_text("utf-8"), Loader=yaml.SafeLoader)
+        node = yaml.compose(read_regular_text(path), Loader=yaml.SafeLoader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
     line = None
