@@ -63,7 +63,7 @@ def _start(folder: Path, *options: str, home: Path | None = None) -> Server:
     process = subprocess.Popen(
         [str(exe), "-v", *(["--home", str(home)] if home else []), "serve", "--port", str(port),
          "--workers", "1", "--keys", str(keys_file), "--ledger", ledger, "--queue", "4",
-         *options], stdout=log, stderr=subprocess.STDOUT)
+         "--out", str(folder / "letters"), *options], stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -396,11 +396,62 @@ def test_a_letter_file_swapped_for_a_device_is_not_read(server: Server) -> None:
         book.close()
         assert row is not None
         assert row.file is not None
+        assert row.file.is_relative_to(server.log.parent / "letters")  # --out
         row.file.unlink()
         row.file.symlink_to("/dev/zero")
         again = client.get(made.json()["url"])
     assert again.status_code == 404
     assert "is gone or is no longer a letter file" in again.text
+
+
+def test_a_letter_that_cannot_be_written_is_a_500_problem_naming_the_account(
+    server: Server, dunning: Dunning
+) -> None:
+    """A folder where the letter's file should go: the letter is made, not written, not
+    recorded; the answer is a problem document, and the log says which account and why."""
+    from dunning.records import validate_row
+
+    body = _row("MT-000004", account_id="SVC-BLOCKED-1")
+    record = validate_row(body, source="test", line=1, rules=dunning.record_rules())
+    plan = dunning.plan(record, SAMPLES_AS_OF)
+    assert plan.stage is not None
+    target = (server.log.parent / "letters" / AS_OF
+              / dunning.letter_file(record, str(plan.stage), 1))
+    target.mkdir(parents=True)
+    with server.client() as client:
+        response = client.post("/v1/letters", json={**body, "as_of": AS_OF})
+        assert response.status_code == 500, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        problem = response.json()
+        assert problem["title"] == "Letter not written"
+        assert "SVC-BLOCKED-1" in problem["detail"]
+        assert client.get("/v1/accounts/SVC-BLOCKED-1/letters").json()["letters"] == []
+    assert target.is_dir()
+    assert f"cannot write the letter of SVC-BLOCKED-1: {target} is not a regular file" in \
+        server.log.read_text("utf-8")
+
+
+def test_a_failure_nobody_foresaw_is_a_problem_document_not_a_bare_500(
+    tmp_path: Path,
+) -> None:
+    """The ledger's file overwritten while the service runs: the request fails with an RFC
+    9457 problem naming its request id, and the log says which request, not what data."""
+    running = _start(tmp_path)
+    try:
+        for name in ("ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm"):
+            (tmp_path / name).write_bytes(b"not a database" * 1000)
+        with running.client() as client:
+            response = client.get("/v1/accounts/MT-000004/letters",
+                                  headers={"X-Request-Id": "req-broken-ledger"})
+        assert response.status_code == 500
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["title"] == "Internal error"
+        assert "req-broken-ledger" in response.json()["detail"]
+    finally:
+        running.process.send_signal(signal.SIGTERM)
+        running.process.wait(timeout=60)
+    assert "GET /v1/accounts/{account_id}/letters → 500 (req-broken-ledger): OutputError: " \
+        in running.log.read_text("utf-8")
 
 
 def test_keys_never_reach_the_log(server: Server) -> None:

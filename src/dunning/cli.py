@@ -453,9 +453,13 @@ def keys_add(ctx: click.Context, name: str, brands: str, keys_file: Path | None)
 @click.option("--queue", "queue_size", type=click.IntRange(min=1),
               help="Letter requests that may wait for a renderer before more get 429 "
                    "(default: 8 per renderer).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder the letters are written to, one folder per as-of date "
+                   "(default: output/service/ in the project folder).")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int, keys_file: Path | None,
-          ledger: str | None, letter_timeout: float, queue_size: int | None) -> None:
+          ledger: str | None, letter_timeout: float, queue_size: int | None,
+          out_dir: Path | None) -> None:
     """Serve letters on demand over HTTP for CRMs and agents (docs/service.md)."""
     require("service", "dunning serve")
     from .errors import ConfigError
@@ -469,8 +473,11 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, keys_file: Pat
     if not keys.keys:
         raise ConfigError("no API keys: add one with `dunning keys add NAME --brands …`",
                           path=str(path))
-    run(LetterService(dunning, keys, ledger_url=ledger), host=host, port=port,
-        workers=workers, letter_timeout=letter_timeout, queue_size=queue_size)
+    if out_dir is not None and not str(out_dir).strip():
+        raise click.UsageError("--out is empty: give a folder")
+    service = LetterService(dunning, keys, ledger_url=ledger, letters_dir=out_dir)
+    run(service, host=host, port=port, workers=workers, letter_timeout=letter_timeout,
+        queue_size=queue_size)
 
 
 @cli.command()

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .errors import DunningError
 from .service import MAX_BODY, LetterService, Renderers, ServiceError
 
 log = logging.getLogger("dunning.serve")
@@ -107,8 +108,19 @@ def _route(handler: Handler, service: LetterService, metrics: Metrics,
         try:
             response = await handler(request, service, request_id)
         except ServiceError as error:
-            log.info("%s %s → %d (%s)", request.method, name, error.status, request_id)
+            log.log(logging.ERROR if error.status >= 500 else logging.INFO, "%s %s → %d (%s)",
+                    request.method, name, error.status, request_id)
             response = _problem(error, request_id)
+        except Exception as exc:  # a problem document, not a bare 500
+            # dunning's errors say what failed without personal data (a ledger that cannot
+            # be read); of anything else, only its type (its text may quote a record)
+            what = (f"{type(exc).__name__}: {exc}" if isinstance(exc, DunningError)
+                    else type(exc).__name__)
+            log.error("%s %s → 500 (%s): %s", request.method, name, request_id, what)
+            log.debug("the error", exc_info=True)
+            response = _problem(ServiceError(500, "Internal error", "the service failed on "
+                                             f"this request; its log has request {request_id}"),
+                                request_id)
         if name == "/v1/letters":
             metrics.letters.labels(_OUTCOMES.get(response.status_code, "failed")).inc()
         metrics.requests.labels(name, str(response.status_code)).inc()

@@ -29,7 +29,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from .errors import DunningError, InputError
+from .errors import DunningError, InputError, OutputError
 from .hashing import record_hash
 from .job import Task, make_letter
 from .keys import ApiKey, Keys
@@ -210,7 +210,9 @@ class LetterService:
     def __post_init__(self) -> None:
         from .ledger import Ledger
 
-        self.letters_dir = (self.letters_dir or self.dunning.settings.output_dir / "service")
+        # one spelling of the folder for the ledger, as the batch does
+        self.letters_dir = (Path(self.letters_dir).resolve() if self.letters_dir
+                            else self.dunning.settings.output_dir / "service")
         self._book = (Ledger(self.ledger_url) if self.ledger_url
                       else Ledger.for_output(self.dunning.settings.ledger_folder()))
 
@@ -317,7 +319,13 @@ class LetterService:
         folder = Path(str(self.letters_dir)) / as_of.isoformat()
         version = self._book.versions(record.account_id, as_of, folder) + 1
         rel = self.dunning.letter_file(record, str(entry.stage), version)
-        write_bytes_atomic(folder / rel, data)
+        try:
+            write_bytes_atomic(folder / rel, data)
+        except OutputError as exc:  # a full disk, a folder it may not write, a device there
+            log.error("cannot write the letter of %s: %s", record.account_id, exc)
+            raise ServiceError(500, "Letter not written", "the letter was made but could not "
+                               "be written; the service's log names account "
+                               f"{record.account_id} and the reason") from None
         letter_id = self._book.record_entry(
             entry, run_id=f"service-{request_id}", as_of=as_of,
             template_version=self.dunning.template_version(), record_hash=record_hash(record),
