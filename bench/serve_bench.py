@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     server = subprocess.Popen(
         [str(exe), "serve", "--port", str(port), "--workers", str(args.workers), "--keys",
          str(folder / "keys.yaml"), "--ledger", f"sqlite:///{folder / 'ledger.sqlite'}",
-         "--queue", "64", "--out", str(folder / "letters")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         "--queue", "64", "--out", str(folder / "letters")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     peak = [0]
     done = threading.Event()
