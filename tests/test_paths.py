@@ -149,6 +149,22 @@ def test_report_refuses_a_pipe_as_its_summary(odd: dict[str, Path]) -> None:
     assert "a device or a pipe, not a regular file" in done.stderr
 
 
+def test_print_refuses_a_file_for_a_run_folder_and_a_device_for_its_manifest(
+    tmp_path: Path,
+) -> None:
+    done = _dunning("--home", str(ROOT), "print", os.devnull)
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("dunning: error: /dev/null: not a folder: give the folder "
+                                   "of a run (the --out the run was given)")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "manifest.jsonl").symlink_to("/dev/zero")
+    done = _dunning("--home", str(ROOT), "print", str(run))
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"dunning: error: {run}/manifest.jsonl: cannot read the run "
+                                   "manifest: a device or a pipe, not a regular file")
+
+
 def test_a_letter_replaced_by_a_device_is_left_out_of_the_print_file(
     tmp_path: Path, dunning: Dunning
 ) -> None:

@@ -96,6 +96,16 @@ def read_regular(path: Path | str, *, limit: int) -> bytes:
     read without end), a pipe (opened without blocking, so one with no writer does not wait
     for ever), a folder, or a file larger than ``limit``. What is checked is the file opened,
     not the name (a link swapped between a check and the read changes nothing)."""
+    with open_regular(path) as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"larger than the {limit:,} bytes accepted")
+    return data
+
+
+def open_regular(path: Path | str) -> IO[bytes]:
+    """``path`` opened for reading in binary, when it is a regular file (see
+    :func:`read_regular`); for files read line by line, whatever their size."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         mode = os.fstat(fd).st_mode
@@ -106,11 +116,7 @@ def read_regular(path: Path | str, *, limit: int) -> bytes:
         os.close(fd)
         kind = "a folder" if stat.S_ISDIR(mode) else "a device or a pipe"
         raise OSError(errno.EINVAL, f"{kind}, not a regular file")
-    with os.fdopen(fd, "rb") as handle:
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise OSError(errno.EFBIG, f"larger than the {limit:,} bytes accepted")
-    return data
+    return os.fdopen(fd, "rb")
 
 
 #: The largest configuration file, template, stylesheet or catalog read as text.
@@ -230,7 +236,7 @@ class ManifestWriter:
 
 
 def read_manifest(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
+    with io.TextIOWrapper(open_regular(path), encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
 
 

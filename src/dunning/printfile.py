@@ -171,13 +171,17 @@ class PrintResult:
 def rendered_letters(run_dir: Path) -> list[PrintLetter]:
     """The rendered letters the run's manifest lists (InputError when it has none to read)."""
     path = run_dir / "manifest.jsonl"
+    if run_dir.exists() and not run_dir.is_dir():
+        raise InputError("not a folder: give the folder of a run (the --out the run was "
+                         "given)", path=str(run_dir))
     try:
         entries = read_manifest(path)
     except FileNotFoundError as exc:
         raise InputError("no manifest.jsonl: not a run folder, or the run did not finish "
                          "(rerun it to complete it)", path=str(path)) from exc
     except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read the run manifest: {exc}", path=str(path)) from exc
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise InputError(f"cannot read the run manifest: {why}", path=str(path)) from exc
     return [
         PrintLetter(account_id=str(e["account_id"]), brand=str(e["brand"]),
                     stage=str(e["stage"]), postal_code=str(e.get("postal_code") or ""),
