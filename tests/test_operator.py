@@ -586,6 +586,12 @@ def test_render_unknown_id_gets_close_matches(capsys: pytest.CaptureFixture[str]
     assert "case-sensitive" in err
     assert main(["render", str(SAMPLE_FILES[0]), "--id", "MT-00004", "-o", "x.pdf"]) == 2
     assert "did you mean" in capsys.readouterr().err
+    # an id pasted with thousands of characters is not echoed whole
+    assert main(["render", str(SAMPLE_FILES[0]), "--id", "MT-" + "0" * 5000, "-o",
+                 "x.pdf"]) == 2
+    err = capsys.readouterr().err
+    assert f"… (5003 characters) among its {len(raw_rows(SAMPLE_FILES[0]))} record(s)" in err
+    assert len(err) < 300, err
 
 
 def test_render_an_export_without_id_asks_for_one(capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,6 +23,7 @@ from .records import (
     Row,
     read_records,
     repeated_key,
+    typed_id,
     validate_row,
 )
 from .settings import check_as_of
@@ -172,10 +173,11 @@ def _pick(input_file: Path, account_id: str | None, stdin: bytes | None,
         for candidate in read_records([input_file], dunning.record_rules()):
             if candidate.account_id == account_id:
                 return candidate
-        raise InputError(f"no record with account_id {account_id!r}", path=str(input_file))
+        raise InputError(f"no record with account_id {typed_id(account_id)}",
+                         path=str(input_file))
     row = _single_record(input_file, stdin, dunning)
     if account_id is not None and row.account_id != account_id:
-        raise InputError(f"the record's account_id is not {account_id!r}",
+        raise InputError(f"the record's account_id is not {typed_id(account_id)}",
                          path=str(input_file))
     return row
 

@@ -210,6 +210,19 @@ def _text(raw: Any, name: str, problems: _Problems, *, multiline: bool = False) 
     return value
 
 
+def typed_id(account_id: str) -> str:
+    """An account id someone typed, as a message shows it: quoted, and cut at the longest
+    id there can be (an id of thousands of characters is not echoed whole).
+
+    >>> typed_id("MT-" + "0" * 100)
+    "'MT-0000000000000000000000000000000000000000000000000000000000000'… (103 characters)"
+    """
+    limit = MAX_LENGTH["account_id"]
+    if len(account_id) <= limit:
+        return repr(account_id)
+    return f"{account_id[:limit]!r}… ({len(account_id)} characters)"
+
+
 def _shown(name: str, value: str) -> str:
     """How a bad value may appear in a message: never for personal fields."""
     if name in PERSONAL:

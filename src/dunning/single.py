@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import InputError
 from .letter import Dunning
-from .records import raw_rows
+from .records import raw_rows, typed_id
 
 EXPORTS = (".csv", ".yaml", ".yml")
 
@@ -45,7 +45,7 @@ def check_pick(path: Path, account_id: str | None, dunning: Dunning) -> None:
     close = folded or difflib.get_close_matches(account_id, ids, n=3, cutoff=0.6)
     hint = (f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "")
     note = " (ids are case-sensitive)" if folded else ""
-    raise InputError(f"no record with account_id {account_id!r} among its {len(ids)} "
+    raise InputError(f"no record with account_id {typed_id(account_id)} among its {len(ids)} "
                      f"record(s){note}{hint}", path=str(path))
 
 
