@@ -663,6 +663,11 @@ def test_history_answers_why(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     entry = next(e for e in read_manifest_lines(out) if e["account_id"] == "MT-000004")
     assert f"sha256 {entry['sha256']}" in second
     assert str(entry["path"]) in second
+    # an id pasted with thousands of characters: one short line, not the id whole
+    assert main(["history", "X" * 3000, "--ledger-dir", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith("'" + "X" * 64 + "'… (3000 characters): nothing in the ledger")
+    assert len(said) < 200
 
 
 def test_a_run_into_the_default_folder_spelled_out_keeps_the_default_ledger(

@@ -16,6 +16,7 @@ from typing import Any
 from .errors import InputError
 from .ledger import LetterRow, SuppressionRow
 from .output import read_regular_text
+from .records import MAX_LENGTH, typed_id
 
 OUTCOMES = ("rendered", "suppressed", "rejected", "failed")
 
@@ -104,7 +105,9 @@ def format_history(account_id: str, rows: list[LetterRow],
     """An account's letters and suppressions, oldest first, one line each."""
     suppressed = suppressed or []
     if not rows and not suppressed:
-        return (f"{account_id}: nothing in the ledger: no run has seen this account id "
+        who = account_id if len(account_id) <= MAX_LENGTH["account_id"] else \
+            typed_id(account_id)
+        return (f"{who}: nothing in the ledger: no run has seen this account id "
                 "(ids are case-sensitive)")
     versions: Counter[tuple[date, str]] = Counter()
     lines: list[tuple[date, int, str]] = []
