@@ -4,6 +4,7 @@ ledger, the output lock, a per-letter time limit, and SIGKILL at random points."
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import random
@@ -12,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -291,3 +293,67 @@ def test_report_and_history_commands(
 
     assert main(["history", "MT-000004", "--out", str(tmp_path / "nothing")]) == 2
     assert main(["report", str(tmp_path / "nothing")]) == 2
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 400 KiB file system (tmpfs), made bigger on demand: room for about two
+    letters, so that a run fills it. Needs root (CI and `make test` run as root)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount)],
+                          capture_output=True, text=True, check=False)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_full_disk_stops_the_run_and_a_rerun_with_room_resumes(
+    small_disk: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The disk fills after a few letters: exit 2 naming the file and the reason, no temp
+    file left, every letter on disk whole. The run stopped before recording them, as a
+    killed run does; with room, the rerun finds them equal to what it makes (recovered, not
+    made twice), makes the rest, and the manifest lists each row once."""
+    from dunning.cli import main
+
+    picked = {"MT-000001", "MT-000002", "MT-000003", "JQ-000001", "JQ-000002", "JQ-000003"}
+    ids = [r["account_id"] for r in raw_rows(SAMPLE_FILES[0]) if r["account_id"] in picked]
+    export = _export(tmp_path / "in.csv", ids)
+    out = small_disk / "run"
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    args = ["-q", "run", str(export), "--as-of", SAMPLES_AS_OF.isoformat(), "--out", str(out),
+            "--ledger", ledger_url, "--workers", "1", "--no-preflight"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err, err
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+    first = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*.pdf")}
+    assert 0 < len(first) < len(ids)
+    for data in first.values():
+        with pikepdf.open(io.BytesIO(data)) as pdf:  # whole, not cut short by the full disk
+            assert len(pdf.pages) >= 1
+    assert not (out / "manifest.jsonl").exists()
+
+    subprocess.run(["mount", "-o", "remount,size=20m", str(small_disk)], check=True)
+    assert main(args) == 0
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    assert (summary["interrupted_runs"], summary["recovered"]) == (1, len(first))
+    manifest = read_manifest_lines(out)
+    assert [e["account_id"] for e in manifest] == ids
+    assert all(e["outcome"] == "rendered" for e in manifest)
+    assert {e["path"] for e in manifest if e.get("resumed")} == set(first)
+    for path, data in first.items():
+        assert (out / path).read_bytes() == data  # kept, not made again
+    ledger = Ledger(ledger_url)
+    rows = list(ledger.letters_in(out))
+    statuses = [r["status"] for r in ledger.runs()]
+    ledger.close()
+    assert statuses == ["interrupted", "finished"]
+    assert sorted(r.account_id for r in rows) == sorted(ids)
+    assert all(r.status == "current" for r in rows)
+    for row in rows:
+        assert sha256((out / row.path).read_bytes()) == row.sha256
