@@ -357,3 +357,25 @@ def test_a_full_disk_stops_the_run_and_a_rerun_with_room_resumes(
     assert all(r.status == "current" for r in rows)
     for row in rows:
         assert sha256((out / row.path).read_bytes()) == row.sha256
+
+
+def test_a_dry_run_into_a_full_disk_says_which_file(
+    small_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its manifest cannot be written: exit 2, the file and the reason in one line (it was
+    "unexpected OSError"), no temp file left; with room, the same command completes."""
+    from dunning.cli import main
+
+    filler = small_disk / "filler"
+    filler.write_bytes(b"\0" * (392 * 1024))  # leaves about 8 KiB
+    out = small_disk / "run"
+    args = ["-q", "run", str(SAMPLE_FILES[0]), "--as-of", SAMPLES_AS_OF.isoformat(), "--out",
+            str(out), "--dry-run", "--no-preflight", "--workers", "1"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (f"dunning: error: cannot write {out / 'dry-run' / 'manifest.jsonl'}:"
+                           " No space left on device")
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+    filler.unlink()
+    assert main(args) == 0
+    assert len(read_manifest_lines(out / "dry-run")) == len(raw_rows(SAMPLE_FILES[0]))

@@ -139,16 +139,20 @@ def atomic_file(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
     ensure_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{TEMP_MARK}", suffix=".tmp",
                                dir=path.parent)
+    handle: IO[Any] = (os.fdopen(fd, mode) if "b" in mode else
+                       os.fdopen(fd, mode, encoding="utf-8"))
     try:
-        handle: IO[Any]
-        with (os.fdopen(fd, mode) if "b" in mode else
-              os.fdopen(fd, mode, encoding="utf-8")) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
+        handle.close()
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
+        try:  # closing flushes what is buffered: on a full disk that fails again; the
+            handle.close()  # first error is the one to report (the file descriptor is closed)
+        except OSError:
+            pass
         try:
             os.unlink(tmp)
         except FileNotFoundError:
@@ -226,10 +230,16 @@ class ManifestWriter:
         self.write_line(entry.to_json())
 
     def write_line(self, text: str) -> None:
-        self._handle.write(text + "\n")
+        try:
+            self._handle.write(text + "\n")
+        except OSError as exc:  # a full disk: said as the batch's letters say it
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
 
     def close(self) -> None:
-        self._cm.__exit__(None, None, None)
+        try:
+            self._cm.__exit__(None, None, None)
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
 
     def abort(self, exc: BaseException) -> None:
         self._cm.__exit__(type(exc), exc, exc.__traceback__)
@@ -241,9 +251,12 @@ def read_manifest(path: Path) -> list[dict[str, Any]]:
 
 
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    with atomic_file(path, "w") as handle:
-        json.dump(data, handle, ensure_ascii=False, indent=2, sort_keys=False)
-        handle.write("\n")
+    try:
+        with atomic_file(path, "w") as handle:
+            json.dump(data, handle, ensure_ascii=False, indent=2, sort_keys=False)
+            handle.write("\n")
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 # --------------------------------------------------------------------------- CSV
