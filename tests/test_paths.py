@@ -182,3 +182,18 @@ def test_a_letter_replaced_by_a_device_is_left_out_of_the_print_file(
     reasons = {s.account_id: s.reason for s in result.skipped}
     assert reasons == {"JQ-000005": f"cannot read {entries['JQ-000005']['path']}: a device "
                                     "or a pipe, not a regular file"}
+
+
+def test_serve_refuses_a_letters_folder_it_cannot_make(tmp_path: Path) -> None:
+    """`--out` naming a device: the service stops at start, not at its first letter (a 500
+    for every request)."""
+    from dunning.keys import add_key
+
+    keys = tmp_path / "keys.yaml"
+    add_key(keys, "crm", ["mingtai"], ["mingtai", "jinqiao", "lungmun", "risheng"])
+    done = subprocess.run([EXE, "--home", str(ROOT), "serve", "--port", "0", "--workers", "1",
+                           "--keys", str(keys), "--ledger",
+                           f"sqlite:///{tmp_path / 'ledger.sqlite'}", "--out", os.devnull],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "dunning: error: cannot create folder /dev/null: not a folder"

@@ -464,6 +464,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, keys_file: Pat
     require("service", "dunning serve")
     from .errors import ConfigError
     from .keys import KEYS_FILE, load_keys
+    from .output import ensure_dir
     from .serve import serve as run
     from .service import LetterService
 
@@ -476,6 +477,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, keys_file: Pat
     if out_dir is not None and not str(out_dir).strip():
         raise click.UsageError("--out is empty: give a folder")
     service = LetterService(dunning, keys, ledger_url=ledger, letters_dir=out_dir)
+    ensure_dir(Path(str(service.letters_dir)))  # a folder it cannot write: exit 2 now
     run(service, host=host, port=port, workers=workers, letter_timeout=letter_timeout,
         queue_size=queue_size)
 
