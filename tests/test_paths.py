@@ -197,3 +197,15 @@ def test_serve_refuses_a_letters_folder_it_cannot_make(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
     assert done.stderr.strip() == "dunning: error: cannot create folder /dev/null: not a folder"
+
+
+def test_a_ledger_on_a_device_is_one_line_not_the_sql(tmp_path: Path) -> None:
+    """SQLite cannot use /dev/zero: the run stops before any letter with the driver's reason
+    in one line (it printed SQLAlchemy's whole CREATE TABLE statement and a web link)."""
+    done = _dunning("--home", str(ROOT), "run", str(SAMPLE_FILES[0]), "--as-of", AS_OF,
+                    "--out", str(tmp_path / "out"), "--ledger", "sqlite:////dev/zero",
+                    "--no-preflight")
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("dunning: error: cannot open the ledger sqlite:////dev/zero: "
+                                   "disk I/O error")
+    assert not list((tmp_path / "out").rglob("*.pdf"))

@@ -238,8 +238,10 @@ class Ledger:
             metadata.create_all(self.engine)
             _upgrade(self.engine)
         except (SQLAlchemyError, ImportError, OSError) as exc:
+            # the driver's own message, one line: not SQLAlchemy's statement and links
+            cause = getattr(exc, "orig", None) or exc
             raise OutputError(f"cannot open the ledger {redact(url)}: "
-                              f"{scrub(str(exc), url)}") from exc
+                              f"{scrub(str(cause).splitlines()[0], url)}") from exc
 
     @classmethod
     def for_output(cls, out_dir: Path, url: str | None = None) -> Ledger:
