@@ -6,6 +6,7 @@ so a command that hangs fails its test instead of hanging the suite."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import subprocess
@@ -209,3 +210,28 @@ def test_a_ledger_on_a_device_is_one_line_not_the_sql(tmp_path: Path) -> None:
     assert done.stderr.strip() == ("dunning: error: cannot open the ledger sqlite:////dev/zero: "
                                    "disk I/O error")
     assert not list((tmp_path / "out").rglob("*.pdf"))
+
+
+def test_a_rerun_over_a_letter_swapped_for_a_pipe_makes_a_new_version(tmp_path: Path) -> None:
+    """After the run, a letter's file is replaced by a pipe nobody writes to: the rerun
+    (which reads current letters to compare them) does not wait on it; the letter counts as
+    altered and gets a new version beside it."""
+    rows = [r for r in raw_rows(SAMPLE_FILES[0]) if r["account_id"] in ("MT-000004",
+                                                                         "MT-000001")]
+    export = write_export(tmp_path / "in.csv", rows)
+    out = tmp_path / "out"
+    args = ["--home", str(ROOT), "-q", "run", str(export), "--as-of", AS_OF, "--out", str(out),
+            "--ledger", f"sqlite:///{tmp_path / 'ledger.sqlite'}", "--workers", "1",
+            "--no-preflight"]
+    assert _dunning(*args).returncode == 0
+    entry = next(e for e in read_manifest_lines(out) if e["account_id"] == "MT-000004")
+    swapped = out / entry["path"]
+    swapped.unlink()
+    os.mkfifo(swapped)
+    done = _dunning(*args)
+    assert done.returncode == 0, done.stderr
+    again = {e["account_id"]: e for e in read_manifest_lines(out)}
+    assert again["MT-000001"]["resumed"] is True
+    assert again["MT-000004"]["path"].endswith("MT-000004~v2.pdf")
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    assert summary["new_versions"] == {"file": 1}

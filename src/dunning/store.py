@@ -19,6 +19,7 @@ so the worker processes of the local pool and the workers of a Dask cluster writ
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import secrets
 import tempfile
@@ -38,6 +39,7 @@ from .output import (
     ManifestWriter,
     ensure_dir,
     is_own_temp,
+    open_regular,
     remove_stale_temp_files,
     write_bytes_atomic,
     write_json_atomic,
@@ -225,17 +227,22 @@ class LocalStore(Store):
         write_bytes_atomic(self.root / rel, data)
 
     def read(self, rel: str) -> bytes | None:
+        """The file's bytes; None when it is absent or not a regular file (a letter swapped
+        for a link to a device or a pipe is missing, never read without end)."""
         try:
-            return (self.root / rel).read_bytes()
+            with open_regular(self.root / rel) as handle:
+                return handle.read()
         except OSError:
             return None
 
     def lines(self, rel: str) -> Generator[str, None, None]:
         try:
-            with (self.root / rel).open(encoding="utf-8") as handle:
+            with io.TextIOWrapper(open_regular(self.root / rel), encoding="utf-8") as handle:
                 yield from handle
         except FileNotFoundError:
             return
+        except OSError as exc:  # a device or a pipe where the file was
+            raise OutputError(f"cannot read {self.root / rel}: {exc.strerror or exc}") from exc
 
     def manifest(self, name: str) -> ManifestSink:
         return _LocalManifest(self.root / name)
