@@ -74,6 +74,21 @@ def ensure_dir(path: Path) -> Path:
     return path
 
 
+def write_error(path: Path | str, exc: OSError) -> OutputError:
+    """The OutputError for an OSError while writing ``path`` (a full disk, a folder it may
+    not write): the file and the reason, in one line."""
+    return OutputError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+@contextmanager
+def writing(path: Path | str) -> Iterator[None]:
+    """Writing ``path``: an OSError becomes :func:`write_error`'s OutputError."""
+    try:
+        yield
+    except OSError as exc:
+        raise write_error(path, exc) from exc
+
+
 def check_target(path: Path) -> None:
     """OutputError unless ``path`` is absent or a regular file (or a link to one): an output
     never replaces a device, a folder or a pipe (``-o /dev/null`` as root would otherwise
@@ -83,7 +98,7 @@ def check_target(path: Path) -> None:
     except FileNotFoundError:
         return
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise write_error(path, exc) from exc
     if not stat.S_ISREG(mode):
         raise OutputError(f"{path} is not a regular file: outputs are new files or replace "
                           "regular files, never devices, folders or pipes")
@@ -161,11 +176,8 @@ def atomic_file(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    try:
-        with atomic_file(path) as handle:
-            handle.write(data)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    with writing(path), atomic_file(path) as handle:
+        handle.write(data)
 
 
 def sha256(data: bytes) -> str:
@@ -230,16 +242,14 @@ class ManifestWriter:
         self.write_line(entry.to_json())
 
     def write_line(self, text: str) -> None:
-        try:
+        try:  # not `writing`: a line for every row of a dry run, and try costs nothing
             self._handle.write(text + "\n")
         except OSError as exc:  # a full disk: said as the batch's letters say it
-            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+            raise write_error(self.path, exc) from exc
 
     def close(self) -> None:
-        try:
+        with writing(self.path):
             self._cm.__exit__(None, None, None)
-        except OSError as exc:
-            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
 
     def abort(self, exc: BaseException) -> None:
         self._cm.__exit__(type(exc), exc, exc.__traceback__)
@@ -251,12 +261,9 @@ def read_manifest(path: Path) -> list[dict[str, Any]]:
 
 
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    try:
-        with atomic_file(path, "w") as handle:
-            json.dump(data, handle, ensure_ascii=False, indent=2, sort_keys=False)
-            handle.write("\n")
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    with writing(path), atomic_file(path, "w") as handle:
+        json.dump(data, handle, ensure_ascii=False, indent=2, sort_keys=False)
+        handle.write("\n")
 
 
 # --------------------------------------------------------------------------- CSV
@@ -297,28 +304,25 @@ def write_csv_atomic(
     an error). Returns the number of rows written."""
     columns = list(header)
     count = 0
-    try:
-        with atomic_file(path, "wb") as raw:
-            handle = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-            writer = csv.writer(handle)
-            writer.writerow([csv_cell(name) for name in columns])
-            for row in rows:
-                if isinstance(row, Mapping):
-                    unknown = [key for key in row if key not in columns]
-                    if unknown:
-                        raise ValueError(f"{path.name}: unknown column {unknown[0]!r}")
-                    values = [row.get(name) for name in columns]
-                else:
-                    values = list(row)
-                    if len(values) != len(columns):
-                        raise ValueError(f"{path.name}: row {count + 1} has {len(values)} "
-                                         f"values for {len(columns)} columns")
-                writer.writerow([csv_cell(value) for value in values])
-                count += 1
-            handle.flush()
-            handle.detach()
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    with writing(path), atomic_file(path, "wb") as raw:
+        handle = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        writer = csv.writer(handle)
+        writer.writerow([csv_cell(name) for name in columns])
+        for row in rows:
+            if isinstance(row, Mapping):
+                unknown = [key for key in row if key not in columns]
+                if unknown:
+                    raise ValueError(f"{path.name}: unknown column {unknown[0]!r}")
+                values = [row.get(name) for name in columns]
+            else:
+                values = list(row)
+                if len(values) != len(columns):
+                    raise ValueError(f"{path.name}: row {count + 1} has {len(values)} "
+                                     f"values for {len(columns)} columns")
+            writer.writerow([csv_cell(value) for value in values])
+            count += 1
+        handle.flush()
+        handle.detach()
     return count
 
 

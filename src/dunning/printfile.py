@@ -51,7 +51,7 @@ from typing import Any, BinaryIO, cast
 
 import pikepdf
 
-from .errors import InputError, OutputError
+from .errors import InputError
 from .output import (
     MAX_LETTER_BYTES,
     RunLock,
@@ -62,6 +62,7 @@ from .output import (
     remove_stale_temp_files,
     write_csv_atomic,
     write_json_atomic,
+    writing,
 )
 
 log = logging.getLogger("dunning.print")
@@ -314,14 +315,12 @@ def _print_file(run_dir: Path, brand: str, stage: str, stem: str,
                                     f"{job['run_id']} ({len(rows)} letters)")
         merged.docinfo["/Creator"] = "dunning"
         pdf_path = run_dir / PRINT_DIR / job["as_of"] / f"{stem}.pdf"
-        try:
+        with writing(pdf_path):
             with atomic_file(pdf_path) as handle:
                 merged.save(cast(BinaryIO, handle), deterministic_id=True, compress_streams=True,
                             object_stream_mode=pikepdf.ObjectStreamMode.generate)
             with pdf_path.open("rb") as written:
                 digest = hashlib.file_digest(written, "sha256")
-        except OSError as exc:
-            raise OutputError(f"cannot write {pdf_path}: {exc.strerror or exc}") from exc
     finally:
         for source in sources:
             source.close()
