@@ -35,10 +35,6 @@ def test_the_symbol_is_segnos_module_for_module() -> None:
     assert max(versions) >= 10  # past the version information too
 
 
-def _rows(matrix: list[bytearray]) -> list[int]:
-    return [int("".join(map(str, row)), 2) for row in matrix]
-
-
 @pytest.mark.parametrize("size", [21, 25, 45, 57])
 def test_penalty_is_segnos_mask_score(size: int) -> None:
     rng = random.Random(size)
@@ -49,7 +45,31 @@ def test_penalty_is_segnos_mask_score(size: int) -> None:
             cases.append([bytearray(int(rng.random() < density) for _ in range(size))
                           for _ in range(size)])
     for matrix in cases:
-        assert penalty(_rows(matrix), size) == sum(encoder.mask_scores(matrix, size, size)), matrix
+        assert penalty(matrix) == sum(encoder.mask_scores(matrix, size, size)), matrix
+
+
+#: Pieces of rows that make rule N3's hard cases: patterns overlapping by four or six modules
+#: (segno's scan skips the second after counting the first), chains of them, light and dark
+#: surroundings.
+_PIECES = ["1011101", "10111011101", "1011101011101", "101110111011101", "0000", "1111", "0",
+           "1", "00001011101", "10111010000"]
+
+
+@pytest.mark.parametrize("size", [21, 29, 45])
+def test_penalty_counts_overlapping_finder_like_patterns_as_segno(size: int) -> None:
+    rng = random.Random(size * 7)
+    matrices = []
+    for _ in range(120):
+        rows = []
+        for _ in range(size):
+            line = ""
+            while len(line) < size:
+                line += rng.choice(_PIECES)
+            start = rng.randrange(len(line) - size + 1)
+            rows.append(bytearray(int(c) for c in line[start:start + size]))
+        matrices += [rows, [bytearray(column) for column in zip(*rows, strict=True)]]
+    for matrix in matrices:
+        assert penalty(matrix) == sum(encoder.mask_scores(matrix, size, size)), matrix
 
 
 def test_a_text_no_qr_code_holds_is_a_value_error() -> None:
