@@ -26,7 +26,7 @@ from dunning.vcode import (
     code_for,
     mac,
     qr_modules,
-    qr_placeholder,
+    qr_attribute,
 )
 
 from .helpers import SAMPLE_FILES, SAMPLES_AS_OF, pdf_text
@@ -207,15 +207,29 @@ def test_the_qr_rectangles_paint_exactly_the_dark_modules(code: str) -> None:
     modules = qr_modules(code)
     assert modules.size == len(matrix) + 2 * QR_BORDER
     assert _painted(modules.rects) == _dark(code)
-    assert all(w == 1 or h == 1 for _, _, w, h in modules.rects)
+    assert sum(w * h for _, _, w, h in modules.rects) == len(_dark(code))  # none overlap
     runs = sum(1 for row in matrix for x, bit in enumerate(row)
                if bit and (x == 0 or not row[x - 1]))
     assert len(modules.rects) < runs  # fewer than one per horizontal run
 
 
-def test_the_placeholder_carries_the_code_escaped() -> None:
-    assert qr_placeholder('A"<b>') == ('<div class="vcode-qr" data-dunning-qr="A&quot;&lt;b&gt;">'
-                                       "</div>")
+def test_the_qr_attribute_carries_the_code_escaped() -> None:
+    assert qr_attribute('A"<b>') == 'data-dunning-qr="A&quot;&lt;b&gt;"'
+
+
+def test_a_qr_code_with_no_room_above_its_text_fails_the_letter_plainly(
+        sealed: Dunning) -> None:
+    """The code is painted in the top padding of the element carrying it; without one it
+    would cover the text, so the letter fails, saying what to give the element."""
+    from dunning.errors import RenderError
+
+    markup = (f'<html lang="en"><body><div {QR_ATTRIBUTE}="MT-1-20261120-AAAAA-BBBBB">'
+              "Verification code</div></body></html>")
+    with pytest.raises(RenderError, match="no room above its text.*padding-top: 18mm") as caught:
+        sealed.renderer.render(markup, "en_GB")
+    assert caught.value.kind == "stylesheet"
+    room = markup.replace("<div ", '<div style="padding-top: 10mm" ')
+    assert sealed.renderer.render(room, "en_GB").data.startswith(b"%PDF")
 
 
 def _page_drawing(letter: Path, page: int) -> list[tuple[str, list[object]]]:
@@ -254,7 +268,8 @@ def test_the_qr_code_is_painted_over_its_place_as_an_artifact(run: dict[str, Pat
 def test_a_code_no_qr_code_holds_fails_the_letter_plainly(sealed: Dunning) -> None:
     from dunning.errors import RenderError
 
-    markup = f'<html lang="en"><body><div {QR_ATTRIBUTE}="{"x" * 3000}"></div></body></html>'
+    markup = (f'<html lang="en"><body><div style="padding-top: 18mm" {QR_ATTRIBUTE}='
+              f'"{"x" * 3000}"></div></body></html>')
     with pytest.raises(RenderError, match="cannot be a QR code") as caught:
         sealed.renderer.render(markup, "en_GB")
     assert caught.value.kind == "overflow"

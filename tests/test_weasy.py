@@ -390,10 +390,11 @@ def test_painted_squares_land_on_the_box_in_the_page_content(variant: str | None
     artifact and the structure tree is untouched."""
     document = HTML(string=(
         "<html lang='en'><style>@page { size: 200px 200px; margin: 0 }"
-        " div { position: absolute; left: 40px; top: 80px; width: 40px; height: 60px }</style>"
+        " div { position: absolute; left: 40px; top: 80px; width: 40px; height: 20px;"
+        " padding-top: 60px }</style>"
         "<p style='margin: 0'>text</p><div data-mark='here'></div></html>")).render()
     ((number, _, _, box),) = weasy.boxes_with_attribute(document, "data-mark")
-    x, y, width, height = weasy.content_box(box)
+    x, y, width, height = weasy.top_padding(box)
     assert (x, y, width, height) == (40, 80, 40, 60)
     # a 4 × 4 grid over the box's 40 px square: the top left and bottom right cells
     square = weasy.Squares(page=number, x=x, y=y, side=min(width, height), size=4,

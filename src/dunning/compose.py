@@ -409,12 +409,13 @@ def addressee_compact(record: Record, window: Window) -> bool:
 
 
 def verification(reference: str, brand: Brand) -> dict[str, Any] | None:
-    """The letter's verification code and where its QR code goes (an empty element the
-    renderer paints the code over), when its brand prints one (:mod:`dunning.vcode`)."""
-    from .vcode import code_for, qr_placeholder
+    """The letter's verification code and where its QR code goes (an attribute for the
+    element that prints the code, in whose top padding the renderer paints the QR code),
+    when its brand prints one (:mod:`dunning.vcode`)."""
+    from .vcode import code_for, qr_attribute
 
     code = code_for(reference, brand)
-    return None if code is None else {"code": code, "qr": Markup(qr_placeholder(code))}
+    return None if code is None else {"code": code, "qr": Markup(qr_attribute(code))}
 
 
 def letter_context(

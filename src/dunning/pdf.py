@@ -400,18 +400,26 @@ def overflowing(marked: Iterable[Marked]) -> list[str]:
 
 def qr_codes(marked: Iterable[Marked]) -> list[weasy.Squares]:
     """The QR codes to paint over a rendered letter: one for each box of ``marked`` found by
-    :data:`~dunning.vcode.QR_ATTRIBUTE` (the code), filling the largest square at the top
-    left corner of its content box (the stylesheet gives ``.vcode-qr`` its size)."""
+    :data:`~dunning.vcode.QR_ATTRIBUTE` (the code), filling the largest square at the left
+    of the box's top padding, above its content (the stylesheet gives ``.vcode`` an 18 mm
+    top padding). A box with no top padding fails the letter: its code would be painted
+    over its text."""
     found = []
     for number, attribute, code, box in marked:
         if attribute != QR_ATTRIBUTE:
             continue
+        x, y, width, height = weasy.top_padding(box)
+        if min(width, height) < _PX_PER_MM:
+            raise RenderError(
+                "the element that carries the verification code's QR code "
+                f"({QR_ATTRIBUTE}) has no room above its text for it: give it a top "
+                "padding as tall as the code (letter.css: .signature .vcode "
+                "{ padding-top: 18mm })", kind="stylesheet")
         try:
             modules = qr_modules(code)
         except ValueError as exc:  # segno: no QR code holds this text
             raise RenderError(f"the verification code {code[:60]!r} cannot be a QR code: "
                               f"{exc}", kind="overflow") from exc
-        x, y, width, height = weasy.content_box(box)
         found.append(weasy.Squares(page=number, x=x, y=y, side=min(width, height),
                                    size=modules.size, rects=modules.rects))
     return found

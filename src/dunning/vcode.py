@@ -112,15 +112,19 @@ def check_code(code: str, brands: Iterable[Brand], environ: Mapping[str, str] | 
 #: Light modules around the QR code, in modules (the quiet zone is the letter's white space
 #: around the image as well).
 QR_BORDER = 2
-#: The attribute of the element the letter's QR code is painted over (its value: the code).
+#: The attribute of the element whose top padding the letter's QR code is painted in (its
+#: value: the code).
 QR_ATTRIBUTE = "data-dunning-qr"
 
 
-def qr_placeholder(code: str) -> str:
-    """Where a letter shows ``code``'s QR code: an empty element that the stylesheet sizes
-    (``.vcode-qr``), over whose content box the renderer paints the code's modules
-    (:func:`qr_modules`, :func:`dunning.weasy.paint_squares`) once the letter is laid out."""
-    return f'<div class="vcode-qr" {QR_ATTRIBUTE}="{escape(code)}"></div>'
+def qr_attribute(code: str) -> str:
+    """The attribute that places ``code``'s QR code on a letter, on the element that prints
+    the code as text: the renderer paints the code's modules (:func:`qr_modules`,
+    :func:`dunning.pdf.qr_codes`, :func:`dunning.weasy.paint_squares`) as a square filling
+    that element's top padding (``.vcode``: 18 mm) at its left, above the text, once the
+    letter is laid out. One element for both, not an element of its own for the QR code:
+    each box a letter lays out costs it about 3 M instructions (docs/trust.md)."""
+    return f'{QR_ATTRIBUTE}="{escape(code)}"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,79 +138,31 @@ class QrModules:
 
 def qr_modules(code: str) -> QrModules:
     """``code`` as a QR code (error correction M: segno's symbol, from
-    :func:`dunning.qr.qr_matrix`), the dark modules painted by as few rectangles as
-    :func:`qr_cover` finds (one a module wide, along a row or a column).
+    :func:`dunning.qr.qr_matrix`), its dark modules painted by :func:`qr_rectangles`.
 
     Raises ``ValueError`` (segno's ``DataOverflowError``) for a text no QR code holds."""
     matrix = qr_matrix(code)
-    rows, columns = qr_cover(matrix)
-    rects = [(start + QR_BORDER, y + QR_BORDER, end - start, 1) for y, start, end in rows]
-    rects += [(x + QR_BORDER, start + QR_BORDER, 1, end - start) for x, start, end in columns]
-    return QrModules(len(matrix) + 2 * QR_BORDER, tuple(rects))
+    rects = tuple((x + QR_BORDER, y + QR_BORDER, width, height)
+                  for x, y, width, height in qr_rectangles(matrix))
+    return QrModules(len(matrix) + 2 * QR_BORDER, rects)
 
 
-def _runs(lines: Sequence[Sequence[int]],
-          ) -> tuple[list[tuple[int, int, int]], dict[tuple[int, int], int]]:
-    """The maximal runs of dark modules along each of ``lines``, as (line, start, end), and
-    the run each dark module lies on, by (line, position)."""
-    runs: list[tuple[int, int, int]] = []
-    run_of: dict[tuple[int, int], int] = {}
-    for i, line in enumerate(lines):
-        x, n = 0, len(line)
-        while x < n:
-            if line[x]:
-                start = x
-                while x < n and line[x]:
-                    run_of[i, x] = len(runs)
-                    x += 1
-                runs.append((i, start, x))
-            x += 1
-    return runs, run_of
-
-
-def qr_cover(matrix: Sequence[Sequence[int]],
-             ) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
-    """As few runs of dark modules as cover every dark module of ``matrix``: the horizontal
-    runs ``(row, start, end)`` and the vertical runs ``(column, start, end)`` (``end``
-    excluded).
-
-    A module only needs to lie on one run, and the fewest runs that cover all dark modules
-    are a minimum vertex cover of the bipartite graph whose edges are the modules (each joins
-    its horizontal and its vertical run), which König's theorem gives from a maximum matching:
-    119 runs for a letter's code where painting every horizontal run takes 159."""
-    # Maximal runs: (row or column, start, end); each dark module's runs by index.
-    hruns, hrun_of = _runs(matrix)
-    vruns, vrun_of = _runs(list(zip(*matrix, strict=True)))  # columns, keyed (x, y)
-    crossing: list[list[int]] = [[] for _ in hruns]  # horizontal run → vertical runs
-    for (y, x), h in hrun_of.items():
-        crossing[h].append(vrun_of[x, y])
-    # Maximum matching (augmenting paths), then König: the cover is the horizontal runs
-    # not reached from an unmatched horizontal run by alternating paths, and the vertical
-    # runs reached.
-    match_h = [-1] * len(hruns)
-    match_v = [-1] * len(vruns)
-
-    def augment(h: int, seen: list[bool]) -> bool:
-        for v in crossing[h]:
-            if not seen[v]:
-                seen[v] = True
-                if match_v[v] < 0 or augment(match_v[v], seen):
-                    match_h[h], match_v[v] = v, h
-                    return True
-        return False
-
-    for h in range(len(hruns)):
-        augment(h, [False] * len(vruns))
-    reached_h = [match < 0 for match in match_h]
-    reached_v = [False] * len(vruns)
-    todo = [h for h, reached in enumerate(reached_h) if reached]
-    while todo:
-        for v in crossing[todo.pop()]:
-            if not reached_v[v]:
-                reached_v[v] = True
-                h = match_v[v]
-                if h >= 0 and not reached_h[h]:
-                    reached_h[h] = True
-                    todo.append(h)
-    return ([run for run, reached in zip(hruns, reached_h, strict=True) if not reached],
-            [run for run, reached in zip(vruns, reached_v, strict=True) if reached])
+def qr_rectangles(matrix: Sequence[bytes | bytearray]) -> list[tuple[int, int, int, int]]:
+    """Rectangles ``(x, y, width, height)`` that together paint exactly the dark modules of
+    ``matrix`` (rows of modules 0 and 1), none overlapping another: each row's runs of dark
+    modules, a run that the rows below repeat at the same place merged with them (a letter's
+    code: 118 rectangles for 160 runs)."""
+    found: list[tuple[int, int, int, int]] = []
+    above: dict[tuple[int, int], int] = {}  # (x, width) of the last row's runs: first row
+    for y, row in enumerate(matrix):
+        here = {}
+        x = 0
+        for run in bytes(row).split(b"\x00"):
+            if run:
+                here[x, len(run)] = above.pop((x, len(run)), y)
+            x += len(run) + 1
+        found += [(x, top, width, y - top) for (x, width), top in above.items()]
+        above = here
+    y = len(matrix)
+    found += [(x, top, width, y - top) for (x, width), top in above.items()]
+    return found

@@ -395,13 +395,13 @@ class Squares:
     rects: Sequence[tuple[int, int, int, int]]
 
 
-def content_box(box: Any) -> tuple[float, float, float, float]:
-    """A laid-out box's content box: ``(x, y, width, height)`` in CSS px from the page's top
-    left corner.
+def top_padding(box: Any) -> tuple[float, float, float, float]:
+    """The top padding of a laid-out box, the part of its padding box above its content:
+    ``(x, y, width, height)`` in CSS px from the page's top left corner.
 
-    Relies on: ``content_box_x()``, ``content_box_y()``, ``width`` and ``height`` of
-    WeasyPrint's boxes (as :func:`overflow`)."""
-    return box.content_box_x(), box.content_box_y(), box.width, box.height
+    Relies on: ``padding_box_x()``, ``padding_box_y()``, ``padding_width()`` and
+    ``padding_top`` of WeasyPrint's boxes."""
+    return box.padding_box_x(), box.padding_box_y(), box.padding_width(), box.padding_top
 
 
 def paint_squares(pdf: Any, squares: Sequence[Squares]) -> None:
