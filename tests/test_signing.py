@@ -165,6 +165,35 @@ def test_two_runs_sign_the_same_bytes(signed: bytes, sealed: Dunning) -> None:
     assert again == signed
 
 
+def test_signing_in_threads_gives_the_same_bytes_and_closes_its_loops(
+        signed: bytes, unsigned: bytes, trust: Trust) -> None:
+    """Each thread signs on an event loop of its own (pyHanko's signing is a coroutine),
+    kept for its next letter and closed when the thread ends: an event loop left open
+    warns (ResourceWarning) when it is collected, which fails a test here."""
+    import gc
+    import threading
+
+    from dunning.sign import sign_pdf
+
+    signer = load_signer(Signing(pkcs12=str(trust.p12), password_env=PASSWORD_ENV,
+                                 trust_anchor=str(trust.anchor)), {PASSWORD_ENV: P12_PASSWORD})
+    when = datetime(2026, 11, 20, tzinfo=UTC)
+    made: list[bytes] = []
+
+    def sign_twice() -> None:
+        made.extend(sign_pdf(unsigned, signer, signing_time=when) for _ in range(2))
+
+    threads = [threading.Thread(target=sign_twice) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    gc.collect()
+    assert len(made) == 6
+    assert len(set(made)) == 1
+    assert made[0] == sign_pdf(unsigned, signer, signing_time=when)
+
+
 def test_the_widget_lies_over_the_printed_seal_and_prints(signed: bytes) -> None:
     place = seal_place(signed)
     with pikepdf.open(io.BytesIO(signed)) as pdf:

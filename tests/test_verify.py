@@ -25,8 +25,8 @@ from dunning.vcode import (
     check_code,
     code_for,
     mac,
-    qr_modules,
     qr_attribute,
+    qr_modules,
 )
 
 from .helpers import SAMPLE_FILES, SAMPLES_AS_OF, pdf_text
@@ -225,7 +225,7 @@ def test_a_qr_code_with_no_room_above_its_text_fails_the_letter_plainly(
 
     markup = (f'<html lang="en"><body><div {QR_ATTRIBUTE}="MT-1-20261120-AAAAA-BBBBB">'
               "Verification code</div></body></html>")
-    with pytest.raises(RenderError, match="no room above its text.*padding-top: 18mm") as caught:
+    with pytest.raises(RenderError, match=r"no room above its text.*padding-top: 18mm") as caught:
         sealed.renderer.render(markup, "en_GB")
     assert caught.value.kind == "stylesheet"
     room = markup.replace("<div ", '<div style="padding-top: 10mm" ')
