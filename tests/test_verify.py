@@ -265,6 +265,48 @@ def test_the_qr_code_is_painted_over_its_place_as_an_artifact(run: dict[str, Pat
         assert tagging_problems(pdf) == []
 
 
+_VCODE = ('<div class="vcode" data-section="verification" {{ letter.verification.qr }}>'
+          '{{ _("Verification code: %(code)s", code=letter.verification.code) }}</div>')
+
+
+@pytest.mark.parametrize(("brand", "partial", "expected"), [
+    # the attribute used the way it was documented before: printed as the element's text
+    ("mingtai", '<div class="vcode">{{ letter.verification.qr }} '
+                "{{ letter.verification.code }}</div>", "needs its QR code, once"),
+    ("mingtai", '<div class="vcode">{{ letter.verification.code }}</div>',
+     "needs its QR code, once"),
+    ("mingtai", _VCODE + _VCODE, "needs its QR code, once"),
+    ("jinqiao", '<div style="padding-top: 18mm" data-dunning-qr="HELLO">x</div>',
+     "its brand prints no verification code"),
+])
+def test_a_template_that_misplaces_the_qr_code_fails_the_letter(
+        trust: Trust, tmp_path: Path, brand: str, partial: str, expected: str) -> None:
+    """A letter whose brand prints a code shows its QR code once, and one whose brand does
+    not shows none: a template that prints the attribute as text, leaves the QR code out,
+    repeats it or paints one of its own makes no letter."""
+    import shutil
+
+    from dunning.job import Task, make_letter
+    from dunning.records import Record, read_records
+    from dunning.settings import Settings
+
+    home = tmp_path / "home"
+    shutil.copytree(trust.home / "config", home / "config")
+    shutil.copytree(trust.home / "templates", home / "templates")
+    (home / "locales").symlink_to(trust.home / "locales")
+    signature = home / "templates" / "letter" / "partials" / "signature.html"
+    text = signature.read_text("utf-8")
+    start, end = text.index('  {% if letter.verification %}'), text.index("</section>")
+    signature.write_text(text[:start] + partial + "\n" + text[end:], "utf-8")
+    dunning = Dunning.load(Settings.at(home))
+    record = next(r for r in read_records(SAMPLE_FILES, dunning.record_rules())
+                  if isinstance(r, Record) and r.brand == brand)
+    outcome = make_letter(Task(record), dunning, SAMPLES_AS_OF)
+    assert outcome.data is None
+    assert outcome.entry.outcome == "failed"
+    assert expected in (outcome.entry.reason or "")
+
+
 def test_a_code_no_qr_code_holds_fails_the_letter_plainly(sealed: Dunning) -> None:
     from dunning.errors import RenderError
 

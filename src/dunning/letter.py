@@ -14,7 +14,7 @@ from pathlib import Path
 from .archive import archive_options
 from .compose import environment, letter_context, render_html
 from .config import Brands, load_brands
-from .errors import ConfigError
+from .errors import ConfigError, TemplateError
 from .hashing import files_hash, letter_files
 from .locale import translations
 from .money import itemize, repayment_options
@@ -22,9 +22,11 @@ from .output import safe_name
 from .pdf import PdfRenderer
 from .plan import Letter as Letter
 from .plan import Plan as Plan
+from .plan import letter_reference
 from .policy import BrandPolicy, Policy, Stage, load_policy, suppression_for
 from .records import Record, RecordRules
 from .settings import SUPPORTED_LOCALES, Settings
+from .vcode import code_for
 from .yamlconf import config_error
 
 
@@ -168,10 +170,20 @@ class Dunning:
     def render(self, plan: Plan) -> Letter:
         """The letter for a plan with a stage (TemplateError / RenderError on failure)."""
         markup = self.html(plan)
-        archive = (archive_options(plan, self.brands[plan.record.brand], self.settings.tz)
+        brand = self.brands[plan.record.brand]
+        archive = (archive_options(plan, brand, self.settings.tz)
                    if self.settings.pdf_archive else None)
-        return Letter(plan=plan, html=markup,
-                      pdf=self.renderer.render(markup, plan.locale, archive))
+        pdf = self.renderer.render(markup, plan.locale, archive)
+        code = code_for(letter_reference(plan.record.contract_no, plan.as_of), brand)
+        if pdf.qr_codes != ((code,) if code else ()):
+            raise TemplateError(
+                "the letter's verification code needs its QR code, once: put "
+                "{{ letter.verification.qr }} in the tag of the element that prints the code, "
+                'as templates/letter/partials/signature.html does: <div class="vcode" '
+                "{{ letter.verification.qr }}>" if code else
+                "the letter paints a QR code, but its brand prints no verification code "
+                "(brands.yaml verification:)", kind="template")
+        return Letter(plan=plan, html=markup, pdf=pdf)
 
     def template_version(self) -> str:
         """A hash of everything that shapes a letter besides the record, and of nothing

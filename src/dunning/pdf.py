@@ -268,7 +268,9 @@ class PdfRenderer:
                 file=file if first.stylesheet else None,
                 line=first.line if first.stylesheet and file else None,
             )
-        return RenderedPdf(data=data, pages=len(document.pages))
+        return RenderedPdf(data=data, pages=len(document.pages),
+                           qr_codes=tuple(code for _, attribute, code, _ in marked
+                                          if attribute == QR_ATTRIBUTE))
 
     # ----------------------------------------------------------------- stylesheets
 

@@ -44,10 +44,12 @@ class Plan:
 
 @dataclass(frozen=True, slots=True)
 class RenderedPdf:
-    """The bytes of one rendered letter and its page count."""
+    """The bytes of one rendered letter, its page count and the texts of the QR codes painted
+    on it (:data:`dunning.vcode.QR_ATTRIBUTE`)."""
 
     data: bytes
     pages: int
+    qr_codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
