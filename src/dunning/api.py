@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import ConfigError, FieldProblem, InputError, OutputError, RecordError
+from .errors import ConfigError, FieldProblem, InputError, OutputError, RecordError, reason
 from .hashing import record_hash
 from .job import Task, make_letter, new_run_id, rejected_entry
 from .letter import Dunning
@@ -62,7 +62,7 @@ def _single_record(path: Path, stdin: bytes | None, dunning: Dunning) -> Row:
     except OSError as exc:
         hint = ("; to read a record from a pipe, give - and send it to standard input"
                 if exc.errno == errno.EINVAL else "")
-        raise InputError(f"cannot read: {exc.strerror or exc}{hint}", path=source) from exc
+        raise InputError(f"cannot read: {reason(exc)}{hint}", path=source) from exc
     except UnicodeDecodeError as exc:
         raise InputError(f"cannot read: {exc}", path=source) from exc
     repeated: list[FieldProblem] = []

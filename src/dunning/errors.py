@@ -51,6 +51,20 @@ def _where(path: str | None, line: int | None) -> str:
     return f"{path}:{line}" if path and line else (path or "")
 
 
+def reason(exc: BaseException) -> str:
+    """Why an operation failed, in a few words for a message that names the file itself: an
+    OSError's ``strerror`` without the errno and file name its text repeats, else the
+    exception's text.
+
+    >>> reason(FileNotFoundError(2, "No such file or directory", "accounts.csv"))
+    'No such file or directory'
+    >>> reason(OSError("not a regular file"))
+    'not a regular file'
+    """
+    strerror = exc.strerror if isinstance(exc, OSError) else None
+    return strerror or str(exc)
+
+
 class ConfigError(DunningError):
     """A configuration file (settings, brands, policy, wording) is missing or invalid.
 

@@ -20,7 +20,7 @@ import yaml
 from pydantic import ValidationError
 
 from .config import Brand
-from .errors import ConfigError
+from .errors import ConfigError, reason
 from .output import read_regular_text
 from .rules import Finding, error_finding, relative_to
 from .settings import Settings
@@ -70,8 +70,8 @@ def yaml_findings(path: Path, settings: Settings) -> list[Finding]:
         text = read_regular_text(path)
         yaml.load(text, Loader=SafeDataLoader)
     except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        return [Finding("error", "config", f"the file cannot be read: {why}", file=rel(path))]
+        return [Finding("error", "config", f"the file cannot be read: {reason(exc)}",
+                        file=rel(path))]
     except yaml.YAMLError as exc:
         problem = str(getattr(exc, "problem", None) or exc)
         mark = getattr(exc, "problem_mark", None)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from .errors import OutputError
+from .errors import OutputError, reason
 
 FILE_MODE = 0o640
 DIR_MODE = 0o750
@@ -70,14 +70,14 @@ def ensure_dir(path: Path) -> Path:
         if not path.is_dir():
             raise NotADirectoryError(20, "not a folder")
     except OSError as exc:
-        raise OutputError(f"cannot create folder {path}: {exc.strerror or exc}") from exc
+        raise OutputError(f"cannot create folder {path}: {reason(exc)}") from exc
     return path
 
 
 def write_error(path: Path | str, exc: OSError) -> OutputError:
     """The OutputError for an OSError while writing ``path`` (a full disk, a folder it may
     not write): the file and the reason, in one line."""
-    return OutputError(f"cannot write {path}: {exc.strerror or exc}")
+    return OutputError(f"cannot write {path}: {reason(exc)}")
 
 
 @contextmanager

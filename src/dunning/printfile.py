@@ -51,7 +51,7 @@ from typing import Any, BinaryIO, cast
 
 import pikepdf
 
-from .errors import InputError
+from .errors import InputError, reason
 from .output import (
     MAX_LETTER_BYTES,
     RunLock,
@@ -181,8 +181,8 @@ def rendered_letters(run_dir: Path) -> list[PrintLetter]:
         raise InputError("no manifest.jsonl: not a run folder, or the run did not finish "
                          "(rerun it to complete it)", path=str(path)) from exc
     except (OSError, ValueError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise InputError(f"cannot read the run manifest: {why}", path=str(path)) from exc
+        raise InputError(f"cannot read the run manifest: {reason(exc)}",
+                         path=str(path)) from exc
     return [
         PrintLetter(account_id=str(e["account_id"]), brand=str(e["brand"]),
                     stage=str(e["stage"]), postal_code=str(e.get("postal_code") or ""),
@@ -346,7 +346,7 @@ def _open_letter(run_dir: Path, letter: PrintLetter,
     try:
         data = read_regular(run_dir / letter.path, limit=MAX_LETTER_BYTES)
     except OSError as exc:
-        skip(f"cannot read {letter.path}: {exc.strerror or exc}")
+        skip(f"cannot read {letter.path}: {reason(exc)}")
         return None
     if hashlib.sha256(data).hexdigest() != letter.sha256:
         skip(f"{letter.path} differs from the run manifest (sha256): changed after the run")

@@ -23,7 +23,7 @@ from typing import Any, TextIO
 import yaml
 from babel.numbers import is_currency
 
-from .errors import FieldProblem, InputError, RecordError
+from .errors import FieldProblem, InputError, RecordError, reason
 from .identity import ID_TYPES, IdNumberError, validate_id
 from .settings import DEFAULT_CURRENCIES
 from .yamlconf import RecordLoader, did_you_mean
@@ -811,7 +811,7 @@ def raw_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldProblem | 
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror or exc}", path=str(path)) from exc
+        raise InputError(f"cannot read: {reason(exc)}", path=str(path)) from exc
     if not path.is_file():
         raise InputError("not a file", path=str(path))
     suffix = path.suffix.lower()
@@ -834,7 +834,7 @@ def _refuse_utf16(path: Path) -> None:
         with path.open("rb") as handle:
             head = handle.read(4)
     except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror or exc}", path=str(path)) from exc
+        raise InputError(f"cannot read: {reason(exc)}", path=str(path)) from exc
     for bom, name in ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
                       (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16")):
         if head.startswith(bom):

@@ -48,7 +48,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, RenderError
+from .errors import ConfigError, RenderError, reason
 
 if TYPE_CHECKING:
     from pyhanko.sign.signers import SimpleSigner
@@ -237,7 +237,7 @@ def load_signer(signing: Signing, environ: Mapping[str, str] | None = None) -> S
     try:
         mtime = Path(signing.pkcs12).stat().st_mtime_ns
     except OSError as exc:
-        raise ConfigError(f"cannot read the signing key: {exc.strerror}",
+        raise ConfigError(f"cannot read the signing key: {reason(exc)}",
                           path=signing.pkcs12) from exc
     try:
         return _signer(signing.pkcs12, mtime, env[signing.password_env].encode("utf-8"))

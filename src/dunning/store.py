@@ -30,7 +30,7 @@ from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
-from .errors import OutputError
+from .errors import OutputError, reason
 from .extras import require
 from .output import (
     RUN_DEPTH,
@@ -242,7 +242,7 @@ class LocalStore(Store):
         except FileNotFoundError:
             return
         except OSError as exc:  # a device or a pipe where the file was
-            raise OutputError(f"cannot read {self.root / rel}: {exc.strerror or exc}") from exc
+            raise OutputError(f"cannot read {self.root / rel}: {reason(exc)}") from exc
 
     def manifest(self, name: str) -> ManifestSink:
         return _LocalManifest(self.root / name)

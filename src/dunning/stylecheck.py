@@ -13,6 +13,7 @@ import logging
 import re
 from pathlib import Path
 
+from .errors import reason
 from .output import read_regular_text
 from .rules import Finding, relative_to
 from .settings import Settings
@@ -88,7 +89,7 @@ def stylesheet_findings(paths: list[Path], settings: Settings) -> list[Finding]:
             text = read_regular_text(path)
         except (OSError, UnicodeDecodeError) as exc:
             findings.append(Finding("error", "stylesheet", f"the stylesheet cannot be read: "
-                                    f"{getattr(exc, 'strerror', None) or exc}", file=rel(path)))
+                                    f"{reason(exc)}", file=rel(path)))
             continue
         seen: set[tuple[int | None, str]] = set()
         for line, message in _weasyprint_says(text):

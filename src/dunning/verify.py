@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .archive import ATTACHMENT_NAME
-from .errors import ConfigError
+from .errors import ConfigError, reason
 from .output import MAX_LETTER_BYTES, read_regular
 from .sign import import_pyhanko
 
@@ -137,7 +137,7 @@ def verify_file(path: Path, brands: Mapping[str, Brand], *, ledger: Ledger | Non
     try:
         data = read_regular(path, limit=MAX_LETTER_BYTES)
     except OSError as exc:
-        verdict.failed.append(f"cannot read the file ({exc.strerror})")
+        verdict.failed.append(f"cannot read the file ({reason(exc)})")
         return verdict
     attached, subject, keywords = _letter_data(data, password)
     if attached is None:

@@ -25,7 +25,7 @@ from typing import Any, TypeVar, Union
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .errors import ConfigError
+from .errors import ConfigError, reason
 from .output import read_regular_text
 
 # --------------------------------------------------------------------------- YAML
@@ -117,7 +117,7 @@ def load_yaml_file(path: Path) -> Any:
     try:
         text = read_regular_text(path)
     except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", path=str(path)) from exc
+        raise ConfigError(f"cannot read: {reason(exc)}", path=str(path)) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError("not valid UTF-8", path=str(path)) from exc
     return load_yaml_text(text, path=str(path))
