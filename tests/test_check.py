@@ -353,6 +353,23 @@ def test_a_missing_translation_is_said_plainly(home: Path) -> None:
     assert found[0].file == "letter/partials/contacts.html"
 
 
+def test_a_brand_stylesheet_linked_to_a_device_is_reported_with_its_file(home: Path) -> None:
+    """A brand's stylesheet replaced by a link to /dev/zero is a finding naming the file and
+    why, not a file the stylesheet check passes over (it took only regular files)."""
+    dunning = Dunning.load(Settings.at(home))
+    brand = dunning.brands.keys()[0]
+    name = str(dunning.brands[brand].stylesheet)
+    sheet = home / "templates" / "assets" / name
+    sheet.unlink()
+    sheet.symlink_to("/dev/zero")
+    report = run_checks(dunning, locales=["zh_CN"], brands=[brand], stages=["formal"],
+                        samples=[home / "data/samples/accounts.yaml"])
+    found = [f for f in report.findings if f.kind == "stylesheet"]
+    assert [(f.file, f.message) for f in found] == [
+        (f"templates/assets/{name}",
+         "the stylesheet cannot be read: a device or a pipe, not a regular file")]
+
+
 def test_a_stylesheet_problem_is_reported_once_with_its_file(home: Path) -> None:
     """Observation 5, in the check: the stylesheet and line, once, not WeasyPrint's report."""
     dunning = Dunning.load(Settings.at(home))

@@ -264,11 +264,13 @@ def _translated(catalog: Catalog, msgid: str) -> bool:
 
 
 def relative_to(root: Path) -> Callable[[Path], str]:
-    """A function that shows paths under ``root`` relative to it, others as they are."""
+    """A function that shows paths under ``root`` relative to it, others as they are. A file
+    that is a link is shown where the link is (the file an author edits), not where it
+    points."""
 
     def rel(path: Path) -> str:
         try:
-            return path.resolve().relative_to(root.resolve()).as_posix()
+            return (path.parent.resolve() / path.name).relative_to(root.resolve()).as_posix()
         except ValueError:
             return str(path)
     return rel

@@ -111,8 +111,10 @@ def stylesheet_findings(paths: list[Path], settings: Settings) -> list[Finding]:
 
 
 def letter_stylesheets(settings: Settings, brand_stylesheet: str | None) -> list[Path]:
-    """The stylesheets a letter of a brand links: letter.css and the brand's own."""
+    """The stylesheets a letter of a brand links: letter.css and the brand's own, each that
+    is there (a link to a device too: :func:`stylesheet_findings` says why it cannot be
+    read)."""
     paths = [settings.assets_dir / "letter.css"]
     if brand_stylesheet:
         paths.append(settings.assets_dir / brand_stylesheet)
-    return [p for p in paths if p.is_file()]
+    return [p for p in paths if p.exists() or p.is_symlink()]
